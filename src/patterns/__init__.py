@@ -1,0 +1,52 @@
+"""connection-patterns: pursue–withdraw cycles, recurring conflict topics and connection
+trends from couples' check-in and bid logs.
+
+The public names (DESIGN §7) are imported lazily, so ``import patterns`` stays fast and a
+notebook pays only for what it uses.
+
+Examples
+--------
+>>> import patterns
+>>> patterns.ExportError.__mro__[1].__name__
+'ValueError'
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from patterns.errors import ExportError
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it. Add a line here when a module lands.
+_LAZY: dict[str, str] = {
+    "Export": "patterns.io",
+    "load_export": "patterns.io",
+    "simulate_export": "patterns.simulate",
+    "turning_rates": "patterns.bids",
+    "lag_table": "patterns.sequences",
+    "lag_test": "patterns.sequences",
+    "pursue_withdraw_episodes": "patterns.cycles",
+    "conflict_log": "patterns.topics",
+    "topic_recurrence": "patterns.topics",
+    "mann_kendall": "patterns.trends",
+    "couple_week_metrics": "patterns.metrics",
+    "indicators": "patterns.indicators",
+}
+
+__all__ = ["ExportError", "__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'patterns' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,39 @@
+"""Shared look for every chart: colours, partner labels, size. No statistics here."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+__all__ = ["ENDING_COLORS", "PARTNER_COLORS", "base", "check_rows"]
+
+#: Colour-blind-safe palette (Okabe–Ito) for the two partners and the couple.
+PARTNER_COLORS = {"Partner A": "#0072B2", "Partner B": "#D55E00", "Couple": "#555555"}
+#: How a pursue–withdraw episode ended.
+ENDING_COLORS = {
+    "repair": "#009E73",
+    "toward": "#56B4E9",
+    "timeout": "#999999",
+    "against": "#D55E00",
+    "role_switch": "#CC79A7",
+}
+#: Charts carry aggregated data only; anything bigger is a bug upstream.
+MAX_ROWS = 5000
+
+
+def check_rows(data: pd.DataFrame, *, func: str) -> pd.DataFrame:
+    """Refuse chart data that is not aggregated (more than MAX_ROWS rows) or holds free text."""
+    if len(data) > MAX_ROWS:
+        raise ValueError(
+            f"{func}: chart data has {len(data)} rows; charts take aggregated results "
+            f"(at most {MAX_ROWS} rows). Aggregate first."
+        )
+    leaked = [c for c in ("note", "answer", "prompt") if c in data.columns]
+    if leaked:
+        raise ValueError(f"{func}: chart data must not carry free text columns {leaked}.")
+    return data
+
+
+def base(data: pd.DataFrame, *, title: str, width: int = 560, height: int = 220) -> alt.Chart:
+    """A chart with the kit's size and title conventions."""
+    return alt.Chart(data, title=title).properties(width=width, height=height)
