@@ -288,7 +288,7 @@ def test_json_for_html_passes_kwargs() -> None:
         json_for_html(float("nan"), allow_nan=False)
 
 
-@pytest.mark.parametrize("payload", SCRIPT_PAYLOADS + ['<img src=x onerror="alert(1)">'])
+@pytest.mark.parametrize("payload", [*SCRIPT_PAYLOADS, '<img src=x onerror="alert(1)">'])
 def test_escape_html_independent_parser(payload: str) -> None:
     out = escape_html(payload)
     p = _ScriptCollector()
