@@ -193,7 +193,7 @@ def test_argument_errors(kwargs: dict, match: str) -> None:
 
 
 def test_allows_checks_category() -> None:
-    with pytest.raises(ValueError, match="ConsentDecision.allows: category must be one of"):
+    with pytest.raises(ValueError, match=r"ConsentDecision\.allows: category must be one of"):
         check_consent(_manifest(), "c001", on=ON).allows("photos")
 
 
