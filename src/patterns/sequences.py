@@ -717,12 +717,11 @@ def lag_effects(
     undefined = (n == 0) | (r == 0) | (c == 0) | (r == n) | (c == n)
     log_or = np.where(undefined, np.nan, log_or)
     se = np.where(undefined, np.nan, se)
-    join = lambda v: v if isinstance(v, str) else "|".join(v)
     return pd.DataFrame(
         {
             "couple_id": all_couples.to_numpy(),
-            "given": join(given),
-            "target": join(target),
+            "given": given if isinstance(given, str) else "|".join(given),
+            "target": target if isinstance(target, str) else "|".join(target),
             "n": sums["n"].to_numpy(),
             "count": sums["count"].to_numpy(),
             "given_count": sums["given_count"].to_numpy(),
@@ -832,16 +831,15 @@ def pooled_effect(
         s = float(1 / np.sqrt(wr.sum()))
         crit = stats.norm.ppf(0.5 + confidence / 2)
         lo, hi = mu - crit * s, mu + crit * s
-        to_q = lambda lor: (np.exp(lor) - 1) / (np.exp(lor) + 1)
         row.update(
             log_odds=mu,
             log_odds_se=s,
             ci_low=lo,
             ci_high=hi,
             odds_ratio=float(np.exp(mu)),
-            yules_q=float(to_q(mu)),
-            q_ci_low=float(to_q(lo)),
-            q_ci_high=float(to_q(hi)),
+            yules_q=float(np.tanh(0.5 * mu)),
+            q_ci_low=float(np.tanh(0.5 * lo)),
+            q_ci_high=float(np.tanh(0.5 * hi)),
             z=mu / s,
             p_value=float(2 * stats.norm.sf(abs(mu / s))),
             tau2=tau2,
