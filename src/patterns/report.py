@@ -81,13 +81,18 @@ AUDIENCES: tuple[str, ...] = ("therapist", "researcher")
 
 #: The notebook parameters: name -> (type, default, help). Every notebook's ``parameters``
 #: cell declares exactly these (``name: type = default  # help``), and the runner passes
-#: only these names, with plain ``str``/``bool`` values.
+#: only these names, with plain ``str``/``bool`` values. A help text must not contain "=":
+#: papermill's ``--help-notebook`` silently skips any line with two "=".
 PARAMETERS: dict[str, tuple[type, Any, str]] = {
     "export_path": (str, "data/sample", "export folder, .zip or .json file"),
-    "couple_id": (str, "", "pseudonymous couple id; empty = the export's first couple"),
-    "start": (str, "", "first diary day to include, YYYY-MM-DD; empty = from the start"),
-    "end": (str, "", "last diary day to include, YYYY-MM-DD; empty = to the end"),
-    "timezone": (str, "", "IANA zone for naive times, e.g. Europe/Amsterdam; empty = manifest"),
+    "couple_id": (str, "", "pseudonymous couple id; empty means the export's first couple"),
+    "start": (str, "", "first diary day to include, YYYY-MM-DD; empty means from the start"),
+    "end": (str, "", "last diary day to include, YYYY-MM-DD; empty means to the end"),
+    "timezone": (
+        str,
+        "",
+        "IANA zone for naive times, e.g. Europe/Amsterdam; empty means the manifest's",
+    ),
     "intervention_date": (str, "", "YYYY-MM-DD of an intervention to compare before/after"),
     "audience": (str, "therapist", "therapist (no code, plain language) or researcher"),
     "show_text": (bool, False, "show free text; only if both partners consent to free_text"),
@@ -341,6 +346,7 @@ class ReportContext:
     consent: dict[str, Any]
     show_text: bool
     timezones: dict[str, str] = field(default_factory=dict)
+    loaded: Any = None  # the whole export as loaded (for whole-file counts only)
 
     # -- facts -----------------------------------------------------------------------
     @property
@@ -450,10 +456,12 @@ class ReportContext:
         *args: Any,
         what: str,
         needs: Iterable[str] = (),
+        empty: str = "",
         **kwargs: Any,
     ) -> pd.DataFrame | None:
         """Call an analysis; when its data is missing say so in one sentence and return
-        ``None`` (``needs``: ``"events"``/``"checkins"`` or ``"checkins.connection"``)."""
+        ``None`` (``needs``: ``"events"``/``"checkins"`` or ``"checkins.connection"``).
+        ``empty``: the sentence to say instead when the result has no rows."""
         from patterns.schema import SchemaError
 
         for need in needs:
@@ -467,7 +475,10 @@ class ReportContext:
             self.missing(what)
             return None
         if result is None or len(result) == 0:
-            self.missing(what)
+            if empty:
+                self.say(empty)
+            else:
+                self.missing(what)
             return None
         return result
 
@@ -553,6 +564,7 @@ def prepare(
         consent=consent,
         show_text=allow_text,
         timezones=zones,
+        loaded=export,
     )
 
 
