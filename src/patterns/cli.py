@@ -67,9 +67,7 @@ def validate(
     console.print(table)
     q = exp.quarantine
     if len(q):
-        reasons = (
-            q.groupby(["table", "reason"], observed=True).size().reset_index(name="rows")
-        )
+        reasons = q.groupby(["table", "reason"], observed=True).size().reset_index(name="rows")
         rt = Table(title="Quarantine reasons")
         for col in reasons.columns:
             rt.add_column(str(col))
@@ -95,6 +93,95 @@ def simulate(
 
     simulate_export(couples=couples, days=days, seed=seed, out=out)
     typer.echo(f"Wrote a synthetic export of {couples} couple(s) × {days} days to {out}")
+
+
+@app.command()
+def report(
+    export: ExportArg,
+    couple: Annotated[
+        list[str] | None,
+        typer.Option("--couple", help="Couple id to report on (repeatable); default all."),
+    ] = None,
+    notebook: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--notebook", help="Notebook by number, name or file (repeatable); default all."
+        ),
+    ] = None,
+    audience: Annotated[
+        str, typer.Option(help="therapist (no code, plain language) or researcher.")
+    ] = "therapist",
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Notebook processes at once.")
+    ] = 1,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", "-o", help="Output folder (index.html, run.json, one folder per couple)."
+        ),
+    ] = Path("reports/run"),
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds allowed per notebook cell.")] = 600,
+    start: Annotated[str, typer.Option(help="First diary day, YYYY-MM-DD.")] = "",
+    end: Annotated[str, typer.Option(help="Last diary day, YYYY-MM-DD.")] = "",
+    timezone: Annotated[
+        str, typer.Option("--timezone", help="IANA zone for naive times (overrides the manifest).")
+    ] = "",
+    intervention_date: Annotated[
+        str, typer.Option(help="Date of an intervention, YYYY-MM-DD (before/after comparison).")
+    ] = "",
+    show_text: Annotated[
+        bool,
+        typer.Option(
+            "--show-text", help="Show free text where both partners consent to free_text."
+        ),
+    ] = False,
+    no_consent_check: Annotated[
+        bool,
+        typer.Option(
+            "--no-consent-check",
+            help="Do not refuse couples without valid consent; stamped on every page.",
+        ),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+) -> None:
+    """Run the report notebooks per couple: executed notebooks, one offline HTML per couple,
+    index.html and run.json. Exit 1 if any couple failed or was refused, 2 for bad input."""
+    from patterns.errors import ExportError
+    from patterns.report import run_report
+
+    try:
+        result = run_report(
+            export,
+            couples=couple or None,
+            notebooks=notebook or None,
+            audience=audience,
+            jobs=jobs,
+            out=out,
+            timeout=timeout,
+            show_text=show_text,
+            consent_check=not no_consent_check,
+            start=start,
+            end=end,
+            timezone=timezone,
+            intervention_date=intervention_date,
+            progress=not quiet,
+        )
+    except ExportError as exc:
+        _err(f"Cannot read export {export}: {exc}")
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        _err(f"Bad arguments: {exc}")
+        raise typer.Exit(2) from None
+    ok = sum(c["status"] == "ok" for c in result.couples)
+    typer.echo(
+        f"{ok} of {len(result.couples)} couple report(s) written in {result.seconds:.1f} s; "
+        f"open {result.out / 'index.html'}"
+    )
+    if result.failures:
+        _err(f"{len(result.failures)} failure(s):")
+        for failure in result.failures:
+            _err(f"  - {failure}")
+        raise typer.Exit(1)
 
 
 def main() -> None:  # console-script entry point
