@@ -878,8 +878,10 @@ def _against_in_session(c: pd.DataFrame, events: pd.DataFrame, gap: pd.Timedelta
         }
     ).dropna(subset=["ts"])
     ev = ev.sort_values(["couple_id", "ts"], kind="stable").reset_index(drop=True)
-    new = ev["couple_id"].ne(ev["couple_id"].shift()) | ev["ts"].diff().gt(gap)
-    ev["session"] = new.cumsum()
+    cid = ev["couple_id"].to_numpy(dtype=object)
+    ts = ev["ts"].to_numpy()
+    new = np.r_[True, cid[1:] != cid[:-1]] | np.r_[True, (ts[1:] - ts[:-1]) > gap.to_timedelta64()]
+    ev["session"] = np.cumsum(new)
     fam = ev["code"].map(schema._FAMILY_OF)
     ev["_against"] = fam.eq("against").fillna(False)
     # last against-family time per session: any against after the conflict in its session

@@ -1,0 +1,445 @@
+"""Tests for patterns.topics: lexicon, conflict_log, topic_recurrence, cycle_topics,
+discover_topics. Oracles: hand-worked cases, independent pandas computations, and the
+simulator's planted truth (topics, resurfacing)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from patterns import schema
+from patterns.testing import assert_tidy, check_contract
+from patterns.topics import (
+    TOPICS,
+    conflict_log,
+    cycle_topics,
+    discover_topics,
+    explain_topics,
+    load_lexicon,
+    topic_recurrence,
+)
+
+
+def primary(notes):
+    """Primary topic per note through conflict_log (the public path)."""
+    n = len(notes)
+    ev = schema.coerce_dtypes(
+        pd.DataFrame(
+            {
+                "couple_id": [f"c{i}" for i in range(n)],
+                "actor": "a",
+                "code": "conflict",
+                "ts": pd.Timestamp("2026-01-05 12:00", tz="UTC"),
+                "note": notes,
+            }
+        ),
+        "events",
+    )
+    log = conflict_log(ev).set_index("couple_id")
+    return [log.loc[f"c{i}", "topic"] for i in range(n)]
+
+
+def events(rows):
+    df = pd.DataFrame(
+        rows, columns=["couple_id", "actor", "code", "ts", "topic", "intensity", "note"]
+    )
+    df["ts"] = pd.to_datetime(df["ts"], utc=True)
+    return schema.coerce_dtypes(df, "events")
+
+
+def checkins(rows):
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "couple_id",
+            "partner",
+            "ts",
+            "conflict",
+            "conflict_topic",
+            "conflict_intensity",
+            "repaired",
+        ],
+    )
+    df["ts"] = pd.to_datetime(df["ts"], utc=True)
+    return schema.coerce_dtypes(df, "checkins")
+
+
+# --- lexicon ------------------------------------------------------------------------------
+
+
+class TestLexicon:
+    def test_shipped_lexicon_has_every_topic(self):
+        lex = load_lexicon()
+        assert list(lex) == list(TOPICS)
+        assert all(lex[t] for t in TOPICS if t != "other")
+
+    def test_word_boundaries_money_not_moneyless(self):
+        assert primary(["we are moneyless", "money money", "homework", "networking"]) == [
+            "other",
+            "money",
+            "parenting",
+            "other",
+        ]
+
+    def test_plural_stemming_and_deliberate_stem(self):
+        # bill → bills (simple plural), spend* → spending (stemmed on purpose)
+        assert primary(["the BILLS", "all that spending", "dishes piled up"]) == [
+            "money",
+            "money",
+            "chores",
+        ]
+
+    def test_stem_only_on_purpose(self):
+        lex = {"money": ["money*"], "other": []}
+        ex = explain_topics(["moneyless"], lexicon=lex)
+        assert ex["term"].tolist() == ["money*"]
+        assert explain_topics(["moneyless"], lexicon={"money": ["money"]}).empty
+
+    @pytest.mark.parametrize(
+        "note", ["the in-laws again", "her In Laws", "inlaws visit", "my mother-in-law"]
+    )
+    def test_in_laws_is_family(self, note):
+        assert primary([note]) == ["family"]
+
+    def test_case_and_accents(self):
+        # NFKD fold: "Dépenses" is not in the lexicon, but "MÖNEY" folds to "money",
+        # and a lexicon term with accents matches unaccented text and vice versa
+        assert primary(["MÖNEY talk", "Mónéy"]) == ["money", "money"]
+        lex = {"family": ["belle-mère"], "other": []}
+        ex = explain_topics(["ma BELLE MERE", "belle-mère"], lexicon=lex)
+        assert ex["row"].tolist() == [0, 1]
+
+    def test_multiple_topics_in_one_note(self):
+        ex = explain_topics(["the kids' homework and the rent"])
+        assert set(ex["topic"]) == {"parenting", "money"}
+        # parenting: kid + homework (2) beats money: rent (1)
+        assert ex.loc[ex["primary"], "topic"].unique().tolist() == ["parenting"]
+        log = conflict_log(
+            events(
+                [
+                    [
+                        "c1",
+                        "a",
+                        "conflict",
+                        "2026-01-05 10:00",
+                        None,
+                        0.5,
+                        "the kids' homework and the rent",
+                    ]
+                ]
+            )
+        )
+        assert log.loc[0, "topic"] == "parenting"
+        assert log.loc[0, "other_topics"] == "money"
+
+    def test_phrase_outweighs_single_word(self):
+        # trust phrase (4 words) beats the generic screens word "phone"
+        assert primary(["he went through my phone", "always on the phone"]) == ["trust", "screens"]
+
+    def test_empty_missing_and_huge_notes(self):
+        huge = "blah " * 200_000 + "the rent"
+        assert primary(["", None, huge]) == ["other", "other", "money"]
+        ex = explain_topics(["", None, huge])
+        assert ex["row"].tolist() == [2]
+
+    def test_explain_never_returns_text(self):
+        note = "Sam lied about the money on Tuesday"
+        ex = explain_topics([note])
+        assert_tidy(ex)
+        assert set(ex.columns) == {"row", "topic", "term", "count", "words", "primary"}
+        cells = {str(v) for v in ex.to_numpy().ravel()}
+        assert note not in cells and "Sam" not in " ".join(cells)
+        # counts checked against an independent count with Python's re
+        import re
+
+        assert ex.set_index("term")["count"].to_dict() == {
+            "money": len(re.findall(r"\bmoney\b", note)),
+            "lied": 1,
+        }
+
+    def test_custom_lexicon_from_yaml(self, tmp_path):
+        p = tmp_path / "lex.yaml"
+        p.write_text(
+            "topics:\n  pets:\n    - dog\n    - cat litter\n  other: []\n", encoding="utf-8"
+        )
+        lex = load_lexicon(p)
+        assert lex == {"pets": ["dog", "cat litter"], "other": []}
+        ex = explain_topics(["walking the dogs", "cat-litter"], lexicon=p)
+        assert ex["topic"].tolist() == ["pets", "pets"]
+
+    def test_lexicon_errors(self, tmp_path):
+        with pytest.raises(ValueError, match="load_lexicon: path must be an existing YAML"):
+            load_lexicon(tmp_path / "missing.yaml")
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("- just a list\n", encoding="utf-8")
+        with pytest.raises(ValueError, match="top-level 'topics:' mapping"):
+            load_lexicon(bad)
+        with pytest.raises(ValueError, match="explain_topics: lexicon must be non-empty"):
+            explain_topics(["x"], lexicon={"money": [""]})
+        with pytest.raises(ValueError, match="a list of terms for topic 'money'"):
+            explain_topics(["x"], lexicon={"money": "cash"})
+        with pytest.raises(ValueError, match="at least one topic"):
+            explain_topics(["x"], lexicon={})
+        with pytest.raises(ValueError, match="explain_topics: lexicon must be None, a path"):
+            explain_topics(["x"], lexicon=42)
+
+
+# --- conflict_log -----------------------------------------------------------------------
+
+
+@pytest.fixture()
+def two_tables():
+    ev = events(
+        [
+            ["c1", "a", "conflict", "2026-01-05 18:00", "money", 0.9, "the rent"],
+            ["c1", "a", "toward", "2026-01-05 18:10", None, None, None],
+            ["c1", "b", "conflict", "2026-01-07 18:00", None, 0.4, "Dishes, always dishes"],
+            ["c1", "a", "conflict", "2026-01-12 18:00", "Time together", 0.2, None],
+            ["c2", "x", "conflict", "2026-01-05 18:00", "", 0.5, "nothing to go on"],
+        ]
+    )
+    ci = checkins(
+        [
+            # both partners report the Jan 5 money conflict; one after midnight (same day)
+            ["c1", "a", "2026-01-05 21:00", True, "money", 0.7, True],
+            ["c1", "b", "2026-01-06 02:00", True, "Money", 0.95, False],
+            # chores conflict reported without topic: adopts the day's single topic
+            ["c1", "b", "2026-01-07 21:00", True, None, 0.5, True],
+            # a conflict only in check-ins
+            ["c1", "a", "2026-01-09 21:00", True, "work", 0.3, None],
+            ["c1", "a", "2026-01-10 21:00", False, None, None, None],
+        ]
+    )
+    return ev, ci
+
+
+class TestConflictLog:
+    def test_merge_and_dedupe(self, two_tables):
+        ev, ci = two_tables
+        log = check_contract(conflict_log, ev, ci)
+        c1 = log[log["couple_id"] == "c1"].reset_index(drop=True)
+        assert c1["topic"].tolist() == ["money", "chores", "work", "time_together"]
+        assert c1["source"].tolist() == ["both", "both", "checkins", "events"]
+        assert c1["reported_by"].tolist() == ["both", "b", "a", "a"]
+        assert c1["n_reports"].tolist() == [3, 2, 1, 1]
+        assert c1["topic_source"].tolist() == ["tag", "lexicon", "tag", "tag"]
+        # largest intensity; repaired True if any report says so; missing when nobody said
+        assert c1["intensity"].tolist() == pytest.approx([0.95, 0.5, 0.3, 0.2])
+        assert c1["repaired"].tolist() == [True, True, pd.NA, pd.NA]
+        # ts: the event's time, not the check-in's
+        assert c1.loc[0, "ts"] == pd.Timestamp("2026-01-05 18:00", tz="UTC")
+        assert c1.loc[0, "partner"] == "a"
+        c2 = log[log["couple_id"] == "c2"]
+        assert c2["topic"].tolist() == ["other"] and c2["topic_source"].tolist() == ["none"]
+
+    def test_independent_count(self, two_tables):
+        # oracle: distinct (couple, diary day, topic) computed with a few lines of pandas
+        ev, ci = two_tables
+        log = conflict_log(ev, ci)
+        assert len(log) == len(log.drop_duplicates(["couple_id", "day", "topic"]))
+        assert len(log) == 5
+
+    def test_diary_day_cutoff_and_timezone(self):
+        ci = checkins(
+            [
+                ["c1", "a", "2026-01-05 22:30", True, "money", 0.5, None],  # 23:30 CET
+                ["c1", "b", "2026-01-06 01:30", True, "money", 0.5, None],  # 02:30 CET
+            ]
+        )
+        log = conflict_log(checkins=ci, timezone={"c1": "Europe/Amsterdam"})
+        assert len(log) == 1 and log.loc[0, "day"] == pd.Timestamp("2026-01-05")
+        log0 = conflict_log(checkins=ci, timezone={"c1": "Europe/Amsterdam"}, cutoff_hour=0)
+        assert log0["day"].tolist() == [pd.Timestamp("2026-01-05"), pd.Timestamp("2026-01-06")]
+        ci.attrs["timezones"] = {"c1": "Pacific/Auckland"}  # from the loader
+        log_nz = conflict_log(checkins=ci)
+        assert log_nz["day"].tolist() == [pd.Timestamp("2026-01-06")]
+
+    def test_no_free_text_by_default(self, two_tables):
+        ev, ci = two_tables
+        log = conflict_log(ev, ci)
+        assert "note" not in log.columns
+        notes = set(ev["note"].dropna())
+        assert not notes & {str(v) for v in log.to_numpy().ravel()}
+        with_text = conflict_log(ev, ci, include_text=True)
+        assert with_text.loc[0, "note"] == "the rent"
+
+    def test_observed_period(self, two_tables):
+        ev, ci = two_tables
+        log = conflict_log(ev, ci)
+        assert log.attrs["observed_period"]["c1"] == ("2026-01-05", "2026-01-12")
+
+    def test_one_table_each(self, two_tables):
+        ev, ci = two_tables
+        assert set(check_contract(conflict_log, ev)["source"]) == {"events"}
+        assert set(check_contract(conflict_log, checkins=ci)["source"]) == {"checkins"}
+
+    def test_empty_inputs(self):
+        log = conflict_log(schema.empty_frame("events"), schema.empty_frame("checkins"))
+        assert_tidy(log)
+        assert len(log) == 0
+
+    def test_errors(self, two_tables):
+        ev, ci = two_tables
+        with pytest.raises(ValueError, match="conflict_log: events/checkins must be at least"):
+            conflict_log()
+        with pytest.raises(schema.SchemaError, match=r"events is missing columns \['code'\]"):
+            conflict_log(ev.drop(columns="code"))
+        with pytest.raises(schema.SchemaError, match=r"checkins is missing columns \['conflict"):
+            conflict_log(checkins=ci.drop(columns=["conflict", "conflict_topic"]))
+        with pytest.raises(ValueError, match="include_text must be True or False"):
+            conflict_log(ev, include_text="yes")
+
+
+# --- topic_recurrence ---------------------------------------------------------------------
+
+
+def hand_log():
+    """c1: money every week for 8 weeks (perpetual); chores 6 times in 2 weeks (frequent,
+    not perpetual); c2: one-off topics."""
+    days = pd.date_range("2026-01-05", periods=8, freq="7D")
+    chores = pd.to_datetime(
+        ["2026-01-12", "2026-01-13", "2026-01-14", "2026-01-19", "2026-01-20", "2026-01-21"]
+    )
+    rows = pd.DataFrame(
+        {
+            "couple_id": ["c1"] * 14 + ["c2"] * 2,
+            "topic": ["money"] * 8 + ["chores"] * 6 + ["work", "trust"],
+            "day": list(days) + list(chores) + list(pd.to_datetime(["2026-01-05", "2026-02-23"])),
+            "intensity": [0.9, 0.1, 0.8, 0.2, 0.75, 0.3, 0.2, 0.1] + [0.5] * 6 + [0.9, 0.1],
+            "repaired": [True, False, True, True, None, True, False, True]
+            + [True] * 6
+            + [None, None],
+        }
+    )
+    rows["ts"] = (rows["day"] + pd.Timedelta(hours=18)).dt.tz_localize("UTC")
+    rows["repaired"] = rows["repaired"].astype("boolean")
+    return rows
+
+
+class TestTopicRecurrence:
+    def test_hand_worked(self):
+        r = check_contract(topic_recurrence, hand_log())
+        c1 = r[r["couple_id"] == "c1"].set_index("topic")
+        assert c1.loc["money", "perpetual"] and not c1.loc["chores", "perpetual"]
+        assert c1.loc["money", "rank"] == 1 and c1.loc["chores", "rank"] == 2
+        assert c1.loc["money", "conflicts"] == 8 and c1.loc["money", "weeks_active"] == 8
+        assert c1.loc["chores", "weeks_active"] == 2
+        assert c1.loc["money", "observed_weeks"] == 8
+        # resurfaced: previous conflict marked repaired → rows 2,4,5(prev True),7
+        # repaired seq T F T T NA T F T → next-after-True at idx 1,3,4,6 → 4
+        assert c1.loc["money", "resurfaced"] == 4
+        assert c1.loc["chores", "resurfaced"] == 5
+        assert c1.loc["money", "median_days_between"] == 7.0
+        assert c1.loc["chores", "median_days_between"] == 1.0
+        # escalation: intensity ≥ 0.7 → 0.9, 0.8, 0.75 → 3/8
+        assert c1.loc["money", "escalation_share"] == pytest.approx(3 / 8)
+        assert c1.loc["money", "repair_share"] == pytest.approx(5 / 7)
+        c2 = r[r["couple_id"] == "c2"]
+        assert not c2["perpetual"].any()
+
+    def test_against_independent_pandas(self):
+        log = hand_log()
+        r = topic_recurrence(log).set_index(["couple_id", "topic"]).sort_index()
+        # independent oracle, written the obvious way with groupby/apply
+        s = log.sort_values("ts")
+        rows = {}
+        for key, g in s.groupby(["couple_id", "topic"]):
+            rep = g["repaired"].tolist()
+            rows[key] = {
+                "conflicts": len(g),
+                "resurfaced": sum(1 for i in range(1, len(rep)) if rep[i - 1] is True),
+                "median_days_between": float(np.median(np.diff(g["day"]) / np.timedelta64(1, "D")))
+                if len(g) > 1
+                else np.nan,
+                "weeks_active": g["day"].dt.isocalendar().week.nunique(),
+            }
+        exp = pd.DataFrame(rows).T.sort_index()
+        exp.index.names = ["couple_id", "topic"]
+        for col in exp.columns:
+            np.testing.assert_allclose(r[col].astype(float), exp[col].astype(float))
+
+    def test_perpetual_needs_span_not_frequency(self):
+        log = hand_log()
+        r = topic_recurrence(log, perpetual_share=0.2, span_share=0.75)
+        c1 = r[r["couple_id"] == "c1"].set_index("topic")
+        # chores: 2 of 8 weeks (0.25 ≥ 0.2) but spans 10 of 50 days → not perpetual
+        assert not c1.loc["chores", "perpetual"]
+        r2 = topic_recurrence(log, perpetual_share=0.2, span_share=0.1)
+        assert r2.set_index(["couple_id", "topic"]).loc[("c1", "chores"), "perpetual"]
+
+    def test_period_from_conflict_log(self, two_tables):
+        ev, ci = two_tables
+        log = conflict_log(ev, ci)
+        r = topic_recurrence(log)
+        assert r.loc[r["couple_id"] == "c1", "observed_weeks"].unique().tolist() == [2]
+        longer = topic_recurrence(log, period={"c1": ("2026-01-05", "2026-03-01")})
+        assert longer.loc[longer["couple_id"] == "c1", "observed_weeks"].unique().tolist() == [8]
+
+    def test_raw_events_accepted(self, two_tables):
+        ev, _ = two_tables
+        pd.testing.assert_frame_equal(topic_recurrence(ev), topic_recurrence(conflict_log(ev)))
+
+    def test_against_in_session_escalates(self):
+        ev = events(
+            [
+                ["c1", "a", "conflict", "2026-01-05 18:00", "money", 0.1, None],
+                ["c1", "b", "criticize", "2026-01-05 18:30", None, 0.2, None],
+                ["c1", "a", "contempt", "2026-01-05 19:45", None, 0.3, None],
+                ["c1", "a", "conflict", "2026-01-12 18:00", "money", 0.1, None],
+                ["c1", "b", "toward", "2026-01-12 18:05", None, None, None],
+                ["c1", "b", "against", "2026-01-12 22:00", None, None, None],  # > 2h later
+            ]
+        )
+        log = conflict_log(ev)
+        plain = topic_recurrence(log)
+        assert plain.loc[0, "escalation_share"] == 0.0
+        with_ev = check_contract(topic_recurrence, log, events=ev)
+        assert with_ev.loc[0, "escalated"] == 1
+        assert with_ev.loc[0, "escalation_share"] == pytest.approx(0.5)
+
+    def test_errors(self):
+        log = hand_log()
+        with pytest.raises(ValueError, match=r"perpetual_share must be a number in \(0, 1\]"):
+            topic_recurrence(log, perpetual_share=0)
+        with pytest.raises(ValueError, match=r"escalation_threshold must be a number in \[0"):
+            topic_recurrence(log, escalation_threshold=2)
+        with pytest.raises(ValueError, match="min_conflicts must be an integer"):
+            topic_recurrence(log, min_conflicts=0)
+        with pytest.raises(ValueError, match="session_gap must be a positive duration"):
+            topic_recurrence(log, session_gap="soon")
+        with pytest.raises(ValueError, match="conflicts must be a DataFrame"):
+            topic_recurrence([1, 2])
+        with pytest.raises(schema.SchemaError, match=r"missing columns \['topic'\]"):
+            topic_recurrence(log.drop(columns="topic"))
+
+
+def test_cycle_topics_matches_value_counts():
+    ep = pd.DataFrame(
+        {"couple_id": ["c1"] * 4 + ["c2"], "topic": ["money", "chores", "money", None, "work"]}
+    )
+    r = check_contract(cycle_topics, ep)
+    vc = ep.fillna({"topic": "none"}).value_counts(["couple_id", "topic"])
+    got = r.set_index(["couple_id", "topic"])["episodes"]
+    assert got.to_dict() == vc.to_dict()
+    assert r.loc[r["couple_id"] == "c1", "share"].sum() == pytest.approx(1.0)
+    with pytest.raises(schema.SchemaError, match="cycle_topics: episodes is missing"):
+        cycle_topics(ep.drop(columns="topic"))
+
+
+def test_discover_topics_recovers_two_themes():
+    notes = [
+        "late rent and the credit card",
+        "rent due, credit card maxed",
+        "credit card bill and rent",
+    ] * 4 + ["kids bedtime chaos", "bedtime with the kids again", "kids refuse bedtime"] * 4
+    d = check_contract(discover_topics, notes, n_topics=2, n_terms=6, seed=1)
+    tops = d[d["term_rank"] == 1]["term"].tolist()
+    assert len(set(tops)) == 2
+    assert set(d["known_topic"].dropna()) <= {"money", "parenting"}
+    joined = " ".join(d["term"])
+    assert "rent" in joined and ("bedtime" in joined or "kids" in joined)
+    with pytest.raises(ValueError, match="discover_topics: n_topics must be an integer"):
+        discover_topics(notes, n_topics=0)
+    with pytest.raises(ValueError, match="at least two non-empty notes"):
+        discover_topics(["", "only one"])
