@@ -184,6 +184,61 @@ def report(
         raise typer.Exit(1)
 
 
+@app.command()
+def pseudonymize(
+    export: ExportArg,
+    out: Annotated[Path, typer.Argument(help="New export folder (must not exist or be empty).")],
+    key_file: Annotated[
+        Path,
+        typer.Option("--key-file", help="Secret key file (>= 32 bytes), kept OUTSIDE the export."),
+    ],
+    shift_time: Annotated[
+        bool,
+        typer.Option(
+            "--shift-time",
+            help="Shift each couple's times by a secret whole number of weeks (local time).",
+        ),
+    ] = False,
+    names: Annotated[
+        Path | None,
+        typer.Option("--names", help="Text file of names to redact from free text, one a line."),
+    ] = None,
+    drop_text: Annotated[
+        bool, typer.Option("--drop-text", help="Empty notes and answers instead of redacting.")
+    ] = False,
+    mapping: MappingOpt = None,
+    timezone: TimezoneOpt = None,
+) -> None:
+    """Write a keyed pseudonymised copy of an export (HMAC ids, names redacted, optional
+    time shift) plus pseudonymization.json. Pseudonymised is not anonymised."""
+    from patterns.errors import ExportError
+    from patterns.pseudonymize import write_pseudonymized
+
+    try:
+        record = write_pseudonymized(
+            export,
+            out,
+            key_file=key_file,
+            shift_time=shift_time,
+            names_file=names,
+            text="drop" if drop_text else "redact",
+            mapping=mapping,
+            timezone=timezone,
+        )
+    except ExportError as exc:
+        _err(f"Cannot pseudonymize {export}: {exc}")
+        raise typer.Exit(2) from None
+    except (OSError, ValueError) as exc:
+        _err(f"Bad arguments: {exc}")
+        raise typer.Exit(2) from None
+    rows = record["rows"]
+    typer.echo(
+        f"Wrote {rows['events']} events and {rows['checkins']} check-ins for "
+        f"{record['ids']['couples']} couple(s) to {out} (see pseudonymization.json). "
+        "Keep the key apart from this folder: pseudonymised data is still personal data."
+    )
+
+
 def main() -> None:  # console-script entry point
     app()
 
