@@ -185,7 +185,12 @@ QUARANTINE_REASONS: dict[str, str] = {
     "unknown_couple": "a couple id not listed in the manifest",
     "duplicate": "an exact duplicate of an earlier row",
     "ragged_row": "the row has more or fewer fields than the header",
-    "dst_nonexistent": "a naive local time inside a DST gap (reported, shifted forward)",
+    "dst_nonexistent": "a naive local time inside a DST gap (loaded, moved forward by the gap; "
+    "a notice, not a quarantine)",
+    "dst_ambiguous": "a naive local time inside a DST overlap (loaded, first occurrence; "
+    "a notice, not a quarantine)",
+    "bad_record": "a JSON line or record that is not an object",
+    "excluded": "a row the column mapping's `keep` rule leaves out (e.g. REDCap base rows)",
 }
 
 _PANDAS_DTYPES = {
