@@ -1,0 +1,1874 @@
+"""Read any supported export into the schema-v1 tables without losing a row.
+
+:func:`load_export` reads a folder, a ``.zip`` or a single ``.json`` file and returns an
+:class:`Export`: the ``events`` and ``checkins`` tables at contract dtypes, a ``quarantine``
+table that says, for every rejected input row, which file, which data row, which column and
+why (never the row's free text), and ``summary()`` proving
+``rows_in == rows_loaded + rows_quarantined`` for every table.
+
+Finding the tables
+------------------
+Files are matched by name, case-insensitively, at the top level of the export (a zip whose
+files all sit in one folder is read from inside that folder; ``truth/`` and other folders are
+ignored): ``events`` (also ``event``, ``bids``, ``interactions``, ``moves``) and ``checkins``
+(also ``checkin``, ``check_ins``, ``check-ins``, ``diary``, ``daily``, ``dailies``, ``ema``,
+``survey``, ``surveys``), with any of the extensions ``.csv .tsv .txt .csv.gz .tsv.gz
+.txt.gz .jsonl .ndjson .json .parquet .pq .xlsx``; plus ``manifest.json``. Every matching
+file is read (sorted by name) and the table is their concatenation; a mapping's ``tables``
+entry (a file name or glob) replaces the name rules. A single ``.json`` export is an object
+``{"manifest": {...}, "events": [...], "checkins": [...]}``; a single table file can also
+be given directly.
+
+Reading
+-------
+Text tables are decoded as UTF-8, UTF-8 with BOM, UTF-16 LE/BE with BOM (Excel "Unicode
+text"), else cp1252 (then Latin-1); the delimiter (``,`` ``;`` tab ``|``) is sniffed from the
+header line; Excel-resaved files whose whole lines are wrapped in quotes are unwrapped.
+Every column is read as a string first, so ``"007"`` stays ``"007"`` and ``"NA"`` is not
+missing unless the mapping declares it in ``na_values``; an empty cell is missing. Parquet
+and JSON values that are already typed keep their type (numbers and timestamps) and ids
+become strings. Extra source columns are **dropped** (they may hold free text or names);
+their names are listed in ``Export.dropped_columns``.
+
+Timestamps
+----------
+Parsed per column with vectorised pandas: ISO 8601 with an offset or ``Z`` → UTC; naive
+ISO 8601 (and unambiguous day/month forms such as ``13/03/2026 10:00``; ambiguous ones need
+the mapping's ``ts_format``) are **local** times in the couple's zone; pure numbers are, by
+magnitude, Excel serial days (25,569–73,050, i.e. 1970–2099, local time), Unix epoch
+seconds (1e8–5e9) or milliseconds (1e11–5e12, both UTC). Anything else, or a time outside
+1900–2199, is quarantined as ``bad_timestamp``. A couple's zone is the manifest's zone for
+that couple, else the manifest's ``timezone``, else the ``timezone`` argument, else the
+mapping's ``timezone``, else UTC.
+
+DST rule (the same as Python's ``zoneinfo`` with ``fold=0``): a nonexistent local time in
+the spring-forward gap is read with the offset in force *before* the gap, i.e. it moves
+forward by the size of the gap (02:30 on a 02:00→03:00 night becomes 03:30 local); an
+ambiguous time in the fall-back overlap takes the *first* occurrence (the DST one). Both are
+loaded, not quarantined, and reported in ``Export.notices`` (reasons ``dst_nonexistent`` and
+``dst_ambiguous``) and in the ``rows_dst_adjusted`` column of ``summary()``; ``strict=True``
+does not reject them because the rule resolves them deterministically.
+
+Quarantine reasons
+------------------
+``schema.QUARANTINE_REASONS``: ``bad_timestamp``, ``missing_required``, ``unknown_code``
+(after lower-casing and the mapping's ``recode``), ``out_of_range`` (after scale
+normalisation), ``bad_number``, ``bad_bool``, ``unknown_couple`` (the manifest lists couples),
+``unknown_partner`` (the manifest lists the couple's partners), ``third_partner`` (no partner
+list: per couple the two ids with the most rows over both tables are kept, ties broken by
+first appearance), ``duplicate`` (a row identical in every loaded column to an earlier clean
+row of the same table; the first copy loads), ``ragged_row`` (more or fewer fields than the
+header), ``bad_record`` (a JSON line/record that is not an object) and ``excluded`` (a row
+the mapping's ``keep`` rule leaves out, e.g. REDCap base rows). A row with several problems
+has one quarantine row per problem and is counted once. ``row`` is the 1-based data row in
+its file (the first row after the header is 1; rows skipped by ``skip_rows`` count).
+
+Scales
+------
+Ratings (``schema.RATINGS``) are rescaled linearly from their declared scale (mapping
+``scales``, else manifest ``scales`` by column or ``"ratings"``, else 0–10) onto 0–10;
+``intensity`` and ``conflict_intensity`` from theirs (default 0–1) onto 0–1; body signals
+accept yes/no (→ 1/0) or numbers on their scale (default 0–4) onto 0–4. Booleans accept
+true/false, yes/no, y/n, t/f, 1/0, on/off, checked/unchecked, case-insensitively. Decimal
+commas (``3,5``) are accepted.
+
+Column mapping (YAML or dict)
+-----------------------------
+All keys optional::
+
+    rename: {Timestamp: ts}             # global, or per table: {events: {...}, checkins: {...}}
+    recode: {code: {turned_toward: toward}}   # per column (also per table)
+    scales: {connection: [1, 7], intensity: [0, 100]}
+    na_values: ["NA", "-99"]            # extra strings read as missing (all columns)
+    timezone: Europe/Amsterdam          # zone for naive times when the manifest has none
+    tables: {checkins: "diary_*.csv"}   # file name or glob per table
+    skip_rows: 2                        # rows after the header to skip (or per table)
+    delimiter: ";"                      # instead of sniffing
+    ts_format: "%d/%m/%Y %H:%M"         # strptime format for non-ISO times
+    ts_offset: {column: tz_offset, unit: s}   # per-row offset (m-Path style local epochs)
+    keep: {redcap_repeat_instrument: [daily_diary]}   # rows kept; others → `excluded`
+    constants: {couple_id: c001}        # a column with one value for every row
+    wide:                               # one row per couple-day → two check-in rows
+      suffixes: {_A: a, _B: b}          # column suffix → partner label
+      couple_column: dyad               # source column with the couple id
+      partner: "{couple_id}-{label}"    # partner id template (default)
+
+``rename`` is applied after the ``wide`` pivot. Examples ship in
+``patterns/data/mappings/`` (``mpath.yaml``, ``redcap.yaml``, ``qualtrics.yaml``) and can be
+passed by name (``mapping="mpath"``).
+
+Safety
+------
+Zip members whose paths are absolute, contain ``..`` or are symlinks are rejected, as are
+encrypted members, more than ``MAX_MEMBERS`` members, members over ``MAX_MEMBER_BYTES``
+uncompressed, archives over ``MAX_TOTAL_BYTES``, and members whose declared compression ratio
+exceeds ``MAX_RATIO`` (checked from the directory, before anything is expanded). ``.gz``
+files and ``.xlsx`` workbooks get the same caps. Any failure to read is an
+:class:`~patterns.errors.ExportError` naming the file.
+
+Examples
+--------
+>>> import pathlib, tempfile
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "events.csv").write_text(
+...     "couple_id,ts,actor,code\\n"
+...     "007,2026-03-29T02:30:00,p1,bid\\n"
+...     "007,2026-03-29 03:40:00+02:00,p2,Toward\\n"
+...     "007,yesterday,p2,toward\\n")
+>>> exp = load_export(d, timezone="Europe/Amsterdam")
+>>> exp.events[["couple_id", "ts", "actor", "code"]]
+  couple_id                        ts actor    code
+0       007 2026-03-29 01:30:00+00:00    p1     bid
+1       007 2026-03-29 01:40:00+00:00    p2  toward
+>>> exp.summary()
+      table  rows_in  rows_loaded  rows_quarantined  rows_dst_adjusted
+0    events        3            2                 1                  1
+1  checkins        0            0                 0                  0
+>>> exp.quarantine[["source", "row", "column", "reason"]]
+       source  row column         reason
+0  events.csv    3     ts  bad_timestamp
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import fnmatch
+import gzip
+import hashlib
+import io
+import json
+import re
+import stat
+import zipfile
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from patterns import schema
+from patterns.errors import ExportError, check_option
+
+__all__ = [
+    "MAPPINGS_DIR",
+    "MAX_MEMBERS",
+    "MAX_MEMBER_BYTES",
+    "MAX_RATIO",
+    "MAX_TOTAL_BYTES",
+    "Export",
+    "load_export",
+    "read_mapping",
+]
+
+#: Example column mappings shipped with the kit (loadable by file stem).
+MAPPINGS_DIR = Path(__file__).resolve().parent / "data" / "mappings"
+#: Largest uncompressed member of a zip / decompressed .gz / single file (bytes).
+MAX_MEMBER_BYTES = 2 << 30
+#: Largest total uncompressed size of a zip (bytes).
+MAX_TOTAL_BYTES = 4 << 30
+#: Largest uncompressed/compressed ratio accepted for members above 1 MiB.
+MAX_RATIO = 200
+#: Most members a zip may have.
+MAX_MEMBERS = 10_000
+
+_FUNC = "load_export"
+_TABLES = ("events", "checkins")
+_SYNONYMS = {
+    "events": ("events", "event", "bids", "interactions", "moves"),
+    "checkins": (
+        "checkins",
+        "checkin",
+        "check_ins",
+        "check-ins",
+        "diary",
+        "daily",
+        "dailies",
+        "ema",
+        "survey",
+        "surveys",
+    ),
+}
+_EXTS = (
+    ".csv.gz",
+    ".tsv.gz",
+    ".txt.gz",
+    ".csv",
+    ".tsv",
+    ".txt",
+    ".jsonl",
+    ".ndjson",
+    ".json",
+    ".parquet",
+    ".pq",
+    ".xlsx",
+)
+_MAPPING_KEYS = (
+    "rename",
+    "recode",
+    "scales",
+    "na_values",
+    "timezone",
+    "tables",
+    "skip_rows",
+    "delimiter",
+    "ts_format",
+    "ts_offset",
+    "keep",
+    "constants",
+    "wide",
+    "description",
+    "source_app",
+)
+_TRUE = ("true", "yes", "y", "t", "1", "1.0", "on", "checked")
+_FALSE = ("false", "no", "n", "f", "0", "0.0", "off", "unchecked")
+_ID_COLUMNS = ("couple_id", "actor", "partner", "bid_id")
+_LABEL_COLUMNS = ("bid_type", "topic", "conflict_topic")
+_TARGET_SCALE = {
+    **{c: schema.RATING_SCALE for c in schema.RATINGS},
+    "intensity": (0.0, 1.0),
+    "conflict_intensity": (0.0, 1.0),
+    **{c: (0.0, 4.0) for c in schema.BODY_SIGNALS},
+}
+# Valid instants: anything else is a typo or a unit mix-up (and would overflow ns).
+_TS_MIN = pd.Timestamp("1900-01-01")
+_TS_MAX = pd.Timestamp("2200-01-01")
+_OFFSET_RE = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"
+_NUMBER_RE = r"[+-]?\d+(?:\.\d+)?"
+_DATELIKE_RE = (
+    r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}(?:[ T]\d{1,2}:\d\d(?::\d\d(?:\.\d+)?)?(?:\s?[AaPp][Mm])?)?"
+)
+_QCOLS = ["table", "source", "row", "column", "reason", "detail", "couple_id", "record"]
+
+
+# --------------------------------------------------------------------------------------
+# The result object
+
+
+@dataclass(frozen=True)
+class Export:
+    """A loaded export: validated tables plus everything needed to account for every row.
+
+    Attributes
+    ----------
+    events, checkins : DataFrame
+        Contract columns (``schema.EVENTS`` / ``schema.CHECKINS``) at contract dtypes, UTC
+        timestamps, RangeIndex, source row order; ``attrs["timezones"]`` holds
+        :attr:`timezones`. Empty with the right columns when the table is absent.
+    quarantine : DataFrame
+        One row per problem: ``table``, ``source`` (file inside the export), ``row`` (1-based
+        data row in that file), ``column`` (empty when the whole row), ``reason`` (a key of
+        ``schema.QUARANTINE_REASONS``), ``detail`` (never the row's free text),
+        ``couple_id`` (as read, may be missing) and ``record`` (0-based position among all
+        input rows of the table; unique per input row).
+    notices : DataFrame
+        Rows loaded after a documented adjustment (DST), same columns as ``quarantine``.
+    manifest : dict
+        The parsed ``manifest.json`` (``{}`` when absent).
+    timezones : dict
+        couple_id → IANA zone for every couple in :attr:`couples`.
+    partners : dict
+        couple_id → the two partner ids (manifest list, else the two kept from the data).
+    sources : DataFrame
+        ``file``, ``table``, ``format``, ``encoding``, ``delimiter``, ``sha256``, ``rows``.
+    dropped_columns : dict
+        table → source columns not in the contract (dropped).
+    path : Path or None
+        Where the export was read from.
+    """
+
+    events: pd.DataFrame
+    checkins: pd.DataFrame
+    quarantine: pd.DataFrame
+    notices: pd.DataFrame
+    manifest: dict
+    timezones: dict
+    partners: dict
+    sources: pd.DataFrame
+    dropped_columns: dict
+    path: Path | None
+    rows_in: dict = field(repr=False)
+    rows_in_by_couple: dict = field(repr=False)
+
+    @property
+    def couples(self) -> list[str]:
+        """Sorted couple ids: every couple in the manifest or in a loaded row."""
+        return sorted(self.timezones)
+
+    def summary(self) -> pd.DataFrame:
+        """Row accounting per table.
+
+        Returns
+        -------
+        DataFrame
+            One row per table: ``table``, ``rows_in`` (data rows read), ``rows_loaded``,
+            ``rows_quarantined`` (distinct input rows with at least one problem),
+            ``rows_dst_adjusted`` (loaded rows whose local time met a DST gap or overlap).
+            ``rows_in == rows_loaded + rows_quarantined`` always.
+        """
+        rows = []
+        for table in _TABLES:
+            q = self.quarantine[self.quarantine["table"] == table]
+            n = self.notices[self.notices["table"] == table]
+            rows.append(
+                {
+                    "table": table,
+                    "rows_in": int(self.rows_in.get(table, 0)),
+                    "rows_loaded": len(getattr(self, table)),
+                    "rows_quarantined": int(q["record"].nunique()),
+                    "rows_dst_adjusted": int(n["record"].nunique()),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def for_couple(self, couple_id: str) -> Export:
+        """The same export restricted to one couple (quarantine and accounting included).
+
+        Raises
+        ------
+        ValueError
+            When ``couple_id`` is not one of :attr:`couples` (the message lists them).
+        """
+        check_option("couple_id", couple_id, self.couples, func="Export.for_couple")
+        frames = {}
+        for table in _TABLES:
+            df = getattr(self, table)
+            sub = df[df["couple_id"] == couple_id].reset_index(drop=True)
+            sub.attrs["timezones"] = {couple_id: self.timezones[couple_id]}
+            frames[table] = sub
+        q = self.quarantine[self.quarantine["couple_id"] == couple_id].reset_index(drop=True)
+        n = self.notices[self.notices["couple_id"] == couple_id].reset_index(drop=True)
+        manifest = dict(self.manifest)
+        if isinstance(manifest.get("couples"), list):
+            manifest["couples"] = [
+                c
+                for c in manifest["couples"]
+                if isinstance(c, Mapping) and str(c.get("couple_id")) == couple_id
+            ]
+        return Export(
+            events=frames["events"],
+            checkins=frames["checkins"],
+            quarantine=q,
+            notices=n,
+            manifest=manifest,
+            timezones={couple_id: self.timezones[couple_id]},
+            partners={couple_id: list(self.partners.get(couple_id, []))},
+            sources=self.sources,
+            dropped_columns=self.dropped_columns,
+            path=self.path,
+            rows_in={t: self.rows_in_by_couple.get(t, {}).get(couple_id, 0) for t in _TABLES},
+            rows_in_by_couple={
+                t: {couple_id: self.rows_in_by_couple.get(t, {}).get(couple_id, 0)} for t in _TABLES
+            },
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Containers: folder, zip, single file
+
+
+class _Container:
+    """Named byte blobs inside an export, read with size caps."""
+
+    label: str
+
+    def names(self) -> list[str]:
+        raise NotImplementedError
+
+    def read(self, name: str) -> bytes:
+        raise NotImplementedError
+
+
+class _Folder(_Container):
+    def __init__(self, root: Path, only: list[str] | None = None):
+        self.root = root
+        self.label = root.name
+        if only is not None:
+            self._names = only
+        else:
+            self._names = sorted(
+                p.name for p in root.iterdir() if not p.name.startswith(".") and _is_file(p)
+            )
+
+    def names(self) -> list[str]:
+        return self._names
+
+    def read(self, name: str) -> bytes:
+        p = self.root / name
+        if p.is_symlink():
+            target = p.resolve()
+            if self.root.resolve() not in target.parents:
+                raise ExportError(f"{_FUNC}: {name} is a symlink pointing outside the export.")
+        size = p.stat().st_size
+        if size > MAX_MEMBER_BYTES:
+            raise ExportError(
+                f"{_FUNC}: {name} is {size:,} bytes, over the {MAX_MEMBER_BYTES:,}-byte limit."
+            )
+        return p.read_bytes()
+
+
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except OSError:
+        return False
+
+
+class _Zip(_Container):
+    def __init__(self, path: Path):
+        self.label = path.name
+        try:
+            self.zf = zipfile.ZipFile(path)
+            infos = self.zf.infolist()
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            raise ExportError(f"{_FUNC}: {path.name} is not a readable zip file ({exc}).") from exc
+        self.infos = _check_zip_infos(infos, path.name)
+        names = list(self.infos)
+        prefix = ""
+        tops = {n.split("/", 1)[0] for n in names}
+        if names and all("/" in n for n in names) and len(tops) == 1:
+            prefix = tops.pop() + "/"
+        self.prefix = prefix
+        self._names = sorted(
+            n[len(prefix) :]
+            for n in names
+            if n.startswith(prefix)
+            and "/" not in n[len(prefix) :]
+            and not n[len(prefix) :].startswith(".")
+        )
+
+    def names(self) -> list[str]:
+        return self._names
+
+    def read(self, name: str) -> bytes:
+        info = self.infos[self.prefix + name]
+        try:
+            with self.zf.open(info) as fh:
+                data = fh.read(info.file_size + 1)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
+            raise ExportError(f"{_FUNC}: cannot read {name} from {self.label} ({exc}).") from exc
+        except Exception as exc:  # zlib.error and friends: corrupt archive
+            raise ExportError(f"{_FUNC}: cannot read {name} from {self.label} ({exc}).") from exc
+        if len(data) > info.file_size:
+            raise ExportError(f"{_FUNC}: {name} in {self.label} is larger than declared.")
+        return data
+
+
+def _check_zip_infos(infos: list[zipfile.ZipInfo], label: str) -> dict[str, zipfile.ZipInfo]:
+    """Reject traversal, symlinks, encryption and compression bombs from the directory alone."""
+    if len(infos) > MAX_MEMBERS:
+        raise ExportError(f"{_FUNC}: {label} has {len(infos):,} members (limit {MAX_MEMBERS:,}).")
+    out: dict[str, zipfile.ZipInfo] = {}
+    total = 0
+    for info in infos:
+        raw = info.filename
+        name = raw.replace("\\", "/")
+        parts = PurePosixPath(name).parts
+        if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+            raise ExportError(
+                f"{_FUNC}: {label} has a member path that escapes the archive: {raw[:80]!r}."
+            )
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise ExportError(f"{_FUNC}: {label} contains a symlink member {raw[:80]!r}.")
+        if info.is_dir():
+            continue
+        if info.flag_bits & 0x1:
+            raise ExportError(f"{_FUNC}: {label} member {raw[:80]!r} is encrypted.")
+        _check_size(info.file_size, info.compress_size, f"{label}:{raw[:80]}")
+        total += info.file_size
+        if total > MAX_TOTAL_BYTES:
+            raise ExportError(
+                f"{_FUNC}: {label} expands to more than {MAX_TOTAL_BYTES:,} bytes "
+                "(compression bomb?)."
+            )
+        out[name] = info
+    return out
+
+
+def _check_size(size: int, compressed: int, label: str) -> None:
+    if size > MAX_MEMBER_BYTES:
+        raise ExportError(
+            f"{_FUNC}: {label} expands to {size:,} bytes, over the {MAX_MEMBER_BYTES:,}-byte "
+            "limit (compression bomb?)."
+        )
+    if size > (1 << 20) and size / max(compressed, 1) > MAX_RATIO:
+        raise ExportError(
+            f"{_FUNC}: {label} has a compression ratio of {size / max(compressed, 1):,.0f}:1, "
+            f"over the {MAX_RATIO}:1 limit (compression bomb?)."
+        )
+
+
+def _gunzip(data: bytes, label: str) -> bytes:
+    """Decompress with a cap on size and ratio, streaming, so a bomb stops early."""
+    cap = min(MAX_MEMBER_BYTES, max(1 << 20, MAX_RATIO * len(data)))
+    out = io.BytesIO()
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
+            while True:
+                chunk = gz.read(1 << 20)
+                if not chunk:
+                    break
+                out.write(chunk)
+                if out.tell() > cap:
+                    raise ExportError(
+                        f"{_FUNC}: {label} expands beyond {cap:,} bytes (compression bomb?)."
+                    )
+    except ExportError:
+        raise
+    except Exception as exc:  # gzip.BadGzipFile, EOFError, zlib.error
+        raise ExportError(f"{_FUNC}: {label} is not a readable gzip file ({exc}).") from exc
+    return out.getvalue()
+
+
+# --------------------------------------------------------------------------------------
+# Mapping
+
+
+def read_mapping(mapping: str | Path | Mapping | None) -> dict:
+    """Load and check a column mapping (YAML path, shipped example name, or dict).
+
+    Examples
+    --------
+    >>> sorted(read_mapping("mpath"))[:3]
+    ['delimiter', 'description', 'na_values']
+    >>> read_mapping({"renam": {}})
+    Traceback (most recent call last):
+    ...
+    patterns.errors.ExportError: load_export: unknown mapping key(s) ['renam']; ...
+    """
+    if mapping is None:
+        return {}
+    if isinstance(mapping, Mapping):
+        cfg = dict(mapping)
+    elif isinstance(mapping, str | Path):
+        p = Path(mapping)
+        if not p.exists() and (MAPPINGS_DIR / f"{mapping}.yaml").exists():
+            p = MAPPINGS_DIR / f"{mapping}.yaml"
+        if not p.is_file():
+            shipped = sorted(q.stem for q in MAPPINGS_DIR.glob("*.yaml"))
+            raise ExportError(
+                f"{_FUNC}: mapping file {str(mapping)!r} not found (shipped examples: {shipped})."
+            )
+        import yaml
+
+        try:
+            cfg = yaml.safe_load(p.read_text(encoding="utf-8-sig")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ExportError(f"{_FUNC}: mapping {p.name} is not valid YAML ({exc}).") from exc
+        if not isinstance(cfg, dict):
+            raise ExportError(f"{_FUNC}: mapping {p.name} must be a YAML mapping of keys.")
+    else:
+        raise ExportError(
+            f"{_FUNC}: mapping must be a path, a shipped mapping name or a dict; "
+            f"got {type(mapping).__name__}."
+        )
+    unknown = sorted(str(k) for k in cfg if k not in _MAPPING_KEYS)
+    if unknown:
+        raise ExportError(
+            f"{_FUNC}: unknown mapping key(s) {unknown}; allowed: {list(_MAPPING_KEYS)}."
+        )
+    for key in ("rename", "recode", "scales", "tables", "keep", "constants", "wide", "ts_offset"):
+        if key in cfg and not isinstance(cfg[key], Mapping):
+            raise ExportError(f"{_FUNC}: mapping key `{key}` must be a mapping; got {cfg[key]!r}.")
+    if "na_values" in cfg and not isinstance(cfg["na_values"], list | tuple):
+        raise ExportError(f"{_FUNC}: mapping key `na_values` must be a list of strings.")
+    return cfg
+
+
+def _per_table(cfg: dict, key: str, table: str) -> dict:
+    """A mapping entry that is either global ``{src: dst}`` or per table."""
+    value = cfg.get(key) or {}
+    if any(k in _TABLES for k in value):
+        merged = {k: v for k, v in value.items() if k not in _TABLES}
+        sub = value.get(table) or {}
+        if not isinstance(sub, Mapping):
+            raise ExportError(f"{_FUNC}: mapping `{key}.{table}` must be a mapping.")
+        merged.update(sub)
+        return merged
+    return dict(value)
+
+
+def _scale(value: Any, where: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ExportError(f"{_FUNC}: {where} must be [low, high]; got {value!r}.") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ExportError(f"{_FUNC}: {where} must have low < high; got {value!r}.")
+    return lo, hi
+
+
+def _zone(name: Any, where: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise ExportError(f"{_FUNC}: {where} must be an IANA zone name; got {name!r}.")
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise ExportError(
+            f"{_FUNC}: {where} {name!r} is not a known IANA zone (e.g. 'Europe/Amsterdam')."
+        ) from None
+    return name
+
+
+# --------------------------------------------------------------------------------------
+# Manifest
+
+
+@dataclass
+class _Manifest:
+    raw: dict
+    default_zone: str | None = None
+    zones: dict = field(default_factory=dict)
+    partners: dict = field(default_factory=dict)
+    couples: list = field(default_factory=list)
+    scales: dict = field(default_factory=dict)
+
+
+def _parse_manifest(obj: Any) -> _Manifest:
+    if obj is None:
+        return _Manifest(raw={})
+    if not isinstance(obj, dict):
+        raise ExportError(f"{_FUNC}: manifest.json must hold a JSON object.")
+    m = _Manifest(raw=obj)
+    if obj.get("timezone") not in (None, ""):
+        m.default_zone = _zone(obj["timezone"], "manifest timezone")
+    scales = obj.get("scales") or {}
+    if not isinstance(scales, dict):
+        raise ExportError(f"{_FUNC}: manifest `scales` must be an object.")
+    m.scales = {str(k): _scale(v, f"manifest scale for {k}") for k, v in scales.items()}
+    couples = obj.get("couples") or []
+    if isinstance(couples, dict):
+        couples = [
+            {"couple_id": k, **(v if isinstance(v, dict) else {})} for k, v in couples.items()
+        ]
+    if not isinstance(couples, list):
+        raise ExportError(f"{_FUNC}: manifest `couples` must be a list.")
+    for c in couples:
+        if isinstance(c, str | int):
+            c = {"couple_id": c}
+        if not isinstance(c, dict) or c.get("couple_id") in (None, ""):
+            raise ExportError(f"{_FUNC}: every manifest couple needs a `couple_id`.")
+        cid = str(c["couple_id"]).strip()
+        m.couples.append(cid)
+        if c.get("timezone") not in (None, ""):
+            m.zones[cid] = _zone(c["timezone"], f"manifest timezone of couple {cid}")
+        parts = c.get("partners")
+        if parts:
+            if not isinstance(parts, list | dict):
+                raise ExportError(f"{_FUNC}: manifest partners of couple {cid} must be a list.")
+            ids = []
+            for p in parts:
+                if isinstance(p, dict):
+                    p = p.get("partner_id", p.get("id"))
+                if p in (None, ""):
+                    raise ExportError(f"{_FUNC}: a manifest partner of {cid} has no id.")
+                ids.append(str(p).strip())
+            m.partners[cid] = ids
+    return m
+
+
+# --------------------------------------------------------------------------------------
+# Reading raw tables (every value a string, or a typed value from a typed format)
+
+
+@dataclass
+class _Raw:
+    table: str
+    source: str
+    df: pd.DataFrame
+    rows: np.ndarray  # 1-based data row in the source file
+    pre: list = field(default_factory=list)  # (mask, column, reason, detail)
+
+
+def _table_of(name: str, cfg: dict) -> str | None:
+    low = name.lower()
+    globs = cfg.get("tables") or {}
+    for table in _TABLES:
+        pattern = globs.get(table)
+        if pattern is not None and fnmatch.fnmatch(low, str(pattern).lower()):
+            return table
+    stem = next((low[: -len(e)] for e in _EXTS if low.endswith(e)), None)
+    if stem is None:
+        return None
+    for table in _TABLES:
+        if table not in globs and stem in _SYNONYMS[table]:
+            return table
+    return None
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    if data.startswith(codecs.BOM_UTF8):
+        return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace"), "utf-16"
+    head = data[:4000]
+    if head and head.count(b"\x00") > len(head) // 4:  # UTF-16 without a BOM
+        enc = "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
+        return data.decode(enc, errors="replace"), enc
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+def _first_record_line(text: str) -> str:
+    end = text.find("\n")
+    return (text if end < 0 else text[:end]).rstrip("\r")
+
+
+def _sniff(line: str) -> tuple[str, bool]:
+    """Delimiter of a header line and whether the whole line is wrapped in quotes."""
+    outside = re.sub(r'"[^"]*"', "", line)
+    counts = {d: outside.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    if counts[best] == 0:
+        inside = {d: line.count(d) for d in (",", ";", "\t", "|")}
+        wrapped = line.startswith('"') and line.endswith('"') and max(inside.values()) > 0
+        if wrapped:
+            return max(inside, key=lambda d: inside[d]), True
+        return ",", False
+    return best, False
+
+
+def _unique_names(names: list[str]) -> list[str]:
+    out, seen = [], {}
+    for i, n in enumerate(names):
+        n = n.strip().lstrip("\ufeff") or f"unnamed_{i + 1}"
+        if n in seen:
+            seen[n] += 1
+            n = f"{n}__{seen[n]}"
+        seen.setdefault(n, 1)
+        out.append(n)
+    return out
+
+
+def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -> tuple:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    text, encoding = _decode(data)
+    del data
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        return _Raw(table, name, pd.DataFrame(), np.zeros(0, np.int64)), encoding, ""
+    delim, wrapped = _sniff(_first_record_line(text))
+    if name.lower().endswith((".tsv", ".tsv.gz")):
+        delim = "\t"
+    if cfg.get("delimiter"):
+        delim = str(cfg["delimiter"])
+        if len(delim) != 1:
+            raise ExportError(f"{_FUNC}: mapping `delimiter` must be one character.")
+    if wrapped:
+        # Excel re-saved every line as one quoted field: strip the outer quotes (rare files,
+        # so a per-line pass is fine).
+        text = "\n".join(
+            ln[1:-1].replace('""', '"') if len(ln) > 1 and ln[0] == ln[-1] == '"' else ln
+            for ln in text.splitlines()
+        )
+    header = next(csv.reader(io.StringIO(_first_record_line(text)), delimiter=delim), [])
+    names = _unique_names(header)
+    ragged = [0]
+
+    def on_bad(_row: Any) -> str:
+        ragged[0] += 1
+        return "skip"
+
+    df = None
+    try:
+        tbl = pacsv.read_csv(
+            io.BytesIO(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, skip_rows_after_names=skip, use_threads=True
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delim, newlines_in_values=True, invalid_row_handler=on_bad
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                null_values=[],
+            ),
+        )
+        if ragged[0] == 0:
+            df = tbl.to_pandas()
+            del tbl
+    except (pa.ArrowInvalid, pa.ArrowException):
+        df = None  # malformed quoting and the like: the exact reader below handles it
+    if df is not None:
+        df = df.astype({c: "str" for c in df.columns}) if len(df.columns) else df
+        rows = np.arange(skip + 1, skip + 1 + len(df), dtype=np.int64)
+        return _Raw(table, name, df.reset_index(drop=True), rows), encoding, delim
+    # Slow exact path, only for files with ragged rows: Python's csv module gives the field
+    # count of every record, so each ragged row is quarantined with its true row number.
+    try:
+        recs = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delim) if r]
+    except csv.Error as exc:
+        raise ExportError(f"{_FUNC}: {name} is not a readable delimited file ({exc}).") from exc
+    body = recs[1:]
+    width = len(names)
+    lengths = np.fromiter((len(r) for r in body), dtype=np.int64, count=len(body))
+    fixed = [(r + [""] * width)[:width] for r in body]
+    df = (
+        pd.DataFrame(fixed, columns=names, dtype="str")
+        if fixed
+        else pd.DataFrame({n: pd.Series([], dtype="str") for n in names})
+    )
+    rows = np.arange(1, len(df) + 1, dtype=np.int64)
+    bad = lengths != width
+    keep = rows > skip
+    df, rows, bad = df[keep].reset_index(drop=True), rows[keep], bad[keep]
+    detail = f"expected {width} fields"
+    return _Raw(table, name, df, rows, [(bad, "", "ragged_row", detail)]), encoding, delim
+
+
+def _json_scalar(v: Any) -> Any:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return v
+    return json.dumps(v, ensure_ascii=False)
+
+
+def _records_raw(records: Any, name: str, table: str, skip: int) -> _Raw:
+    if isinstance(records, dict) and records and all(isinstance(v, list) for v in records.values()):
+        lens = {len(v) for v in records.values()}
+        if len(lens) != 1:
+            raise ExportError(f"{_FUNC}: {name}: column arrays of `{table}` differ in length.")
+        n = lens.pop()
+        records = [{k: records[k][i] for k in records} for i in range(n)]
+    if not isinstance(records, list):
+        raise ExportError(
+            f"{_FUNC}: {name}: `{table}` must be a list of records; got {type(records).__name__}."
+        )
+    ok = np.fromiter((isinstance(r, dict) for r in records), dtype=bool, count=len(records))
+    recs = [
+        {str(k): _json_scalar(v) for k, v in r.items()} if o else {}
+        for r, o in zip(records, ok, strict=True)
+    ]
+    df = pd.DataFrame.from_records(recs) if recs else pd.DataFrame()
+    df = df.fillna("").astype("str") if len(df.columns) else pd.DataFrame(index=range(len(recs)))
+    rows = np.arange(1, len(df) + 1, dtype=np.int64)
+    keep = rows > skip
+    df, rows, ok = df[keep].reset_index(drop=True), rows[keep], ok[keep]
+    return _Raw(table, name, df, rows, [(~ok, "", "bad_record", "not a JSON object")])
+
+
+def _json_loads(text: str, name: str) -> Any:
+    try:
+        # Numbers stay their source text, so "007"-like ids and decimals are never rounded.
+        return json.loads(text, parse_float=str, parse_int=str, parse_constant=str)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ExportError(f"{_FUNC}: {name} is not valid JSON ({exc}).") from exc
+
+
+def _read_jsonl(text: str, name: str, table: str, skip: int) -> _Raw:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    recs: list[Any] = []
+    for ln in lines:  # per line: one malformed line must not lose the others
+        try:
+            recs.append(json.loads(ln, parse_float=str, parse_int=str, parse_constant=str))
+        except (json.JSONDecodeError, RecursionError):
+            recs.append(None)
+    return _records_raw(recs, name, table, skip)
+
+
+def _typed_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Parquet/Excel frame: keep numbers and timestamps typed, everything else as str."""
+    out = {}
+    for i, c in enumerate(df.columns):
+        s = df.iloc[:, i]
+        if (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)) or (
+            pd.api.types.is_datetime64_any_dtype(s)
+        ):
+            out[c] = s
+        else:
+            out[c] = s.astype("str").where(s.notna(), "")
+    res = pd.DataFrame(out)
+    res.columns = _unique_names([str(c) for c in df.columns])
+    return res
+
+
+def _read_member(cont: _Container, name: str, table: str | None, cfg: dict) -> tuple:
+    """Return ([_Raw, ...], source-record dict) for one file."""
+    data = cont.read(name)
+    sha = hashlib.sha256(data).hexdigest()
+    low = name.lower()
+    if low.endswith(".gz"):
+        data = _gunzip(data, name)
+        low = low[:-3]
+    info = {"file": name, "table": table or "", "sha256": sha, "encoding": "", "delimiter": ""}
+    skip_cfg = cfg.get("skip_rows", 0)
+    skip = skip_cfg.get(table, 0) if isinstance(skip_cfg, Mapping) else skip_cfg
+    try:
+        skip = int(skip)
+    except (TypeError, ValueError):
+        raise ExportError(f"{_FUNC}: mapping `skip_rows` must be an integer.") from None
+    raws: list[_Raw] = []
+    if low.endswith((".csv", ".tsv", ".txt")):
+        raw, enc, delim = _read_text_table(data, name, table, cfg, skip)
+        info.update(format="csv", encoding=enc, delimiter=delim)
+        raws.append(raw)
+    elif low.endswith((".jsonl", ".ndjson")):
+        text, enc = _decode(data)
+        info.update(format="jsonl", encoding=enc)
+        raws.append(_read_jsonl(text.lstrip("\ufeff"), name, table, skip))
+    elif low.endswith(".json"):
+        text, enc = _decode(data)
+        info.update(format="json", encoding=enc)
+        obj = _json_loads(text.lstrip("\ufeff"), name)
+        if isinstance(obj, dict) and any(k in obj for k in _TABLES):
+            raise ExportError(
+                f"{_FUNC}: {name} holds several tables; pass it directly as the export."
+            )
+        if isinstance(obj, dict) and isinstance(obj.get("data"), list):
+            obj = obj["data"]
+        raws.append(_records_raw(obj, name, table, skip))
+    elif low.endswith((".parquet", ".pq")):
+        info.update(format="parquet")
+        try:
+            df = pd.read_parquet(io.BytesIO(data))
+        except Exception as exc:  # pyarrow raises many types for corrupt files
+            raise ExportError(f"{_FUNC}: {name} is not a readable Parquet file ({exc}).") from exc
+        df = _typed_frame(df).iloc[skip:].reset_index(drop=True)
+        raws.append(_Raw(table, name, df, np.arange(skip + 1, skip + 1 + len(df))))
+    elif low.endswith(".xlsx"):
+        info.update(format="xlsx")
+        raws.extend(_read_xlsx(data, name, table, skip))
+    else:  # pragma: no cover - names are filtered by extension before
+        raise ExportError(f"{_FUNC}: unsupported file type {name}.")
+    info["rows"] = sum(len(r.df) for r in raws)
+    if len(raws) > 1 or (raws and raws[0].table != table):
+        info["table"] = ",".join(sorted({r.table for r in raws}))
+    return raws, info
+
+
+def _read_xlsx(data: bytes, name: str, table: str | None, skip: int) -> list[_Raw]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            _check_zip_infos(zf.infolist(), name)
+    except zipfile.BadZipFile as exc:
+        raise ExportError(f"{_FUNC}: {name} is not a readable .xlsx workbook ({exc}).") from exc
+    try:
+        sheets = pd.read_excel(
+            io.BytesIO(data),
+            sheet_name=None,
+            dtype=str,
+            engine="openpyxl",
+            keep_default_na=False,
+            na_filter=False,
+        )
+    except Exception as exc:  # openpyxl raises many types for corrupt workbooks
+        raise ExportError(f"{_FUNC}: {name} is not a readable .xlsx workbook ({exc}).") from exc
+    by_name = {str(k).strip().lower(): v for k, v in sheets.items()}
+    chosen: list[tuple[str, pd.DataFrame]] = []
+    for t in _TABLES:
+        for syn in _SYNONYMS[t]:
+            if syn in by_name and (table is None or table == t):
+                chosen.append((t, by_name[syn]))
+                break
+    if not chosen and table is not None and sheets:
+        chosen = [(table, next(iter(sheets.values())))]
+    out = []
+    for t, df in chosen:
+        df = _typed_frame(df).iloc[skip:].reset_index(drop=True)
+        out.append(_Raw(t, name, df, np.arange(skip + 1, skip + 1 + len(df))))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Column coercion (vectorised)
+
+
+class _Problems:
+    """Problem masks of one table's rows: (mask, column, reason, detail[s])."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.items: list[tuple[np.ndarray, str, str, Any]] = []
+
+    def add(self, mask: Any, column: str, reason: str, detail: Any) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            self.items.append((mask, column, reason, detail))
+
+    def any(self) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        for mask, *_ in self.items:
+            out |= mask
+        return out
+
+
+def _text(s: pd.Series) -> pd.Series:
+    """A nullable-string view of any column (typed numbers without a spurious ``.0``)."""
+    if pd.api.types.is_float_dtype(s):
+        vals = s.to_numpy(dtype="float64", na_value=np.nan)
+        finite = np.isfinite(vals)
+        if (
+            finite.any()
+            and np.all(np.mod(vals[finite], 1) == 0)
+            and np.all(np.abs(vals[finite]) < 2**53)
+        ):
+            return s.astype("Int64").astype("string")
+    return s.astype("string")
+
+
+def _missing(t: pd.Series, na_values: list[str]) -> np.ndarray:
+    stripped = t.str.strip()
+    miss = t.isna() | stripped.eq("")
+    if na_values:
+        miss |= stripped.isin(na_values)
+    return miss.fillna(True).to_numpy(dtype=bool)
+
+
+def _to_float(t: pd.Series, miss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float values and a bad mask (non-missing text that is not a finite number)."""
+    txt = t.str.strip().where(~miss)
+    if txt.str.contains(",", regex=False).any():
+        txt = txt.str.replace(r"^([+-]?\d*),(\d+)$", r"\1.\2", regex=True)
+    vals = pd.to_numeric(txt, errors="coerce")
+    vals = np.asarray(pd.Series(vals).astype("Float64").to_numpy(dtype="float64", na_value=np.nan))
+    bad = ~miss & ~np.isfinite(vals)
+    vals[bad | miss] = np.nan
+    return vals, bad
+
+
+def _to_bool(t: pd.Series, miss: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    low = t.str.strip().str.lower()
+    is_true = low.isin(_TRUE).fillna(False).to_numpy(dtype=bool)
+    is_false = low.isin(_FALSE).fillna(False).to_numpy(dtype=bool)
+    bad = ~miss & ~is_true & ~is_false
+    return is_true, is_false, bad
+
+
+def _localize(naive: pd.Series, zones: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Localise naive local times per zone (fold=0 rule) → UTC, nonexistent, ambiguous masks.
+
+    Written by hand around ``tz_localize`` because pandas' ``shift_forward`` moves a gap time
+    to the end of the gap, while the documented rule (zoneinfo fold=0) moves it by the gap.
+    """
+    n = len(naive)
+    out = np.full(n, np.datetime64("NaT", "ns"), dtype="datetime64[ns]")
+    nonexist = np.zeros(n, dtype=bool)
+    ambig = np.zeros(n, dtype=bool)
+    valid = naive.notna().to_numpy()
+    zone_arr = zones.to_numpy(dtype=object)
+    for zone in pd.unique(zone_arr[valid]):
+        pos = np.flatnonzero(valid & (zone_arr == zone))
+        wall = pd.DatetimeIndex(naive.to_numpy()[pos]).as_unit("ns")
+        first = wall.tz_localize(zone, ambiguous=np.ones(len(pos), bool), nonexistent="NaT")
+        second = wall.tz_localize(
+            zone, ambiguous=np.zeros(len(pos), bool), nonexistent="shift_forward"
+        )
+        gap = np.asarray(first.isna())
+        amb = ~gap & np.asarray(first != second)
+        utc = first.tz_convert("UTC").tz_localize(None).to_numpy().copy()
+        if gap.any():
+            # Offset in force 3 h earlier (before the gap; no zone has two transitions
+            # within 3 h): UTC = wall − offset_before.
+            before = (wall[gap] - pd.Timedelta(hours=3)).tz_localize(
+                zone, ambiguous=np.ones(int(gap.sum()), bool), nonexistent="shift_forward"
+            )
+            offset = before.tz_localize(None) - before.tz_convert("UTC").tz_localize(None)
+            utc[gap] = (wall[gap] - offset).to_numpy()
+        out[pos] = utc
+        nonexist[pos] = gap
+        ambig[pos] = amb
+    return pd.Series(out).dt.tz_localize("UTC"), nonexist, ambig
+
+
+def _in_range(values: pd.Series) -> np.ndarray:
+    v = values.dt.tz_localize(None) if values.dt.tz is not None else values
+    return (v.notna() & (v >= _TS_MIN) & (v < _TS_MAX)).to_numpy(dtype=bool)
+
+
+def _parse_ts(
+    s: pd.Series, miss: np.ndarray, zones: pd.Series, cfg: dict, offset: np.ndarray | None
+) -> tuple[pd.Series, np.ndarray, np.ndarray, np.ndarray]:
+    """UTC timestamps, bad mask, DST-nonexistent mask, DST-ambiguous mask."""
+    n = len(s)
+    utc = pd.Series(np.full(n, np.datetime64("NaT", "ns")), dtype="datetime64[ns]").dt.tz_localize(
+        "UTC"
+    )
+    naive = pd.Series(np.full(n, np.datetime64("NaT", "ns")), dtype="datetime64[ns]")
+    todo = ~miss
+    is_naive = np.zeros(n, dtype=bool)
+
+    def put_utc(pos: np.ndarray, values: pd.Series) -> None:
+        ok = _in_range(values)
+        utc.iloc[pos[ok]] = values.to_numpy()[ok]
+
+    def put_naive(pos: np.ndarray, values: pd.Series) -> None:
+        ok = _in_range(values)
+        naive.iloc[pos[ok]] = values.to_numpy()[ok]
+        is_naive[pos[ok]] = True
+
+    if pd.api.types.is_datetime64_any_dtype(s):
+        pos = np.flatnonzero(todo)
+        sub = s.iloc[pos].reset_index(drop=True)
+        if sub.dt.tz is not None:
+            put_utc(pos, sub.dt.tz_convert("UTC").dt.as_unit("ns"))
+        else:
+            put_naive(pos, sub.dt.as_unit("ns"))
+        nums = None
+        text = None
+    else:
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            nums = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            text = None
+        else:
+            text = _text(s).str.strip()
+            is_num = text.str.fullmatch(_NUMBER_RE).fillna(False).to_numpy(dtype=bool) & todo
+            nums = np.full(n, np.nan)
+            if is_num.any():
+                nums[is_num] = pd.to_numeric(text[is_num]).to_numpy(dtype="float64")
+        num = todo & np.isfinite(nums)
+        excel = num & (nums >= 25569) & (nums < 73051)
+        epoch_s = num & (nums >= 1e8) & (nums < 5e9)
+        epoch_ms = num & (nums >= 1e11) & (nums < 5e12)
+        secs = np.where(epoch_ms, nums / 1000.0, nums)
+        epoch = epoch_s | epoch_ms
+        if epoch.any():
+            pos = np.flatnonzero(epoch)
+            vals = pd.to_datetime(np.round(secs[pos] * 1e6).astype("int64"), unit="us")
+            vals = pd.Series(vals.as_unit("ns"))
+            if offset is not None:  # local wall-clock seconds stored as epoch (m-Path)
+                shift = offset[pos]
+                good = np.isfinite(shift)
+                vals = vals - pd.to_timedelta(np.where(good, shift, 0.0), unit="s")
+                vals[~good] = pd.NaT
+            put_utc(pos, vals.dt.tz_localize("UTC"))
+        if excel.any():
+            pos = np.flatnonzero(excel)
+            days = pd.to_timedelta(np.round(nums[pos] * 86400e6).astype("int64"), unit="us")
+            put_naive(pos, pd.Series(pd.Timestamp("1899-12-30") + days).dt.as_unit("ns"))
+        if text is not None:
+            rest = todo & ~num
+            if rest.any():
+                _parse_text_ts(text, rest, cfg, put_utc, put_naive)
+    if is_naive.any():
+        loc, nonexist, ambig = _localize(
+            naive[is_naive].reset_index(drop=True), zones[is_naive].reset_index(drop=True)
+        )
+        pos = np.flatnonzero(is_naive)
+        utc.iloc[pos] = loc.to_numpy()
+        ne = np.zeros(n, bool)
+        am = np.zeros(n, bool)
+        ne[pos] = nonexist
+        am[pos] = ambig
+    else:
+        ne = am = np.zeros(n, bool)
+    bad = todo & utc.isna().to_numpy()
+    return utc, bad, ne & ~bad, am & ~bad
+
+
+def _parse_text_ts(text: pd.Series, rest: np.ndarray, cfg: dict, put_utc, put_naive) -> None:
+    pos = np.flatnonzero(rest)
+    sub = text.iloc[pos].reset_index(drop=True)
+    done = np.zeros(len(pos), dtype=bool)
+    fmt = cfg.get("ts_format")
+    if fmt:
+        vals = pd.to_datetime(sub, format=str(fmt), errors="coerce")
+        ok = vals.notna().to_numpy()
+        if vals.dt.tz is not None:
+            put_utc(pos[ok], vals[ok].dt.tz_convert("UTC").dt.as_unit("ns"))
+        else:
+            put_naive(pos[ok], vals[ok].dt.as_unit("ns"))
+        done |= ok
+    aware = sub.str.contains(_OFFSET_RE, regex=True).fillna(False).to_numpy(dtype=bool)
+    for want_aware in (True, False):
+        sel = ~done & (aware if want_aware else ~aware)
+        if not sel.any():
+            continue
+        part = sub[sel]
+        vals = pd.to_datetime(part, format="ISO8601", utc=want_aware, errors="coerce")
+        if want_aware and vals.isna().any():  # "… 10:00 +01:00": drop the space and retry
+            retry = part.str.replace(r"\s+(?=[zZ+-][\d:]*$)", "", regex=True)
+            vals = vals.fillna(pd.to_datetime(retry, format="ISO8601", utc=True, errors="coerce"))
+        ok = vals.notna().to_numpy()
+        idx = np.flatnonzero(sel)
+        (put_utc if want_aware else put_naive)(pos[idx[ok]], vals[ok].dt.as_unit("ns"))
+        done[idx[ok]] = True
+    left = ~done & sub.str.fullmatch(_DATELIKE_RE).fillna(False).to_numpy(dtype=bool)
+    if left.any():
+        # Non-ISO day/month forms: accept a value only when reading it day-first and
+        # month-first agree (13/03/2026 is unambiguous; 03/04/2026 needs `ts_format`).
+        uniq = pd.unique(sub[left].to_numpy(dtype=object))
+        a = pd.to_datetime(pd.Series(uniq), format="mixed", dayfirst=False, errors="coerce")
+        b = pd.to_datetime(pd.Series(uniq), format="mixed", dayfirst=True, errors="coerce")
+        agree = dict(zip(uniq, a.where(a == b), strict=True))
+        idx = np.flatnonzero(left)
+        vals = pd.Series([agree[v] for v in sub[left]], dtype="datetime64[ns]")
+        ok = vals.notna().to_numpy()
+        put_naive(pos[idx[ok]], vals[ok])
+
+
+# --------------------------------------------------------------------------------------
+# Per-table pipeline
+
+
+def _apply_keep(raw: _Raw, cfg: dict) -> None:
+    keep = cfg.get("keep") or {}
+    if not keep:
+        return
+    ok = np.ones(len(raw.df), dtype=bool)
+    for col, allowed in keep.items():
+        if col not in raw.df.columns:
+            continue
+        allowed = [str(a) for a in (allowed if isinstance(allowed, list) else [allowed])]
+        ok &= _text(raw.df[col]).fillna("").str.strip().isin(allowed).to_numpy(dtype=bool)
+    raw.pre.append((~ok, "", "excluded", "left out by the mapping's `keep` rule"))
+
+
+def _apply_wide(raw: _Raw, cfg: dict) -> _Raw:
+    wide = cfg.get("wide") or {}
+    suffixes = wide.get("suffixes") or {}
+    if not suffixes or not isinstance(suffixes, Mapping):
+        raise ExportError(f"{_FUNC}: mapping `wide.suffixes` must map column suffixes to labels.")
+    df = raw.df
+    couple_col = str(wide.get("couple_column", "couple_id"))
+    if couple_col not in df.columns:
+        raise ExportError(
+            f"{_FUNC}: wide sheet {raw.source} has no couple column {couple_col!r} "
+            f"(mapping `wide.couple_column`); present columns: {list(map(str, df.columns))}."
+        )
+    template = str(wide.get("partner", "{couple_id}-{label}"))
+    stems_of = {
+        sfx: [c for c in df.columns if str(c).endswith(sfx) and str(c) != sfx] for sfx in suffixes
+    }
+    paired = {c for cols in stems_of.values() for c in cols}
+    shared = [c for c in df.columns if c not in paired]
+    parts, pres = [], []
+    n = len(df)
+    couple = _text(df[couple_col]).fillna("").str.strip()
+    for k, (sfx, label) in enumerate(suffixes.items()):
+        cols = stems_of[sfx]
+        part = df[shared].copy()
+        for c in cols:
+            part[str(c)[: -len(sfx)]] = df[c]
+        pid = pd.Series("", index=df.index, dtype="string")
+        for piece in re.split(r"(\{couple_id\}|\{label\})", template):
+            if piece == "{couple_id}":
+                pid = pid + couple
+            elif piece == "{label}":
+                pid = pid + str(label)
+            else:
+                pid = pid + piece
+        part["partner"] = pid.astype("str")
+        if couple_col != "couple_id":
+            part["couple_id"] = couple.astype("str")
+        empty = np.ones(n, dtype=bool)
+        for c in cols:
+            empty &= _missing(_text(df[c]), [])
+        part["_order"] = np.arange(n) * len(suffixes) + k
+        parts.append(part)
+        pres.append(empty if cols else np.zeros(n, bool))
+    long = pd.concat(parts, ignore_index=True)
+    order = np.argsort(long["_order"].to_numpy(), kind="stable")
+    long = long.iloc[order].drop(columns="_order").reset_index(drop=True)
+    rows = np.repeat(raw.rows, len(suffixes))
+    empty = np.concatenate(pres)[order]
+    pre = [(np.repeat(m, len(suffixes)), c, r, d) for m, c, r, d in raw.pre]
+    pre.append((empty, "", "missing_required", "no answers from this partner on this row"))
+    return _Raw(raw.table, raw.source, long, rows, pre)
+
+
+def _normalise_columns(df: pd.DataFrame, table: str, rename: dict) -> tuple[pd.DataFrame, list]:
+    contract = [c.name for c in schema.columns_of(table)]
+    lower_rename = {str(k).strip().lower(): str(v) for k, v in rename.items()}
+    new = []
+    for c in df.columns:
+        name = str(c)
+        key = name.strip().lower()
+        if name in rename:
+            name = str(rename[name])
+        elif key in lower_rename:
+            name = lower_rename[key]
+        else:
+            snake = re.sub(r"[\s\-]+", "_", key)
+            if snake in contract:
+                name = snake
+        new.append(name)
+    out = df.copy(deep=False)
+    out.columns = new
+    # After renaming, keep the first of any duplicated contract column.
+    out = out.loc[:, ~pd.Index(new).duplicated()]
+    dropped = [c for c in out.columns if c not in contract]
+    return out.drop(columns=dropped), dropped
+
+
+def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
+    """Coerce one source's rows to contract dtypes; return frame, problems and notices."""
+    table = raw.table
+    cfg = ctx.cfg
+    df = raw.df
+    for col, value in (cfg.get("constants") or {}).items():
+        df = df.assign(**{str(col): str(value)})
+    df, dropped = _normalise_columns(df, table, _per_table(cfg, "rename", table))
+    ctx.dropped.setdefault(table, set()).update(dropped)
+    required = [c.name for c in schema.columns_of(table) if c.required]
+    schema.require_columns(
+        df, required, func=_FUNC, table=f"{table} table ({raw.source})", error=ExportError
+    )
+    n = len(df)
+    probs = _Problems(n)
+    for mask, column, reason, detail in raw.pre:
+        probs.add(mask, column, reason, detail)
+    recode = _per_table(cfg, "recode", table)
+    na_values = [str(v) for v in cfg.get("na_values") or []]
+    out: dict[str, Any] = {}
+    texts: dict[str, pd.Series] = {}
+    miss: dict[str, np.ndarray] = {}
+    for c in schema.columns_of(table):
+        if c.name not in df.columns:
+            continue
+        s = df[c.name].reset_index(drop=True)
+        typed_ok = c.dtype in ("timestamp", "float") and (
+            pd.api.types.is_datetime64_any_dtype(s)
+            or (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s))
+        )
+        if typed_ok and c.name not in recode:
+            texts[c.name] = s
+            miss[c.name] = s.isna().to_numpy()
+            continue
+        t = _text(s)
+        if c.name in recode:
+            rc = recode[c.name]
+            if not isinstance(rc, Mapping):
+                raise ExportError(f"{_FUNC}: mapping `recode.{c.name}` must be a mapping.")
+            key = t.str.strip()
+            if c.name == "code":
+                key = key.str.lower()
+                rc = {str(k).strip().lower(): v for k, v in rc.items()}
+            rc = {str(k): "" if v is None else str(v) for k, v in rc.items()}
+            t = key.map(rc).astype("string").fillna(t)
+        texts[c.name] = t
+        miss[c.name] = _missing(t, na_values)
+    for c in schema.columns_of(table):
+        if c.name not in texts:
+            continue
+        t, m = texts[c.name], miss[c.name]
+        if c.required:
+            probs.add(m, c.name, "missing_required", f"{c.name} is empty")
+        if c.dtype == "string":
+            if c.name in _ID_COLUMNS or c.name in _LABEL_COLUMNS:
+                t = t.str.strip()
+                if not t.fillna("").str.isascii().all():
+                    t = t.str.normalize("NFC")
+            out[c.name] = t.where(~m).astype(schema.STRING)
+        elif c.name == "code":
+            low = t.str.strip().str.lower()
+            known = low.isin(schema.CODES).fillna(False).to_numpy(dtype=bool)
+            unknown = ~m & ~known
+            if unknown.any():
+                vals = low[unknown].fillna("").str.slice(0, 24)
+                detail = np.full(n, "", dtype=object)
+                detail[unknown] = ("unknown code " + vals.map(repr)).to_numpy(dtype=object)
+                probs.add(unknown, "code", "unknown_code", detail)
+            out["code"] = pd.Categorical(
+                low.where(known).to_numpy(dtype=object, na_value=None),
+                dtype=schema.CODE_DTYPE,
+            )
+        elif c.dtype == "timestamp":
+            continue  # after couple ids are known (zones)
+        elif c.dtype == "bool":
+            is_true, is_false, bad = _to_bool(t, m)
+            probs.add(bad, c.name, "bad_bool", f"{c.name} is not a yes/no value")
+            vals = pd.array(np.where(is_true, True, False), dtype="boolean")
+            vals[~(is_true | is_false)] = pd.NA
+            out[c.name] = vals
+        else:
+            out[c.name] = _coerce_float(c, t, m, probs, ctx)
+    couple = out.get("couple_id", pd.Series(pd.NA, index=range(n), dtype=schema.STRING))
+    zones = pd.Series(couple.to_numpy(dtype=object, na_value=None)).map(ctx.manifest.zones)
+    zones = zones.astype(object).where(zones.notna(), ctx.fallback_zone)
+    offset = None
+    ts_off = cfg.get("ts_offset") or {}
+    if ts_off:
+        col = str(ts_off.get("column", ""))
+        unit = {"s": 1.0, "min": 60.0, "h": 3600.0, "ms": 0.001}.get(str(ts_off.get("unit", "s")))
+        if unit is None or col not in raw.df.columns:
+            raise ExportError(
+                f"{_FUNC}: mapping `ts_offset` needs an existing `column` and `unit` in "
+                f"s/min/h/ms; got {dict(ts_off)!r}."
+            )
+        ot = _text(raw.df[col].reset_index(drop=True))
+        offset, _ = _to_float(ot, _missing(ot, na_values))
+        offset = offset * unit
+    ts, bad, nonexist, ambig = _parse_ts(texts["ts"], miss["ts"], zones, cfg, offset)
+    probs.add(
+        bad, "ts", "bad_timestamp", "not ISO 8601, epoch s/ms or an Excel serial in 1900–2199"
+    )
+    out["ts"] = ts
+    frame = pd.DataFrame({c.name: out[c.name] for c in schema.columns_of(table) if c.name in out})
+    frame = schema.coerce_dtypes(frame, table)
+    notices = {"dst_nonexistent": nonexist, "dst_ambiguous": ambig}
+    return frame, probs, notices
+
+
+def _coerce_float(
+    c: schema.Column, t: pd.Series, m: np.ndarray, probs: _Problems, ctx: _Context
+) -> np.ndarray:
+    n = len(t)
+    if c.name in schema.BODY_SIGNALS and not pd.api.types.is_numeric_dtype(t):
+        is_true, is_false, _ = _to_bool(t, m)
+        num_text = t.where(~(is_true | is_false))
+        vals, bad = _to_float(num_text, m | is_true | is_false)
+        vals[is_true], vals[is_false] = 1.0, 0.0
+        bools = is_true | is_false
+    elif pd.api.types.is_numeric_dtype(t):
+        vals = t.to_numpy(dtype="float64", na_value=np.nan).copy()
+        bad = ~m & ~np.isfinite(vals)
+        vals[bad] = np.nan
+        bools = np.zeros(n, bool)
+    else:
+        vals, bad = _to_float(t, m)
+        bools = np.zeros(n, bool)
+    probs.add(bad, c.name, "bad_number", f"{c.name} is not a number")
+    target = _TARGET_SCALE.get(c.name)
+    if target is not None:
+        lo, hi = ctx.scale_of(c.name)
+        outside = np.isfinite(vals) & ~bools & ((vals < lo) | (vals > hi))
+        probs.add(outside, c.name, "out_of_range", f"{c.name} outside its scale {lo:g}–{hi:g}")
+        if (lo, hi) != target:
+            scaled = target[0] + (vals - lo) * (target[1] - target[0]) / (hi - lo)
+            vals = np.where(bools, vals, scaled)
+        vals[outside] = np.nan
+    elif c.lo is not None:
+        outside = np.isfinite(vals) & ((vals < c.lo) | (vals > c.hi))
+        probs.add(outside, c.name, "out_of_range", f"{c.name} outside {c.lo:g}–{c.hi:g}")
+        vals[outside] = np.nan
+    return vals
+
+
+@dataclass
+class _Context:
+    cfg: dict
+    manifest: _Manifest
+    fallback_zone: str
+    dropped: dict = field(default_factory=dict)
+
+    def scale_of(self, column: str) -> tuple[float, float]:
+        scales = self.cfg.get("scales") or {}
+        if column in scales:
+            return _scale(scales[column], f"mapping scale for {column}")
+        if column in self.manifest.scales:
+            return self.manifest.scales[column]
+        if column in schema.RATINGS and "ratings" in self.manifest.scales:
+            return self.manifest.scales["ratings"]
+        return _TARGET_SCALE[column]
+
+
+# --------------------------------------------------------------------------------------
+# Entry point
+
+
+def load_export(
+    path: str | Path,
+    *,
+    mapping: str | Path | Mapping | None = None,
+    timezone: str | None = None,
+    strict: bool = False,
+) -> Export:
+    """Load an export (folder, ``.zip``, single ``.json`` or one table file) into an Export.
+
+    Parameters
+    ----------
+    path : str or Path
+        The export.
+    mapping : path, shipped mapping name, dict or None
+        Column mapping (see the module docstring for the format).
+    timezone : str or None
+        IANA zone for naive local times of couples the manifest gives no zone for.
+    strict : bool
+        Raise :class:`~patterns.errors.ExportError` listing every problem (``.problems``)
+        when any row would be quarantined.
+
+    Returns
+    -------
+    Export
+        ``.events``, ``.checkins``, ``.quarantine``, ``.notices``, ``.manifest``,
+        ``.timezones``, ``.partners``, ``.couples``, ``.sources``, ``.dropped_columns``,
+        ``.path``, ``.summary()`` and ``.for_couple()`` (see :class:`Export`).
+
+    Raises
+    ------
+    ExportError
+        The export cannot be read (missing, not a zip/JSON, unsafe archive, undecodable
+        file), a table lacks required columns (the message lists every missing column, the
+        columns present and close matches), the mapping or manifest is invalid, or — under
+        ``strict=True`` — any row would be quarantined.
+
+    Notes
+    -----
+    Every input row ends in a table or in ``quarantine`` (``rows_in == rows_loaded +
+    rows_quarantined``, tested for random messy tables by a hypothesis property test).
+    Timestamp rules, the DST rule (zoneinfo ``fold=0``: gap times move forward by the gap,
+    overlap times take the first occurrence; tested against ``zoneinfo``), quarantine reasons,
+    scales and the mapping format are described in the module docstring.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "checkins.csv").write_text(
+    ...     "couple_id;partner;ts;connection\\n"
+    ...     "007;a;2026-05-01 21:00;5\\n007;b;2026-05-01 21:05;x\\n")
+    >>> exp = load_export(d, mapping={"scales": {"connection": [1, 7]}}, timezone="UTC")
+    >>> exp.checkins[["couple_id", "partner", "connection"]]
+      couple_id partner  connection
+    0       007       a    6.666667
+    >>> exp.quarantine[["row", "column", "reason"]]
+       row      column      reason
+    0    2  connection  bad_number
+    """
+    if not isinstance(strict, bool):
+        raise ExportError(f"{_FUNC}: strict must be True or False; got {strict!r}.")
+    try:
+        return _load(path, mapping=mapping, timezone=timezone, strict=strict)
+    except ExportError:
+        raise
+    except (OSError, MemoryError, RecursionError) as exc:
+        raise ExportError(f"{_FUNC}: cannot read {path} ({type(exc).__name__}: {exc}).") from exc
+
+
+def _open(path: Path, cfg: dict) -> tuple[_Container | None, dict | None]:
+    """The container of an export path, or the parsed object of a single JSON export."""
+    if not path.exists():
+        raise ExportError(f"{_FUNC}: {path} does not exist.")
+    if path.is_dir():
+        return _Folder(path), None
+    low = path.name.lower()
+    if zipfile.is_zipfile(path) and not low.endswith(".xlsx"):
+        return _Zip(path), None
+    if low.endswith(".json") and _table_of(path.name, cfg) is None:
+        size = path.stat().st_size
+        if size > MAX_MEMBER_BYTES:
+            raise ExportError(f"{_FUNC}: {path.name} is over the {MAX_MEMBER_BYTES:,}-byte limit.")
+        text, _ = _decode(path.read_bytes())
+        obj = _json_loads(text.lstrip("\ufeff"), path.name)
+        if not isinstance(obj, dict) or not any(k in obj for k in (*_TABLES, "manifest")):
+            raise ExportError(
+                f"{_FUNC}: {path.name} must be a JSON object with `events` and/or `checkins` "
+                "(and optionally `manifest`)."
+            )
+        return None, obj
+    if _table_of(path.name, cfg) is not None:
+        return _Folder(path.parent, only=[path.name]), None
+    raise ExportError(
+        f"{_FUNC}: {path.name} is not an export: expected a folder, a .zip, a .json export or "
+        f"a table file named like events.csv / checkins.csv."
+    )
+
+
+def _load(path: str | Path, *, mapping: Any, timezone: str | None, strict: bool) -> Export:
+    cfg = read_mapping(mapping)
+    if timezone is not None:
+        timezone = _zone(timezone, "timezone")
+    path = Path(path)
+    cont, single = _open(path, cfg)
+    raws: list[_Raw] = []
+    infos: list[dict] = []
+    manifest_obj = None
+    if single is not None:
+        manifest_obj = single.get("manifest")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        skip_cfg = cfg.get("skip_rows", 0)
+        for table in _TABLES:
+            if table in single:
+                skip = skip_cfg.get(table, 0) if isinstance(skip_cfg, Mapping) else skip_cfg
+                raws.append(_records_raw(single[table], path.name, table, int(skip)))
+                infos.append(
+                    {
+                        "file": path.name,
+                        "table": table,
+                        "format": "json",
+                        "encoding": "",
+                        "delimiter": "",
+                        "sha256": digest,
+                        "rows": len(raws[-1].df),
+                    }
+                )
+    else:
+        names = cont.names()
+        man = [n for n in names if n.lower() == "manifest.json"]
+        if man:
+            data = cont.read(man[0])
+            text, _ = _decode(data)
+            manifest_obj = _json_loads(text.lstrip("\ufeff"), man[0])
+            infos.append(
+                {
+                    "file": man[0],
+                    "table": "manifest",
+                    "format": "json",
+                    "encoding": "",
+                    "delimiter": "",
+                    "sha256": hashlib.sha256(data).hexdigest(),
+                    "rows": 0,
+                }
+            )
+        for name in names:
+            table = _table_of(name, cfg)
+            if table is None and not (
+                name.lower().endswith(".xlsx") and name.lower() not in ("manifest.xlsx",)
+            ):
+                continue
+            got, info = _read_member(cont, name, table, cfg)
+            if not got:
+                continue
+            raws.extend(got)
+            infos.append(info)
+    man = _parse_manifest(manifest_obj)
+    fallback = (
+        man.default_zone
+        or timezone
+        or (_zone(cfg["timezone"], "mapping timezone") if cfg.get("timezone") else None)
+        or "UTC"
+    )
+    ctx = _Context(cfg=cfg, manifest=man, fallback_zone=fallback)
+    return _assemble(path, raws, infos, man, ctx, strict)
+
+
+def _assemble(
+    path: Path, raws: list[_Raw], infos: list[dict], man: _Manifest, ctx: _Context, strict: bool
+) -> Export:
+    frames: dict[str, pd.DataFrame] = {}
+    problems: dict[str, _Problems] = {}
+    meta: dict[str, dict] = {}
+    for table in _TABLES:
+        parts = [r for r in raws if r.table == table]
+        fs, ps, rows, srcs, ne, am = [], [], [], [], [], []
+        for raw in parts:
+            _apply_keep(raw, ctx.cfg)
+            if table == "checkins" and ctx.cfg.get("wide"):
+                raw = _apply_wide(raw, ctx.cfg)
+            frame, probs, notes = _coerce(raw, ctx)
+            fs.append(frame)
+            ps.append(probs)
+            rows.append(raw.rows)
+            srcs.append(np.full(len(frame), raw.source, dtype=object))
+            ne.append(notes["dst_nonexistent"])
+            am.append(notes["dst_ambiguous"])
+        if fs:
+            frame = pd.concat(fs, ignore_index=True) if len(fs) > 1 else fs[0]
+            frame = schema.coerce_dtypes(frame, table)
+        else:
+            frame = schema.empty_frame(table)
+        n = len(frame)
+        merged = _Problems(n)
+        offset = 0
+        for p in ps:
+            for mask, column, reason, detail in p.items:
+                full = np.zeros(n, bool)
+                full[offset : offset + p.n] = mask
+                if isinstance(detail, np.ndarray):
+                    d = np.full(n, "", dtype=object)
+                    d[offset : offset + p.n] = detail
+                    detail = d
+                merged.add(full, column, reason, detail)
+            offset += p.n
+        frames[table] = frame
+        problems[table] = merged
+        meta[table] = {
+            "rows": np.concatenate(rows) if rows else np.zeros(0, np.int64),
+            "source": np.concatenate(srcs) if srcs else np.zeros(0, dtype=object),
+            "nonexist": np.concatenate(ne) if ne else np.zeros(0, bool),
+            "ambig": np.concatenate(am) if am else np.zeros(0, bool),
+        }
+    partner_col = {"events": "actor", "checkins": "partner"}
+    # Manifest membership: couples, then partners.
+    for table in _TABLES:
+        f, p = frames[table], problems[table]
+        couple = f["couple_id"]
+        pid = f[partner_col[table]]
+        if man.couples:
+            unknown = (~couple.isin(man.couples)).fillna(False).to_numpy(
+                dtype=bool
+            ) & couple.notna().to_numpy()
+            p.add(unknown, "couple_id", "unknown_couple", "couple not listed in the manifest")
+        if man.partners:
+            listed = couple.isin(list(man.partners)).fillna(False).to_numpy(dtype=bool)
+            pairs = (couple.fillna("") + "\x1f" + pid.fillna("")).to_numpy(dtype=object)
+            allowed = {f"{c}\x1f{q}" for c, ids in man.partners.items() for q in ids}
+            bad = listed & pid.notna().to_numpy() & ~pd.Series(pairs).isin(allowed).to_numpy()
+            p.add(
+                bad,
+                partner_col[table],
+                "unknown_partner",
+                "partner not listed for this couple in the manifest",
+            )
+    # Third partners: couples without a manifest partner list keep their two busiest ids.
+    kept = _two_partners(frames, problems, partner_col, man)
+    for table in _TABLES:
+        f, p = frames[table], problems[table]
+        couple = f["couple_id"].fillna("").to_numpy(dtype=object)
+        pid = f[partner_col[table]].fillna("").to_numpy(dtype=object)
+        key = pd.Series(couple + "\x1f" + pid)
+        check = (
+            ~pd.Series(couple).isin(list(man.partners)).to_numpy() & (pid != "") & (couple != "")
+        )
+        third = check & ~key.isin(kept).to_numpy()
+        p.add(
+            third,
+            partner_col[table],
+            "third_partner",
+            "a third partner id in this couple (the two most frequent are kept)",
+        )
+        # Duplicates among otherwise clean rows, identical in every loaded column.
+        clean = ~p.any()
+        if clean.any():
+            dup = np.zeros(len(f), bool)
+            dup[clean] = f[clean].duplicated(keep="first").to_numpy()
+            p.add(dup, "", "duplicate", "identical to an earlier row")
+    quarantine, notices, out = [], [], {}
+    for table in _TABLES:
+        f, p, m = frames[table], problems[table], meta[table]
+        bad = p.any()
+        q = _problem_frame(table, p, m, f["couple_id"])
+        quarantine.append(q)
+        note = _Problems(len(f))
+        note.add(
+            m["nonexist"] & ~bad,
+            "ts",
+            "dst_nonexistent",
+            "local time in a DST gap; moved forward by the gap",
+        )
+        note.add(
+            m["ambig"] & ~bad,
+            "ts",
+            "dst_ambiguous",
+            "local time in a DST overlap; first occurrence taken",
+        )
+        notices.append(_problem_frame(table, note, m, f["couple_id"]))
+        out[table] = f[~bad].reset_index(drop=True)
+    quarantine_df = pd.concat(quarantine, ignore_index=True)
+    notices_df = pd.concat(notices, ignore_index=True)
+    if strict and len(quarantine_df):
+        lines = [
+            f"{r.table} {r.source} row {r.row}"
+            + (f" column {r.column}" if r.column else "")
+            + f": {r.reason} ({r.detail})"
+            for r in quarantine_df.itertuples(index=False)
+        ]
+        shown = "\n  ".join(lines[:50]) + (
+            f"\n  … and {len(lines) - 50} more" if len(lines) > 50 else ""
+        )
+        raise ExportError(
+            f"{_FUNC}: strict mode: {len(lines)} problem(s) in "
+            f"{quarantine_df['record'].nunique()} row(s):\n  {shown}",
+            problems=lines,
+        )
+    couples = set(man.couples)
+    for table in _TABLES:
+        couples |= set(out[table]["couple_id"].dropna().unique())
+    timezones = {c: man.zones.get(c, ctx.fallback_zone) for c in sorted(couples)}
+    partners = {
+        c: list(man.partners[c])
+        if c in man.partners
+        else sorted(k.split("\x1f", 1)[1] for k in kept if k.split("\x1f", 1)[0] == c)
+        for c in sorted(couples)
+    }
+    for table in _TABLES:
+        out[table].attrs["timezones"] = dict(timezones)
+    rows_in = {t: len(frames[t]) for t in _TABLES}
+    by_couple = {
+        t: {str(k): int(v) for k, v in frames[t]["couple_id"].value_counts().items()}
+        for t in _TABLES
+    }
+    src_cols = ["file", "table", "format", "encoding", "delimiter", "sha256", "rows"]
+    sources = pd.DataFrame(infos, columns=src_cols)
+    return Export(
+        events=out["events"],
+        checkins=out["checkins"],
+        quarantine=quarantine_df,
+        notices=notices_df,
+        manifest=dict(man.raw),
+        timezones=timezones,
+        partners=partners,
+        sources=sources,
+        dropped_columns={t: sorted(v) for t, v in ctx.dropped.items() if v},
+        path=path,
+        rows_in=rows_in,
+        rows_in_by_couple=by_couple,
+    )
+
+
+def _two_partners(frames: dict, problems: dict, partner_col: dict, man: _Manifest) -> set:
+    """couple\\x1fpartner keys kept: per couple the two ids with most rows (ties: first seen)."""
+    parts = []
+    offset = 0
+    for table in _TABLES:
+        f = frames[table]
+        ok = f["couple_id"].notna() & f[partner_col[table]].notna()
+        sub = pd.DataFrame(
+            {
+                "couple": f["couple_id"][ok].astype(object),
+                "pid": f[partner_col[table]][ok].astype(object),
+                "order": np.flatnonzero(ok.to_numpy()) + offset,
+            }
+        )
+        parts.append(sub)
+        offset += len(f)
+    allrows = pd.concat(parts, ignore_index=True)
+    if allrows.empty:
+        return set()
+    stats = (
+        allrows.groupby(["couple", "pid"], sort=False)
+        .agg(n=("order", "size"), first=("order", "min"))
+        .reset_index()
+    )
+    stats = stats.sort_values(["couple", "n", "first"], ascending=[True, False, True])
+    top = stats.groupby("couple", sort=False).head(2)
+    return set(top["couple"] + "\x1f" + top["pid"])
+
+
+def _problem_frame(table: str, p: _Problems, meta: dict, couple: pd.Series) -> pd.DataFrame:
+    parts = []
+    for mask, column, reason, detail in p.items:
+        pos = np.flatnonzero(mask)
+        det = (
+            detail[pos]
+            if isinstance(detail, np.ndarray)
+            else np.full(len(pos), detail, dtype=object)
+        )
+        parts.append(
+            pd.DataFrame(
+                {
+                    "table": table,
+                    "source": meta["source"][pos],
+                    "row": meta["rows"][pos],
+                    "column": column,
+                    "reason": reason,
+                    "detail": det,
+                    "couple_id": couple.to_numpy(dtype=object, na_value=None)[pos],
+                    "record": pos,
+                }
+            )
+        )
+    if not parts:
+        df = pd.DataFrame({c: pd.Series([], dtype=object) for c in _QCOLS})
+    else:
+        df = pd.concat(parts, ignore_index=True)
+        df = df.sort_values(["record", "column", "reason"], kind="stable", ignore_index=True)
+    df = df.astype(
+        {
+            "table": "str",
+            "source": "str",
+            "column": "str",
+            "reason": "str",
+            "detail": "str",
+            "row": "int64",
+            "record": "int64",
+        }
+    )
+    df["couple_id"] = df["couple_id"].astype(schema.STRING)
+    return df[_QCOLS]
