@@ -71,8 +71,8 @@ def test_endings(ending, expected):
 
 def test_role_switch_splits_into_two_episodes():
     ev = events(
-        PW
-        + [
+        [
+            *PW,
             ("p2", "complain"),
             ("p1", "withdraw"),
             ("p2", "pursue"),
@@ -89,18 +89,18 @@ def test_role_switch_splits_into_two_episodes():
 
 def test_single_role_breaking_move_ends_the_run():
     # the withdrawer pursues once (no answer): roles are no longer fixed
-    ev = events(PW + [("p2", "criticize"), ("p1", "pursue"), ("p2", "withdraw")])
+    ev = events([*PW, ("p2", "criticize"), ("p1", "pursue"), ("p2", "withdraw")])
     eps = pursue_withdraw_episodes(ev)
     assert eps["ended_by"].tolist() == ["role_switch"]
     assert eps["rounds"].tolist() == [2]
 
 
 def test_min_rounds_gap_and_extra_moves():
-    one_round = events(PW[:2] + [("p2", "repair")])
+    one_round = events([*PW[:2], ("p2", "repair")])
     assert pursue_withdraw_episodes(one_round).empty
     assert len(pursue_withdraw_episodes(one_round, min_rounds=1)) == 1
     # a gap longer than max_gap between rounds: two one-round runs, no episode
-    split = events(PW[:2] + [("p1", "demand", "3h"), ("p2", "withdraw")])
+    split = events([*PW[:2], ("p1", "demand", "3h"), ("p2", "withdraw")])
     assert pursue_withdraw_episodes(split).empty
     assert pursue_withdraw_episodes(split, max_gap="4h")["rounds"].tolist() == [2]
     # repeated pursue moves before the answer and repeated withdraws stay one episode
@@ -130,7 +130,7 @@ def test_min_rounds_gap_and_extra_moves():
 def test_intensity_topic_and_slope_match_numpy():
     inten = [0.2, 0.3, 0.5, 0.55, 0.1]
     ev = events(
-        PW + [("p2", "repair")], topic=[None, "money", "money", "chores", None], intensity=inten
+        [*PW, ("p2", "repair")], topic=[None, "money", "money", "chores", None], intensity=inten
     )
     row = pursue_withdraw_episodes(ev).iloc[0]
     hours = np.arange(5) * 5 / 60
