@@ -1,0 +1,165 @@
+"""Tests for patterns.bids: response matching, windows, local periods, Wilson intervals
+(closed form and R), recovery of the simulator's planted toward probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from patterns import schema
+from patterns.bids import (
+    REFERENCE_SOURCE,
+    TURNING_TOWARD_REFERENCE,
+    match_responses,
+    turning_rates,
+)
+from patterns.simulate import simulate_export
+from patterns.testing import check_contract
+
+
+def events(rows, couple="c1"):
+    """Events from ``[(actor, code, "YYYY-mm-dd HH:MM[:SS]" UTC, bid_id or None), ...]``."""
+    df = pd.DataFrame(rows, columns=["actor", "code", "ts", "bid_id"])
+    df["couple_id"] = couple
+    df["ts"] = pd.to_datetime(df["ts"], utc=True)
+    return schema.coerce_dtypes(df, "events")
+
+
+def wilson(k, n, confidence=0.95):
+    """Closed-form Wilson score interval (independent of statsmodels)."""
+    z = norm.ppf(0.5 + confidence / 2)
+    p = k / n
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return centre - half, centre + half
+
+
+def test_match_by_bid_id_then_recency():
+    ev = events(
+        [
+            ("p1", "bid", "2026-03-02 18:00", "b1"),
+            ("p1", "bid", "2026-03-02 18:01", "b2"),
+            ("p2", "away", "2026-03-02 18:02", "b1"),  # answers b1 by id, not the latest bid
+            ("p2", "toward", "2026-03-02 18:03", None),  # the latest unanswered bid: b2
+            ("p1", "bid", "2026-03-02 19:00", "b3"),
+            ("p1", "bid", "2026-03-02 19:01", "b4"),
+            ("p2", "toward", "2026-03-02 19:02", None),  # → b4
+            ("p2", "against", "2026-03-02 19:03", None),  # b4 is taken → b3 (second pass)
+            ("p1", "toward", "2026-03-02 19:04", "b3"),  # own bid: never an answer
+        ]
+    )
+    m = check_contract(match_responses, ev)
+    assert m["response"].tolist() == ["away", "toward", "against", "toward"]
+    assert m["matched_by"].tolist() == ["bid_id", "recency", "recency", "recency"]
+    assert m["latency_s"].tolist() == [120.0, 120.0, 180.0, 60.0]
+    assert m["receiver"].eq("p2").all()
+
+
+def test_unanswered_late_and_window():
+    ev = events(
+        [
+            ("p1", "bid", "2026-03-02 18:00", None),
+            ("p2", "toward", "2026-03-02 18:30", None),
+            ("p1", "bid", "2026-03-02 20:00", None),
+            ("p2", "toward", "2026-03-02 21:30", None),  # 90 min: late for a 1 h window
+            ("p1", "bid", "2026-03-02 22:00", None),  # never answered
+        ]
+    )
+    out = check_contract(turning_rates, ev, period="D")
+    a = out.iloc[0]
+    assert (a["bids"], a["toward"], a["missed"], a["late"]) == (3, 1, 2, 1)
+    assert a["median_latency_s"] == 1800.0
+    wide = turning_rates(ev, period="D", window="2h").iloc[0]
+    assert (wide["toward"], wide["missed"], wide["late"]) == (2, 1, 0)
+    assert wide["median_latency_s"] == pytest.approx((1800 + 5400) / 2)
+    b = out.iloc[1]
+    assert (b["partner_label"], b["bids"], b["bids_received"], b["toward_given"]) == (
+        "Partner B",
+        0,
+        3,
+        1,
+    )
+    assert np.isnan(b["share_toward"]) and np.isnan(b["toward_ci_low"])
+
+
+def test_shares_and_wilson_intervals():
+    rows = []
+    t = pd.Timestamp("2026-03-03 08:00", tz="UTC")
+    for i, kind in enumerate(["toward"] * 7 + ["away", "against", None]):
+        rows.append(("p1", "bid", t + pd.Timedelta(hours=i), None))
+        if kind:
+            rows.append(("p2", kind, t + pd.Timedelta(hours=i, minutes=5), None))
+    out = turning_rates(events([(a, c, str(ts), b) for a, c, ts, b in rows])).iloc[0]
+    assert out["share_toward"] == 0.7 and out["share_missed"] == 0.1
+    # R: prop.test(7, 10, correct = FALSE)$conf.int -> 0.3967781 0.8922087
+    assert out["toward_ci_low"] == pytest.approx(0.3967781, abs=1e-6)
+    assert out["toward_ci_high"] == pytest.approx(0.8922087, abs=1e-6)
+    for k, n in (("away", 1), ("against", 1), ("missed", 1)):
+        lo, hi = wilson(n, 10)
+        assert (out[f"{k}_ci_low"], out[f"{k}_ci_high"]) == pytest.approx((lo, hi))
+    lo90, hi90 = wilson(7, 10, 0.9)
+    out90 = turning_rates(
+        events([(a, c, str(ts), b) for a, c, ts, b in rows]), confidence=0.9
+    ).iloc[0]
+    assert (out90["toward_ci_low"], out90["toward_ci_high"]) == pytest.approx((lo90, hi90))
+
+
+def test_local_periods():
+    # Sunday 23:30 UTC = Monday 08:30 in Tokyo: a different ISO week there
+    ev = events([("p1", "bid", "2026-03-08 23:30", None), ("p1", "bid", "2026-03-09 09:00", None)])
+    utc = turning_rates(ev, period="W")
+    assert utc["period_start"].drop_duplicates().tolist() == [
+        pd.Timestamp("2026-03-02"),
+        pd.Timestamp("2026-03-09"),
+    ]
+    tokyo = turning_rates(ev, period="W", timezone={"c1": "Asia/Tokyo"})
+    assert tokyo["period_start"].unique().tolist() == [pd.Timestamp("2026-03-09")]
+    ev.attrs["timezones"] = {"c1": "Asia/Tokyo"}
+    assert turning_rates(ev, period="W")["bids"].tolist() == [2]  # only p1 is known
+    month = turning_rates(ev, period="M")
+    assert month["period_start"].unique().tolist() == [pd.Timestamp("2026-03-01")]
+
+
+def test_reference_lines():
+    assert TURNING_TOWARD_REFERENCE == {
+        "still together after six years": 0.86,
+        "divorced within six years": 0.33,
+    }
+    assert "Gottman" in REFERENCE_SOURCE and "popular-press" in REFERENCE_SOURCE
+
+
+def test_recovers_planted_toward_probabilities():
+    sim = simulate_export(couples=8, days=120, seed=21)
+    out = check_contract(turning_rates, sim.events, period="M")
+    truth = sim.truth["couples"].query("archetype != 'improving'")
+    tot = out.groupby(["couple_id", "partner"])[["bids", "toward"]].sum()
+    checked = 0
+    for _, c in truth.iterrows():
+        for bidder, answerer in (("partner_a", "b"), ("partner_b", "a")):
+            row = tot.loc[(c["couple_id"], c[bidder])]
+            lo, hi = wilson(row["toward"], row["bids"], 0.999)
+            # planted: the probability that the OTHER partner turns toward
+            assert lo <= c[f"toward_prob_{answerer}"] <= hi
+            checked += 1
+    assert checked >= 12
+    secure = truth.query("archetype == 'secure'")["couple_id"]
+    share = tot["toward"] / tot["bids"]
+    assert share.loc[secure.tolist()].min() > 0.75
+
+
+def test_errors():
+    ev = events([("p1", "bid", "2026-03-02 18:00", None)])
+    with pytest.raises(ValueError, match=r"turning_rates: period must be one of \['D', 'W', "):
+        turning_rates(ev, period="Q")
+    with pytest.raises(ValueError, match="window must be a positive duration"):
+        turning_rates(ev, window="0s")
+    with pytest.raises(ValueError, match="window must be a duration such as"):
+        turning_rates(ev, window="a while")
+    with pytest.raises(ValueError, match="confidence must be a number strictly between"):
+        turning_rates(ev, confidence=0)
+    with pytest.raises(schema.SchemaError, match=r"missing columns \['code'\]"):
+        turning_rates(ev.drop(columns="code"))
+    with pytest.raises(ValueError, match="match_responses: passes must be a positive"):
+        match_responses(ev, passes=0)
