@@ -325,11 +325,18 @@ def _shift_ts(
         local = ts.loc[idx].dt.tz_convert(z).dt.tz_localize(None)
         moved = local + pd.to_timedelta(days.loc[idx], unit="D")
         first = np.ones(len(moved), dtype=bool)
-        back = moved.dt.tz_localize(z, ambiguous=first, nonexistent="shift_forward")
-        other = moved.dt.tz_localize(z, ambiguous=~first, nonexistent="shift_forward")
-        gap = back.dt.tz_localize(None) != moved
-        overlap = back != other
-        adjusted += int((gap & moved.notna()).sum() + (overlap & moved.notna()).sum())
+        back = moved.dt.tz_localize(z, ambiguous=first, nonexistent="NaT")
+        other = moved.dt.tz_localize(z, ambiguous=~first, nonexistent="NaT")
+        gap = back.isna() & moved.notna()
+        if gap.any():
+            # Inside a spring-forward gap: read the wall time with the UTC offset in force
+            # just before the gap, i.e. move it forward by the gap (02:30 → 03:30), the
+            # loader's rule. pandas' "shift_forward" would snap every such time to 03:00.
+            before = moved[gap].dt.tz_localize(z, nonexistent="shift_backward", ambiguous=True)
+            offset = before.dt.tz_localize(None) - before.dt.tz_convert("UTC").dt.tz_localize(None)
+            back[gap] = (moved[gap] - offset).dt.tz_localize("UTC").dt.tz_convert(z)
+        overlap = (back != other) & other.notna()
+        adjusted += int(gap.sum() + overlap.sum())
         out.loc[idx] = back.dt.tz_convert("UTC")
     return out, adjusted
 
