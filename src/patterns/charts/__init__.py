@@ -12,6 +12,10 @@ from typing import Any
 # chart name -> submodule. Add a line when a chart lands.
 _LAZY: dict[str, str] = {
     "chart_checkin_completion": "quality",
+    "chart_turning_rates": "bids",
+    "chart_transitions": "bids",
+    "chart_episode_timeline": "bids",
+    "chart_pursuer_share": "bids",
 }
 
 __all__ = sorted(_LAZY)
