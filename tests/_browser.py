@@ -82,7 +82,7 @@ def require_chromium() -> str:
     path = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
     websocket = None
     with contextlib.suppress(ImportError):
-        import websocket  # noqa: F401 - availability check
+        import websocket
     reason = None
     if not path:
         reason = (

@@ -3,7 +3,7 @@
 Each run happens once per test session even under ``pytest -n 2 --dist loadfile``: workers
 share ``tmp_path_factory.getbasetemp().parent`` and take an exclusive file lock, so the
 second worker reuses the first one's output. Import the fixtures into a test module with
-``from _report_fixtures import sample_report, missing_table_report  # noqa: F401``.
+``pytest_plugins = ["_report_fixtures"]``.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ def _shared_run(tmp_path_factory, name: str, build) -> ReportRunResult:
     with _locked(root / f"{name}.lock"):
         if done.exists():
             data = json.loads(done.read_text())
-            return ReportRunResult(**{**data, "export": Path(data["export"]), "out": Path(data["out"])})
+            data["export"], data["out"] = Path(data["export"]), Path(data["out"])
+            return ReportRunResult(**data)
         result = build(root / name)
         done.write_text(
             json.dumps({**result.__dict__, "export": str(result.export), "out": str(result.out)})

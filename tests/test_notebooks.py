@@ -12,11 +12,13 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-from _report_fixtures import missing_table_report, sample_report  # noqa: F401 - fixtures
 from click.testing import CliRunner
 from papermill.cli import papermill as papermill_cli
 
 from patterns.report import PARAMETERS, list_notebooks
+
+#: shared, expensive report runs (fixtures sample_report, missing_table_report)
+pytest_plugins = ["_report_fixtures"]
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = list_notebooks()
@@ -74,7 +76,8 @@ def test_parameters_cell_then_one_validation_cell(path):
 
 
 def test_committed_notebooks_equal_the_builder_output(tmp_path):
-    subprocess.run([sys.executable, str(ROOT / "notebooks" / "build.py"), str(tmp_path)], check=True)
+    builder = ROOT / "notebooks" / "build.py"
+    subprocess.run([sys.executable, str(builder), str(tmp_path)], check=True)
     built = sorted(p.name for p in tmp_path.glob("*.ipynb"))
     assert built == sorted(p.name for p in NOTEBOOKS)
     for name in built:
@@ -122,8 +125,9 @@ def test_every_notebook_runs_on_the_sample(sample_report):
     assert (folder / "report.html").exists()
     record = r.run_record
     assert record["outcome"] == "ok"
-    assert [n["notebook"] for n in record["couples"][0]["notebooks"]] == [p.stem for p in NOTEBOOKS]
-    assert all(n["status"] == "ok" and n["attempts"] == 1 for n in record["couples"][0]["notebooks"])
+    runs = record["couples"][0]["notebooks"]
+    assert [n["notebook"] for n in runs] == [p.stem for p in NOTEBOOKS]
+    assert all(n["status"] == "ok" and n["attempts"] == 1 for n in runs)
 
 
 @pytest.mark.notebooks
