@@ -42,7 +42,8 @@ bench: $(STAMP)  ## Run the benchmarks (prints figures; slow)
 	$(PY) benchmarks/run_all.py
 
 sample: $(STAMP)  ## Regenerate data/sample from the simulator (deterministic)
-	$(VENV)/bin/patterns simulate --couples 3 --days 120 --seed 20261126 --out $(SAMPLE)
+	$(VENV)/bin/patterns simulate --couples 4 --days 120 --seed 20261126 --out $(SAMPLE)
+	$(PY) -c "from patterns.simulate import update_data_dictionary as u; u('$(SAMPLE)/README.md')"
 
 clean:  ## Remove generated reports and caches (keeps .venv)
 	find reports -mindepth 1 ! -name README.md ! -name .gitkeep -exec rm -rf {} +

@@ -117,6 +117,7 @@ __all__ = [
     "Simulation",
     "load_truth",
     "simulate_export",
+    "update_data_dictionary",
 ]
 
 ARCHETYPES: tuple[str, ...] = ("secure", "pursue_withdraw", "conflict_heavy", "improving")
@@ -486,6 +487,44 @@ def load_truth(path: str | Path) -> dict[str, pd.DataFrame]:
         df = pd.read_csv(folder / f"{key}.csv", dtype=str, keep_default_na=False, encoding="utf-8")
         out[key] = _truth_dtypes(df, spec)
     return out
+
+
+DICTIONARY_START = "<!-- data-dictionary:start -->"
+DICTIONARY_END = "<!-- data-dictionary:end -->"
+
+
+def update_data_dictionary(readme: str | Path) -> bool:
+    """Rewrite the data-dictionary section of ``readme`` from the schema; return whether the
+    file changed. The section lies between :data:`DICTIONARY_START` and
+    :data:`DICTIONARY_END` (each on its own line); ``make sample`` calls this.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     p = Path(d) / "README.md"
+    ...     _ = p.write_text(f"# x\\n{DICTIONARY_START}\\nold\\n{DICTIONARY_END}\\n")
+    ...     first, second = update_data_dictionary(p), update_data_dictionary(p)
+    >>> first, second
+    (True, False)
+    """
+    path = Path(readme)
+    text = path.read_text(encoding="utf-8")
+    try:
+        head, rest = text.split(DICTIONARY_START + "\n", 1)
+        _, tail = rest.split(DICTIONARY_END, 1)
+    except ValueError:
+        raise option_error(
+            "readme",
+            "update_data_dictionary",
+            f"a file with the lines {DICTIONARY_START} and {DICTIONARY_END}",
+            str(path),
+        ) from None
+    new = f"{head}{DICTIONARY_START}\n{schema.data_dictionary_markdown()}{DICTIONARY_END}{tail}"
+    if new == text:
+        return False
+    path.write_text(new, encoding="utf-8", newline="\n")
+    return True
 
 
 # --------------------------------------------------------------------------------------
