@@ -215,3 +215,28 @@ def open_pages(urls: list[str], *, settle: float = 0.5, timeout: float = 30) -> 
         except subprocess.TimeoutExpired:
             proc.kill()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def assert_reports_offline(out: Path, *, min_charts: int = 1) -> list[PageResult]:
+    """Open ``out/index.html`` and every report it links to; assert each page made no
+    request except file:/data:/blob:, logged no error, ran no script, and drew every chart.
+
+    Returns the page results (index first) for further assertions, e.g. that an injected
+    script did not run (``probe["injected"]`` is False) or that a text is absent.
+    """
+    index = Path(out).resolve() / "index.html"
+    assert index.exists(), f"no index.html in {out}"
+    first = open_pages([index.as_uri()])[0]
+    links = [h for h in first.probe["links"] if h.endswith("report.html")]
+    pages = [first, *open_pages([(index.parent / h).resolve().as_uri() for h in links])]
+    for page in pages:
+        assert page.outside_requests == [], f"{page.url} requested {page.outside_requests}"
+        assert page.errors == [], f"{page.url} logged errors {page.errors}"
+        assert page.probe["scripts"] == 0, f"{page.url} holds a script element"
+        assert page.probe["injected"] is False, f"{page.url} ran injected script"
+        assert page.probe["charts"] == page.probe["rendered"], (
+            f"{page.url}: {page.probe['rendered']} of {page.probe['charts']} charts drawn"
+        )
+    for page in pages[1:]:
+        assert page.probe["charts"] >= min_charts, f"{page.url} has no chart"
+    return pages
