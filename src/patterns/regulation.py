@@ -657,6 +657,7 @@ def pooled_lagged_association(
     lags: Sequence[int] = (0, 1),
     threshold: float = 1.0,
     confidence: float = 0.95,
+    cov_struct: str = "exchangeable",
     timezone: str | Mapping[str, str] | None = None,
     cutoff_hour: int = timeutil.DEFAULT_CUTOFF_HOUR,
 ) -> pd.DataFrame:
@@ -669,6 +670,8 @@ def pooled_lagged_association(
         Check-ins of many partners (couples), with ``withdrew`` and the signal columns.
     signals, lags, threshold, confidence, timezone, cutoff_hour
         As in :func:`lagged_association`.
+    cov_struct : {"exchangeable", "independence"}
+        GEE working correlation within a partner (the interval is robust either way).
 
     Returns
     -------
@@ -710,6 +713,7 @@ def pooled_lagged_association(
 
     func = "pooled_lagged_association"
     _confidence_arg(confidence, func)
+    check_option("cov_struct", cov_struct, ["exchangeable", "independence"], func=func)
     lags = [lags] if isinstance(lags, int) else list(lags)
     if not lags or any(not isinstance(lag, int | np.integer) or lag < 0 for lag in lags):
         raise option_error("lags", func, "a non-empty sequence of integers ≥ 0", lags)
@@ -745,7 +749,11 @@ def pooled_lagged_association(
                     sm.add_constant(x[order], has_constant="add"),
                     groups=groups[order],
                     family=sm.families.Gaussian(),
-                    cov_struct=sm.cov_struct.Exchangeable(),
+                    cov_struct=(
+                        sm.cov_struct.Exchangeable()
+                        if cov_struct == "exchangeable"
+                        else sm.cov_struct.Independence()
+                    ),
                 )
                 res = model.fit()
                 ci = np.asarray(res.conf_int(alpha=1 - confidence))
