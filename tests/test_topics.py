@@ -18,6 +18,7 @@ from patterns.topics import (
     explain_topics,
     load_lexicon,
     topic_recurrence,
+    topic_weeks,
 )
 
 
@@ -514,3 +515,19 @@ def test_planted_perpetual_topics_rank_first_and_only_they_are_flagged(sim):
         for t in res_topic:  # comes back after a repair, but is not perpetual
             row = r.set_index("topic").loc[t]
             assert row["resurfaced"] >= 1 and not row["perpetual"]
+
+
+def test_topic_weeks_add_up_to_recurrence(sim):
+    log = conflict_log(sim.events, sim.checkins)
+    weeks = check_contract(topic_weeks, log, events=sim.events)
+    rec = topic_recurrence(log, events=sim.events).set_index(["couple_id", "topic"])
+    tot = weeks.groupby(["couple_id", "topic"])[["conflicts", "resurfaced", "escalated"]].sum()
+    joined = tot.join(rec, rsuffix="_rec")
+    assert (joined["conflicts"] == joined["conflicts_rec"]).all()
+    assert (joined["resurfaced"] == joined["resurfaced_rec"]).all()
+    assert (joined["escalated"] == joined["escalated_rec"]).all()
+    n_weeks = weeks.groupby(["couple_id", "topic"]).size()
+    assert (n_weeks == rec["weeks_active"].reindex(n_weeks.index)).all()
+    assert (weeks["week_start"].dt.day_of_week == 0).all()
+    with pytest.raises(ValueError, match="topic_weeks: conflicts must be a DataFrame"):
+        topic_weeks(None)

@@ -52,6 +52,7 @@ __all__ = [
     "explain_topics",
     "load_lexicon",
     "topic_recurrence",
+    "topic_weeks",
 ]
 
 #: The conflict-topic vocabulary (display order). ``other`` catches everything unmatched.
@@ -737,38 +738,7 @@ def topic_recurrence(
         raise option_error("min_conflicts", func, "an integer ≥ 1", min_conflicts)
     gap = _timedelta(session_gap, "session_gap", func)
 
-    c = conflicts.copy()
-    c["couple_id"] = c["couple_id"].astype(_STR)
-    c["topic"] = c["topic"].astype(_STR).fillna("other")
-    c["ts"] = pd.to_datetime(c["ts"], utc=True)
-    if "day" in c:
-        c["day"] = pd.to_datetime(c["day"])
-    else:
-        zones = _zones([conflicts], timezone)
-        c["day"] = timeutil.diary_day(c["ts"], c["couple_id"], zones, cutoff_hour=cutoff_hour)
-    c["intensity"] = _float_col(c, "intensity")
-    c["repaired"] = (
-        c["repaired"].astype("boolean")
-        if "repaired" in c
-        else pd.Series(pd.NA, index=c.index, dtype="boolean")
-    )
-    c["week"] = c["day"] - pd.to_timedelta(c["day"].dt.day_of_week, unit="D")
-    against = _against_in_session(c, events, gap) if events is not None else None
-
-    # escalation: known when intensity is known or events tell us about the session
-    esc = c["intensity"].ge(escalation_threshold)
-    known = c["intensity"].notna()
-    if against is not None:
-        esc = esc | against
-        known = known | against.notna()
-    c["_esc"] = esc.astype("Float64").where(known)
-    c["_rep"] = c["repaired"].astype("Float64")
-
-    c = c.sort_values(["couple_id", "topic", "ts"], kind="stable")
-    g = c.groupby(["couple_id", "topic"], sort=False, observed=True)
-    c["_prev_rep"] = g["repaired"].shift(1)
-    c["_gap"] = g["day"].diff().dt.total_seconds() / 86400.0
-    c["_res"] = c["_prev_rep"].fillna(False).astype(bool)
+    c = _conflict_frame(conflicts, events, escalation_threshold, gap, timezone, cutoff_hour)
     g = c.groupby(["couple_id", "topic"], sort=False, observed=True)
     out = g.agg(
         conflicts=("ts", "size"),
@@ -825,6 +795,125 @@ def topic_recurrence(
         "rank",
     ]
     return out[cols].reset_index(drop=True)
+
+
+def topic_weeks(
+    conflicts: pd.DataFrame,
+    *,
+    events: pd.DataFrame | None = None,
+    escalation_threshold: float = 0.7,
+    session_gap: str | pd.Timedelta = "2h",
+    timezone: str | Mapping[str, str] | None = None,
+    cutoff_hour: int = timeutil.DEFAULT_CUTOFF_HOUR,
+) -> pd.DataFrame:
+    """Conflicts per couple, topic and local week: the data of the recurrence heat map.
+
+    Parameters
+    ----------
+    conflicts : DataFrame
+        A :func:`conflict_log` result (``couple_id``, ``ts``, ``topic``; uses ``day``,
+        ``intensity``, ``repaired``).
+    events, escalation_threshold, session_gap, timezone, cutoff_hour
+        As in :func:`topic_recurrence`.
+
+    Returns
+    -------
+    DataFrame
+        One row per couple, topic and week with at least one conflict: ``couple_id``,
+        ``topic``, ``week_start`` (local Monday, naive), ``conflicts``, ``resurfaced``
+        (conflicts that came back after the previous one on the topic was repaired),
+        ``escalated``, ``repaired`` (counts).
+
+    Notes
+    -----
+    The same per-conflict flags as :func:`topic_recurrence`, summed per week (the tests
+    check that the weekly sums add up to its totals).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"couple_id": "c1", "topic": "money",
+    ...     "ts": pd.to_datetime(["2026-01-05 12:00", "2026-01-06 12:00", "2026-01-20 12:00"],
+    ...                          utc=True),
+    ...     "intensity": [0.9, 0.2, 0.5], "repaired": [True, False, True]})
+    >>> topic_weeks(log)[["week_start", "conflicts", "resurfaced", "escalated"]]
+      week_start  conflicts  resurfaced  escalated
+    0 2026-01-05          2           1          1
+    1 2026-01-19          1           0          0
+    """
+    func = "topic_weeks"
+    if not isinstance(conflicts, pd.DataFrame):
+        raise option_error("conflicts", func, "a DataFrame (a conflict_log result)", conflicts)
+    schema.require_columns(conflicts, ["couple_id", "ts", "topic"], func=func, table="conflicts")
+    if not isinstance(escalation_threshold, int | float) or not 0 <= escalation_threshold <= 1:
+        raise option_error("escalation_threshold", func, "a number in [0, 1]", escalation_threshold)
+    gap = _timedelta(session_gap, "session_gap", func)
+    c = _conflict_frame(conflicts, events, escalation_threshold, gap, timezone, cutoff_hour)
+    c = c.assign(_e=c["_esc"].fillna(0).astype("float64"), _r=c["_rep"].fillna(0).astype("float64"))
+    out = (
+        c.groupby(["couple_id", "topic", "week"], observed=True)
+        .agg(
+            conflicts=("ts", "size"),
+            resurfaced=("_res", "sum"),
+            escalated=("_e", "sum"),
+            repaired=("_r", "sum"),
+        )
+        .reset_index()
+        .rename(columns={"week": "week_start"})
+    )
+    for col in ("conflicts", "resurfaced", "escalated", "repaired"):
+        out[col] = out[col].astype("int64")
+    order = {t: i for i, t in enumerate(TOPICS)}
+    out = out.assign(_o=out["topic"].map(order).fillna(len(order))).sort_values(
+        ["couple_id", "_o", "topic", "week_start"], kind="stable"
+    )
+    return out[
+        ["couple_id", "topic", "week_start", "conflicts", "resurfaced", "escalated", "repaired"]
+    ].reset_index(drop=True)
+
+
+def _conflict_frame(
+    conflicts: pd.DataFrame,
+    events: pd.DataFrame | None,
+    escalation_threshold: float,
+    gap: pd.Timedelta,
+    timezone: Any,
+    cutoff_hour: int,
+) -> pd.DataFrame:
+    """Conflicts with day, week, escalated (_esc), repaired (_rep), resurfaced (_res) and
+    the days since the previous conflict on the topic (_gap), sorted by couple/topic/ts."""
+    c = conflicts.copy()
+    c["couple_id"] = c["couple_id"].astype(_STR)
+    c["topic"] = c["topic"].astype(_STR).fillna("other")
+    c["ts"] = pd.to_datetime(c["ts"], utc=True)
+    if "day" in c:
+        c["day"] = pd.to_datetime(c["day"])
+    else:
+        zones = _zones([conflicts], timezone)
+        c["day"] = timeutil.diary_day(c["ts"], c["couple_id"], zones, cutoff_hour=cutoff_hour)
+    c["intensity"] = _float_col(c, "intensity")
+    c["repaired"] = (
+        c["repaired"].astype("boolean")
+        if "repaired" in c
+        else pd.Series(pd.NA, index=c.index, dtype="boolean")
+    )
+    c["week"] = c["day"] - pd.to_timedelta(c["day"].dt.day_of_week, unit="D")
+    against = _against_in_session(c, events, gap) if events is not None else None
+    # escalation: known when intensity is known or events tell us about the session
+    esc = c["intensity"].ge(escalation_threshold)
+    known = c["intensity"].notna()
+    if against is not None:
+        esc = esc | against
+        known = known | against.notna()
+    c["_esc"] = esc.astype("Float64").where(known)
+    c["_rep"] = c["repaired"].astype("Float64")
+
+    c = c.sort_values(["couple_id", "topic", "ts"], kind="stable")
+    g = c.groupby(["couple_id", "topic"], sort=False, observed=True)
+    c["_prev_rep"] = g["repaired"].shift(1)
+    c["_gap"] = g["day"].diff().dt.total_seconds() / 86400.0
+    c["_res"] = c["_prev_rep"].fillna(False).astype(bool)
+    return c
 
 
 def _timedelta(value: Any, name: str, func: str) -> pd.Timedelta:
