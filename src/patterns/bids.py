@@ -27,9 +27,10 @@ import numpy as np
 import pandas as pd
 
 from patterns import schema
-from patterns.cycles import _check_confidence, _period_start, _wilson
+from patterns._eventcodes import CODE, Encoded, encode, local_day_ns, period_start_ns
+from patterns.cycles import _check_confidence, _wilson
 from patterns.errors import check_option, option_error
-from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones
+from patterns.timeutil import DEFAULT_CUTOFF_HOUR, resolve_timezones
 
 __all__ = ["REFERENCE_SOURCE", "TURNING_TOWARD_REFERENCE", "match_responses", "turning_rates"]
 
@@ -44,6 +45,7 @@ TURNING_TOWARD_REFERENCE: dict[str, float] = {
 REFERENCE_SOURCE = "reported by Gottman and colleagues (popular-press figures, not a clinical norm)"
 
 _KINDS = ("toward", "away", "against")
+_NAT = np.iinfo(np.int64).min  # pandas reads this int64 as NaT
 
 
 def _timedelta(value, param: str, func: str) -> pd.Timedelta:
@@ -103,53 +105,67 @@ def match_responses(events: pd.DataFrame, *, passes: int = 3) -> pd.DataFrame:
     schema.require_columns(events, ["couple_id", "ts", "actor", "code"], func=func)
     if not isinstance(passes, int) or isinstance(passes, bool) or passes < 1:
         raise option_error("passes", func, "a positive integer", passes)
-    code = events["code"].astype(str).to_numpy()
-    has_id = "bid_id" in events.columns
-    bid_id = (
-        events["bid_id"].astype(object).to_numpy()
-        if has_id
-        else np.full(len(events), None, dtype=object)
-    )
-    base = pd.DataFrame(
+    enc, b = _match(events, passes)
+    answered = b["r_kind"] >= 0
+    latency = np.where(answered, (b["r_ts"] - b["ts"]) / 1e9, np.nan)
+    kinds = np.array([*_KINDS, None], dtype=object)
+    how = np.array(["bid_id", "recency", None], dtype=object)
+    return pd.DataFrame(
         {
-            "couple_id": events["couple_id"].astype(str).to_numpy(),
-            "ts": pd.to_datetime(events["ts"], utc=True).dt.as_unit("ns").reset_index(drop=True),
-            "actor": events["actor"].astype(str).to_numpy(),
-            "bid_id": pd.Series(bid_id, dtype=object).where(pd.notna(bid_id), None).to_numpy(),
+            "couple_id": enc.couple_names[b["couple"]],
+            "ts": pd.to_datetime(b["ts"], utc=True),
+            "partner": enc.actor_names[b["actor"]],
+            "receiver": enc.actor_names[b["other"]],
+            "response": kinds[b["r_kind"]],
+            "response_ts": pd.to_datetime(np.where(answered, b["r_ts"], _NAT), utc=True),
+            "latency_s": latency,
+            "matched_by": how[b["r_by"]],
         }
     )
-    lo = base.groupby("couple_id")["actor"].transform("min")
-    hi = base.groupby("couple_id")["actor"].transform("max")
-    base["other"] = np.where(base["actor"] == lo, hi, lo)
-    bids = base[code == "bid"].copy()
-    bids["bid_row"] = np.arange(len(bids))
-    resp = base[np.isin(code, _KINDS)].copy()
-    resp["response"] = code[np.isin(code, _KINDS)]
-    resp = resp.sort_values(["ts"], kind="stable")
 
-    # 1) by bid_id (response by the other partner)
-    with_id = resp[resp["bid_id"].notna()]
-    by_id = pd.DataFrame({"bid_row": [], "ts": [], "response": []})
-    if len(with_id):
-        by_id = with_id.merge(
-            bids[["couple_id", "bid_id", "actor", "bid_row"]].rename(columns={"actor": "bidder"}),
-            left_on=["couple_id", "bid_id", "other"],
-            right_on=["couple_id", "bid_id", "bidder"],
-            how="inner",
-        )
-        by_id = by_id.sort_values("ts", kind="stable").drop_duplicates("bid_row")
-    matches = [by_id.assign(matched_by="bid_id")[["bid_row", "ts", "response", "matched_by"]]]
-    taken = set(by_id["bid_row"].tolist())
+
+def _match(events: pd.DataFrame, passes: int) -> tuple[Encoded, dict[str, np.ndarray]]:
+    """Integer core of :func:`match_responses`: one entry per bid, ordered by couple, time."""
+    # integer keys throughout: merges and sorts on ints are fast, strings come back at the end
+    enc = encode(events)
+    cpl, act, ts = enc.couple, enc.actor, enc.ts
+    if "bid_id" in events.columns:
+        bid_key = pd.factorize(events["bid_id"].astype(object))[0]  # missing → -1
+    else:
+        bid_key = np.full(len(events), -1)
+    base = pd.DataFrame({"couple": cpl, "ts": ts, "actor": act, "bid_key": bid_key})
+    base["other"] = enc.other()
+    is_bid = enc.code == CODE["bid"]
+    kind_codes = [CODE[k] for k in _KINDS]
+    is_resp = np.isin(enc.code, kind_codes)
+    bids = base[is_bid].copy()
+    bids["bid_row"] = np.arange(len(bids))
+    resp = base[is_resp].copy()
+    resp["response"] = np.searchsorted(kind_codes, enc.code[is_resp])
+    resp = resp.sort_values("ts", kind="stable")
+    cols = ["bid_row", "ts", "response", "matched_by"]
+
+    # 1) by bid_id: the bid with that id made by the other partner of the same couple
+    with_id = resp[resp["bid_key"] >= 0]
+    by_id = with_id.merge(
+        bids.loc[bids["bid_key"] >= 0, ["couple", "bid_key", "actor", "bid_row"]].rename(
+            columns={"actor": "other"}
+        ),
+        on=["couple", "bid_key", "other"],
+        how="inner",
+    )
+    by_id = by_id.sort_values("ts", kind="stable").drop_duplicates("bid_row")
+    matches = [by_id.assign(matched_by=0)[cols]]
+    taken = np.zeros(len(bids), dtype=bool)
+    taken[by_id["bid_row"].to_numpy()] = True
 
     # 2) by recency, for responses without a bid_id
-    pending = resp[resp["bid_id"].isna()][["couple_id", "ts", "other", "response"]]
+    pending = resp.loc[resp["bid_key"] < 0, ["couple", "ts", "other", "response"]]
     pending = pending.rename(columns={"other": "bidder"}).reset_index(drop=True)
     pending["_rid"] = np.arange(len(pending))
     for _ in range(passes):
-        if pending.empty:
-            break
-        free = bids[~bids["bid_row"].isin(taken)][["couple_id", "actor", "ts", "bid_row"]]
-        if free.empty:
+        free = bids.loc[~taken[bids["bid_row"].to_numpy()], ["couple", "actor", "ts", "bid_row"]]
+        if pending.empty or free.empty:
             break
         free = free.rename(columns={"actor": "bidder", "ts": "bid_ts"}).sort_values(
             "bid_ts", kind="stable"
@@ -159,37 +175,35 @@ def match_responses(events: pd.DataFrame, *, passes: int = 3) -> pd.DataFrame:
             free,
             left_on="ts",
             right_on="bid_ts",
-            by=["couple_id", "bidder"],
+            by=["couple", "bidder"],
             direction="backward",
         ).dropna(subset=["bid_row"])
         hit["bid_row"] = hit["bid_row"].astype(np.int64)
         hit = hit.sort_values("ts", kind="stable").drop_duplicates("bid_row")
-        matches.append(
-            hit.assign(matched_by="recency")[["bid_row", "ts", "response", "matched_by"]]
-        )
-        taken |= set(hit["bid_row"].tolist())
+        matches.append(hit.assign(matched_by=1)[cols])
+        taken[hit["bid_row"].to_numpy()] = True
         pending = pending[~pending["_rid"].isin(hit["_rid"])]
-    m = pd.concat(matches, ignore_index=True).rename(columns={"ts": "response_ts"})
-    m = m.sort_values("response_ts", kind="stable").drop_duplicates("bid_row")
-    out = bids.merge(m, on="bid_row", how="left").sort_values(["couple_id", "ts"], kind="stable")
-    out["response_ts"] = pd.to_datetime(out["response_ts"], utc=True)
-    out["ts"] = pd.to_datetime(out["ts"], utc=True)
-    latency = (out["response_ts"] - out["ts"]).dt.total_seconds()
-    return pd.DataFrame(
-        {
-            "couple_id": out["couple_id"].to_numpy(),
-            "ts": out["ts"].to_numpy(),
-            "partner": out["actor"].to_numpy(),
-            "receiver": out["other"].to_numpy(),
-            "response": out["response"].astype(object).to_numpy(),
-            "response_ts": out["response_ts"].to_numpy(),
-            "latency_s": latency.to_numpy(),
-            "matched_by": out["matched_by"].astype(object).to_numpy(),
-        }
-    ).assign(
-        ts=lambda d: pd.to_datetime(d["ts"], utc=True),
-        response_ts=lambda d: pd.to_datetime(d["response_ts"], utc=True),
-    )
+    m = pd.concat(matches, ignore_index=True).sort_values("ts", kind="stable")
+    m = m.drop_duplicates("bid_row")
+    n = len(bids)
+    r_ts = np.full(n, _NAT)
+    r_kind = np.full(n, -1)
+    r_by = np.full(n, -1)
+    rows = m["bid_row"].to_numpy()
+    r_ts[rows] = m["ts"].to_numpy()
+    r_kind[rows] = m["response"].to_numpy()
+    r_by[rows] = m["matched_by"].to_numpy()
+    order = np.lexsort((bids["ts"].to_numpy(), bids["couple"].to_numpy()))
+    r_ts, r_kind, r_by = r_ts[order], r_kind[order], r_by[order]
+    return enc, {
+        "couple": bids["couple"].to_numpy()[order],
+        "actor": bids["actor"].to_numpy()[order],
+        "other": bids["other"].to_numpy()[order],
+        "ts": bids["ts"].to_numpy()[order],
+        "r_ts": r_ts,
+        "r_kind": r_kind,
+        "r_by": r_by,
+    }
 
 
 def turning_rates(
@@ -260,19 +274,29 @@ def turning_rates(
     check_option("period", period, ["D", "W", "M"], func=func)
     win = _timedelta(window, "window", func)
     _check_confidence(confidence, func)
-    bids = match_responses(events)
+    enc, b = _match(events, 3)
     zone = resolve_timezones(events, timezone)
-    day = diary_day(bids["ts"], bids["couple_id"], zone, cutoff_hour=cutoff_hour)
-    bids["period_start"] = _period_start(day, period)
-    answered = bids["response"].notna() & (bids["latency_s"] <= win.total_seconds())
-    kind = bids["response"].where(answered, "missed")
-    for k in (*_KINDS, "missed"):
-        bids[k] = (kind == k).astype("int64")
-    bids["late"] = (bids["response"].notna() & ~answered).astype("int64")
-    bids["lat_in"] = bids["latency_s"].where(answered)
-    keys = ["couple_id", "period_start", "partner"]
-    g = bids.groupby(keys, sort=True)
-    made = g.agg(
+    day = local_day_ns(b["ts"], b["couple"], enc.couple_names, zone, cutoff_hour)
+    period_ns = period_start_ns(day, period)
+    answered = (b["r_kind"] >= 0) & ((b["r_ts"] - b["ts"]) <= win.value)
+    late = (b["r_kind"] >= 0) & ~answered
+    kind = np.where(answered, b["r_kind"], 3)  # 0 toward, 1 away, 2 against, 3 missed
+    frame = pd.DataFrame(
+        {
+            "couple": b["couple"],
+            "period": period_ns,
+            "actor": b["actor"],
+            "other": b["other"],
+            "toward": kind == 0,
+            "away": kind == 1,
+            "against": kind == 2,
+            "missed": kind == 3,
+            "late": late,
+            "lat_in": np.where(answered, (b["r_ts"] - b["ts"]) / 1e9, np.nan),
+        }
+    )
+    keys = ["couple", "period", "actor"]
+    made = frame.groupby(keys, sort=False).agg(
         bids=("toward", "size"),
         toward=("toward", "sum"),
         away=("away", "sum"),
@@ -281,18 +305,16 @@ def turning_rates(
         late=("late", "sum"),
         median_latency_s=("lat_in", "median"),
     )
-    got = bids.groupby(["couple_id", "period_start", "receiver"], sort=True).agg(
+    got = frame.groupby(["couple", "period", "other"], sort=False).agg(
         bids_received=("toward", "size"), toward_given=("toward", "sum")
     )
     got.index = got.index.set_names(keys)
-    # every couple's two partners in every period in which either bid
-    couples = events["couple_id"].astype(str)
-    actors = events["actor"].astype(str)
-    pairs = pd.DataFrame({"couple_id": couples, "partner": actors}).drop_duplicates()
-    periods = bids[["couple_id", "period_start"]].drop_duplicates()
-    grid = periods.merge(pairs, on="couple_id").set_index(keys).index
-    out = made.reindex(grid).join(got).reset_index()
-    out = out.sort_values(keys, kind="stable").reset_index(drop=True)
+    # every couple's partners in every period in which either of them bid
+    pairs = pd.DataFrame({"couple": enc.couple, "actor": enc.actor}).drop_duplicates()
+    periods = frame[["couple", "period"]].drop_duplicates()
+    grid = pd.MultiIndex.from_frame(periods.merge(pairs, on="couple")[keys])
+    out = made.reindex(grid).join(got).reset_index().sort_values(keys, kind="stable")
+    out = out.reset_index(drop=True)
     for c in (
         "bids",
         "toward",
@@ -304,8 +326,11 @@ def turning_rates(
         "toward_given",
     ):
         out[c] = out[c].fillna(0).astype("int64")
-    first = out.groupby("couple_id")["partner"].transform("min")
-    out.insert(3, "partner_label", np.where(out["partner"] == first, "Partner A", "Partner B"))
+    first = out.groupby("couple")["actor"].transform("min")
+    out["couple_id"] = enc.couple_names[out["couple"].to_numpy()]
+    out["partner"] = enc.actor_names[out["actor"].to_numpy()]
+    out["period_start"] = pd.to_datetime(out["period"].to_numpy().astype("datetime64[ns]"))
+    out["partner_label"] = np.where(out["actor"] == first, "Partner A", "Partner B")
     n = out["bids"].to_numpy()
     for k in (*_KINDS, "missed"):
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -27,6 +27,7 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from patterns import schema
+from patterns._eventcodes import AGAINST, CODE, PURSUE, WITHDRAW, encode
 from patterns.errors import check_option, option_error
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones
 
@@ -176,45 +177,34 @@ def pursue_withdraw_episodes(
     gap = _timedelta(max_gap, "max_gap", func)
     twin = gap if topic_window is None else _timedelta(topic_window, "topic_window", func)
 
-    code = events["code"].astype(str).to_numpy()
-    fam = pd.Series(code).map(schema._FAMILY_OF).to_numpy()
-    relevant = np.isin(fam, ["pursue", "withdraw", "against"]) | np.isin(code, ["toward", "repair"])
-    cols = ["couple_id", "ts", "actor", "code"] + [
-        c for c in ("intensity", "topic") if c in events.columns
-    ]
-    ev = events.loc[relevant, cols]
-    fam = fam[relevant]
-    code = code[relevant]
-    couple = ev["couple_id"].astype(str).to_numpy()
-    ts = pd.to_datetime(ev["ts"], utc=True)
-    tsv = ts.dt.as_unit("ns").astype("int64").to_numpy()
-    order = np.lexsort((tsv, couple))
-    couple, tsv, fam, code = couple[order], tsv[order], fam[order], code[order]
-    actor = ev["actor"].astype(str).to_numpy()[order]
-    inten = (
-        ev["intensity"].to_numpy(float, na_value=np.nan)[order]
-        if "intensity" in ev
-        else np.full(len(order), np.nan)
+    enc = encode(events)
+    fam_all = enc.family
+    relevant = np.isin(fam_all, [PURSUE, WITHDRAW, AGAINST]) | np.isin(
+        enc.code, [CODE["toward"], CODE["repair"]]
     )
-    topic = (
-        ev["topic"].astype(object).to_numpy()[order]
-        if "topic" in ev
-        else np.full(len(order), None, dtype=object)
-    )
+    sel = np.flatnonzero(relevant)
+    order = sel[np.lexsort((enc.ts[sel], enc.couple[sel]))]
     n = len(order)
     if n == 0:
         return _empty_episodes()
+    couple, tsv = enc.couple[order], enc.ts[order]
+    fam, code, actor = fam_all[order], enc.code[order], enc.actor[order]
+    other = enc.other()[order]
+    inten = (
+        events["intensity"].to_numpy(float, na_value=np.nan)[order]
+        if "intensity" in events.columns
+        else np.full(n, np.nan)
+    )
+    if "topic" in events.columns:
+        topic_all, topic_names = pd.factorize(events["topic"])
+        topic = np.asarray(topic_all)[order]
+    else:
+        topic, topic_names = np.full(n, -1), np.array([], dtype=object)
 
-    # the other partner of each actor: the couple's partner ids are min and max
-    s_couple = pd.Series(couple)
-    s_actor = pd.Series(actor)
-    lo = s_actor.groupby(s_couple, sort=False).transform("min").to_numpy()
-    hi = s_actor.groupby(s_couple, sort=False).transform("max").to_numpy()
-    other = np.where(actor == lo, hi, lo)
-
-    is_p, is_w = fam == "pursue", fam == "withdraw"
-    breaker = (fam == "against") | (code == "toward") | (code == "repair")
-    implied = np.where(is_p, actor, np.where(is_w, other, None)).astype(object)
+    is_p, is_w = fam == PURSUE, fam == WITHDRAW
+    breaker = (fam == AGAINST) | (code == CODE["toward"]) | (code == CODE["repair"])
+    # the pursuer each move implies: pursue by X → X; withdraw by X → the other (−1: none)
+    implied = np.where(is_p, actor, np.where(is_w, other, -1))
 
     prev_same_couple = np.r_[False, couple[1:] == couple[:-1]]
     gap_ok = np.r_[False, np.diff(tsv) <= gap.value]
@@ -222,9 +212,9 @@ def pursue_withdraw_episodes(
     seg_start = ~prev_same_couple | ~gap_ok | prev_breaker
     seg = np.cumsum(seg_start)
     # a breaker belongs to the run before it: it inherits the implied pursuer of that run
-    impl = pd.Series(implied).where(~pd.Series(breaker))
-    impl = impl.groupby(seg).ffill().to_numpy()
-    prev_impl = np.r_[None, impl[:-1]]
+    impl = pd.Series(np.where(breaker, np.nan, implied.astype(float)))
+    impl = impl.groupby(seg).ffill().fillna(-1).to_numpy().astype(np.int64)
+    prev_impl = np.r_[-2, impl[:-1]]
     run_start = seg_start | (impl != prev_impl) & ~breaker
     run = np.cumsum(run_start) - 1
     same_run_next = np.r_[run[1:] == run[:-1], False]
@@ -237,8 +227,7 @@ def pursue_withdraw_episodes(
         return _empty_episodes()
 
     pos = np.arange(n)
-    big = n + 1
-    first_round = np.full(n_runs, big)
+    first_round = np.full(n_runs, n + 1)
     np.minimum.at(first_round, run[is_round], pos[is_round])
     last_round = np.full(n_runs, -1)
     np.maximum.at(last_round, run[is_round], pos[is_round])
@@ -248,12 +237,13 @@ def pursue_withdraw_episodes(
     next_run_same_seg = np.r_[run_seg[1:] == run_seg[:-1], False]
     ends_with_breaker = breaker[run_last]
 
+    code_names = np.array(schema.CODES, dtype=object)
     ended_by = np.where(
         next_run_same_seg,
         "role_switch",
         np.where(
             ends_with_breaker,
-            np.where(fam[run_last] == "against", "against", code[run_last]),
+            np.where(fam[run_last] == AGAINST, "against", code_names[code[run_last]]),
             "timeout",
         ),
     ).astype(object)
@@ -282,10 +272,13 @@ def pursue_withdraw_episodes(
         slope = np.where((sw >= 2) & (sxx > 1e-12), (sty - st * sy / sw) / sxx, np.nan)
 
     # topic: the most frequent topic on the episode's moves (first on ties)
-    e_topic = pd.Series(topic[in_ep], dtype=object)
-    tp = pd.DataFrame({"ep": e_idx, "topic": e_topic, "pos": np.arange(len(e_idx))}).dropna()
+    e_topic = topic[in_ep]
+    known = e_topic >= 0
     ep_topic = np.full(n_ep, None, dtype=object)
-    if len(tp):
+    if known.any():
+        tp = pd.DataFrame(
+            {"ep": e_idx[known], "topic": e_topic[known], "pos": np.flatnonzero(known)}
+        )
         tally = (
             tp.groupby(["ep", "topic"], sort=False)
             .agg(k=("pos", "size"), first=("pos", "min"))
@@ -293,16 +286,18 @@ def pursue_withdraw_episodes(
         )
         tally = tally.sort_values(["ep", "k", "first"], ascending=[True, False, True])
         best = tally.drop_duplicates("ep")
-        ep_topic[best["ep"].to_numpy()] = best["topic"].to_numpy()
+        ep_topic[best["ep"].to_numpy()] = np.asarray(topic_names, dtype=object)[
+            best["topic"].to_numpy()
+        ]
 
     start_pos, endp = first_round[kr], end_pos[kr]
     out = pd.DataFrame(
         {
-            "couple_id": couple[start_pos],
+            "couple_id": enc.couple_names[couple[start_pos]],
             "start": pd.to_datetime(tsv[start_pos], utc=True),
             "end": pd.to_datetime(tsv[endp], utc=True),
-            "pursuer": actor[start_pos],
-            "withdrawer": other[start_pos],
+            "pursuer": enc.actor_names[actor[start_pos]],
+            "withdrawer": enc.actor_names[other[start_pos]],
             "rounds": rounds[kr],
             "ended_by": ended_by[kr],
             "topic": ep_topic,
@@ -327,7 +322,8 @@ def _topic_from_markers(
     if "topic" not in events.columns or not out["topic"].isna().any():
         return out
     marks = events.loc[
-        (events["code"].astype(str) == "conflict").to_numpy() & events["topic"].notna().to_numpy(),
+        (events["code"] == "conflict").to_numpy(dtype=bool, na_value=False)
+        & events["topic"].notna().to_numpy(),
         ["couple_id", "ts", "topic"],
     ]
     if marks.empty:

@@ -32,6 +32,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from patterns import schema
+from patterns._eventcodes import FAMILY_NAMES, MARKER, encode
 from patterns.errors import check_option, option_error
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones
 
@@ -124,30 +125,38 @@ def code_stream(
     schema.require_columns(events, ["couple_id", "ts", "actor", "code"], func=func)
     check_option("by", by, ["code", "family"], func=func)
     gap = _timedelta(session_gap, "session_gap", func)
-    ev = events[["couple_id", "ts", "actor", "code"]]
-    code = ev["code"].astype(str)
-    keep = code != "conflict" if drop_markers else pd.Series(True, index=ev.index)
-    ev = ev.loc[keep.to_numpy()]
-    code = code.loc[keep.to_numpy()]
-    ts = pd.to_datetime(ev["ts"], utc=True)
-    couple = ev["couple_id"].astype(str)
-    order = np.lexsort((ts.dt.as_unit("ns").astype("int64").to_numpy(), couple.to_numpy()))
-    couple = couple.iloc[order].reset_index(drop=True)
-    ts = ts.iloc[order].reset_index(drop=True)
-    actor = ev["actor"].astype(str).iloc[order].reset_index(drop=True)
-    code = code.iloc[order].reset_index(drop=True)
+    enc = encode(events)
+    keep = enc.family != MARKER if drop_markers else np.ones(len(enc.code), dtype=bool)
+    sel = np.flatnonzero(keep)
+    order = sel[np.lexsort((enc.ts[sel], enc.couple[sel]))]
+    couple_i, ts_ns = enc.couple[order], enc.ts[order]
+    # labels built from integer codes: one small table of names, then a single take
     if by == "family":
-        code = code.map(schema._FAMILY_OF).astype(str)
+        idx, names = enc.family[order], np.array(FAMILY_NAMES, dtype=object)
+    else:
+        idx, names = enc.code[order], np.array(schema.CODES, dtype=object)
+    if np.any(idx < 0):
+        raise option_error(
+            "events", func, f"codes from the vocabulary {list(schema.CODES)}", "an unknown code"
+        )
     if actor_tagged:
-        first = actor.groupby(couple, sort=False).transform("min")
-        code = np.where(actor == first, "A:", "B:") + code
-        code = pd.Series(code, dtype=object)
+        is_b = (enc.actor > enc.other())[order]  # sorted ids: the larger is Partner B
+        names = np.concatenate(
+            [("A:" + names.astype(str)).astype(object), ("B:" + names.astype(str)).astype(object)]
+        )
+        idx = idx + is_b * (len(names) // 2)
+    code = pd.Series(names[idx], dtype=object)
+    couple = pd.Series(enc.couple_names[couple_i], dtype=object)
+    ts = pd.Series(pd.to_datetime(ts_ns, utc=True))
     day = diary_day(ts, couple, resolve_timezones(events, timezone), cutoff_hour=cutoff_hour)
-    new = ((couple != couple.shift()) | (day != day.shift()) | (ts.diff() > gap)).to_numpy(
-        copy=True
-    )
-    if len(new):
-        new[0] = True
+    day_i = day.to_numpy().astype("datetime64[ns]").astype(np.int64)
+    new = np.ones(len(order), dtype=bool)
+    if len(order):
+        new[1:] = (
+            (couple_i[1:] != couple_i[:-1])
+            | (day_i[1:] != day_i[:-1])
+            | (np.diff(ts_ns) > gap.value)
+        )
     session = np.cumsum(new) - 1
     return pd.DataFrame(
         {"couple_id": couple, "session": session.astype("int64"), "ts": ts, "code": code}
@@ -180,12 +189,10 @@ def _as_stream(
             schema.require_columns(codes, cols, func=func, table="codes")
         labels = codes["code"]
         if cols:
-            keys = (
-                codes[cols].astype(str).agg("\x1f".join, axis=1)
-                if len(cols) > 1
-                else codes[cols[0]]
-            )
-            change = (keys != keys.shift()).to_numpy(copy=True)
+            change = np.zeros(len(codes), dtype=bool)
+            for col in cols:  # a few session columns, each compared vectorised
+                v = codes[col]
+                change |= (v != v.shift()).to_numpy(dtype=bool, na_value=True)
         else:
             change = np.zeros(len(codes), dtype=bool)
     elif isinstance(codes, str):

@@ -1,0 +1,111 @@
+"""Integer encodings of event columns, shared by bids, sequences and cycles (private).
+
+Analyses over millions of events compare and sort integers, never strings: couple and actor
+ids are factorized (sorted, so the smaller actor code is Partner A, as in
+:func:`patterns.schema.partner_labels`), codes become their position in
+:data:`patterns.schema.CODES` and families their position in :data:`patterns.schema.FAMILIES`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from patterns import schema
+
+FAMILY_NAMES: tuple[str, ...] = tuple(schema.FAMILIES)
+#: family index of each code index (-1 for an unknown code)
+_CODE_FAMILY = np.array([FAMILY_NAMES.index(schema.family_of(c)) for c in schema.CODES] + [-1])
+CONNECT, PURSUE, WITHDRAW, AGAINST, MARKER = (
+    FAMILY_NAMES.index(f) for f in ("connect", "pursue", "withdraw", "against", "marker")
+)
+CODE = {c: i for i, c in enumerate(schema.CODES)}
+
+
+@dataclass
+class Encoded:
+    """Integer columns of an events table (row order kept)."""
+
+    couple: np.ndarray
+    couple_names: np.ndarray
+    actor: np.ndarray
+    actor_names: np.ndarray
+    code: np.ndarray
+    family: np.ndarray
+    ts: np.ndarray  # int64 nanoseconds since the epoch, UTC
+
+    def other(self) -> np.ndarray:
+        """The other partner's actor code for each row (same code when a couple has one)."""
+        s = pd.Series(self.actor)
+        g = s.groupby(self.couple, sort=False)
+        lo, hi = g.transform("min").to_numpy(), g.transform("max").to_numpy()
+        return np.where(self.actor == lo, hi, lo)
+
+
+def encode(events: pd.DataFrame) -> Encoded:
+    """Encode ``couple_id``, ``actor``, ``code`` and ``ts`` of a contract events table."""
+    couple, couple_names = pd.factorize(events["couple_id"], sort=True)
+    actor, actor_names = pd.factorize(events["actor"], sort=True)
+    code = events["code"]
+    if not isinstance(code.dtype, pd.CategoricalDtype) or list(code.cat.categories) != list(
+        schema.CODES
+    ):
+        code = code.astype(str).astype(schema.CODE_DTYPE)
+    cc = code.cat.codes.to_numpy().astype(np.int64)
+    ts = pd.to_datetime(events["ts"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
+    return Encoded(
+        couple=np.asarray(couple, dtype=np.int64),
+        couple_names=np.asarray(couple_names, dtype=object),
+        actor=np.asarray(actor, dtype=np.int64),
+        actor_names=np.asarray(actor_names, dtype=object),
+        code=cc,
+        family=_CODE_FAMILY[cc],
+        ts=ts,
+    )
+
+
+_DAY_NS = 86_400 * 10**9
+
+
+def local_day_ns(
+    ts_ns: np.ndarray,
+    couple: np.ndarray,
+    couple_names: np.ndarray,
+    timezone,
+    cutoff_hour: int,
+) -> np.ndarray:
+    """Local diary day (int64 ns of naive local midnight) of each UTC time — the integer fast
+    path of :func:`patterns.timeutil.diary_day` (a test checks they agree). One conversion
+    per distinct zone; the zone of each couple is looked up once per couple, not per row."""
+    if not 0 <= int(cutoff_hour) <= 23:
+        raise ValueError(f"diary_day: cutoff_hour must be in 0..23; got {cutoff_hour!r}.")
+    if isinstance(timezone, str):
+        zones = np.array([timezone] * len(couple_names), dtype=object)
+    else:
+        tz = dict(timezone)
+        zones = np.array([tz.get(str(c), "UTC") for c in couple_names], dtype=object)
+    zone_names, zone_of_couple = np.unique(zones.astype(str), return_inverse=True) if len(
+        zones) else (np.array([], dtype=object), np.array([], dtype=np.int64))
+    out = np.empty(len(ts_ns), dtype=np.int64)
+    zi = zone_of_couple[couple] if len(couple) else np.array([], dtype=np.int64)
+    for k, zone in enumerate(zone_names):  # a handful of IANA zones, not rows
+        m = zi == k
+        local = pd.DatetimeIndex(ts_ns[m].astype("datetime64[ns]"), tz="UTC").tz_convert(
+            zone).tz_localize(None)
+        out[m] = local.as_unit("ns").asi8
+    shifted = out - int(cutoff_hour) * 3600 * 10**9
+    return (shifted // _DAY_NS) * _DAY_NS
+
+
+def period_start_ns(day_ns: np.ndarray, period: str) -> np.ndarray:
+    """Start of the local period containing each local day: the day (``D``), the Monday of
+    its ISO week (``W``), or the first of its month (``M``)."""
+    if period == "D":
+        return day_ns
+    if period == "W":
+        days = day_ns // _DAY_NS
+        return (days - (days + 3) % 7) * _DAY_NS  # 1970-01-01 was a Thursday (weekday 3)
+    months = day_ns.astype("datetime64[ns]").astype("datetime64[M]")
+    return months.astype("datetime64[ns]").astype(np.int64)
