@@ -449,7 +449,9 @@ def mann_kendall(
     else:  # all times tied: no slope can be estimated
         slope = intercept = lo = hi = np.nan
     if autocorrelation == "hamed_rao":
-        ranks = stats.rankdata(x - t * (0.0 if np.isnan(slope) else slope))
+        # Detrend on 1-based times like pymannkendall (x − (1..n)·slope): the shift does not
+        # change the ranks in exact arithmetic, but floating-point ties break the same way.
+        ranks = stats.rankdata(x - (t - t[0] + 1) * (0.0 if np.isnan(slope) else slope))
         with np.errstate(invalid="ignore", divide="ignore"):
             rho = np.nan_to_num(acf(ranks, nlags=n - 1, fft=False), nan=0.0)[1:]
         k = np.arange(1, n)
@@ -564,7 +566,10 @@ def trend_tests(
     Notes
     -----
     Defaults to the Hamed–Rao correction because daily ratings are autocorrelated; the
-    uncorrected test rejects a flat AR(1) series far more often than ``alpha``.
+    uncorrected test rejects a flat series far more often than ``alpha``. Measured false
+    trend rates at ``alpha = 0.05`` (``tests/test_trends.py``): flat AR(1) days (φ = 0.5,
+    n = 120) plain 0.23, Hamed–Rao 0.19; the simulator's flat (secure) couples over 20 seeds
+    plain 0.18, Hamed–Rao 0.10. Read a single "significant" trend with that in mind.
 
     Examples
     --------
