@@ -16,6 +16,9 @@ _LAZY: dict[str, str] = {
     "chart_transitions": "bids",
     "chart_episode_timeline": "bids",
     "chart_pursuer_share": "bids",
+    "chart_topic_weeks": "topics",
+    "chart_escalation_repair": "topics",
+    "chart_signal_calendar": "regulation",
 }
 
 __all__ = sorted(_LAZY)
