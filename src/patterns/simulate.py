@@ -106,6 +106,8 @@ from patterns.errors import check_option, option_error
 
 __all__ = [
     "ARCHETYPES",
+    "DICTIONARY_END",
+    "DICTIONARY_START",
     "ENDINGS",
     "LONELY_MIN",
     "NOTE_NAMES",
