@@ -24,7 +24,11 @@ HERE = Path(__file__).resolve().parent
 PREPARE = """\
 import patterns
 import patterns.charts
+import patterns.cycles
 import patterns.quality
+import patterns.regulation
+import patterns.topics
+import patterns.trends
 from patterns import report
 
 ctx = report.prepare(
@@ -114,6 +118,354 @@ if completion is not None:
         "Fewer check-ins mean less certain numbers on the following pages; the interval "
         "shows how much the share could move by chance."
     )"""
+            ),
+        ],
+    ),
+    "02_bids": (
+        "# Reaching for each other\n\nA *bid* is any small attempt to connect: a question, "
+        "a joke, a touch. What matters is how the other partner answers: turning toward, "
+        "turning away, turning against, or missing it.",
+        [
+            md("## How each partner's bids were answered, month by month"),
+            code(
+                """
+rates = ctx.run(
+    patterns.turning_rates,
+    ctx.events,
+    period="M",
+    what="bids for connection",
+    needs=["events"],
+    empty="No bids were logged in this period.",
+)
+ctx.sentences(
+    rates,
+    "{period_start:%B %Y}: {partner_label} made {bids} bids; {share_toward:.0%} were "
+    "turned toward (95% interval {toward_ci_low:.0%} to {toward_ci_high:.0%}) and "
+    "{share_missed:.0%} went unanswered.",
+)
+ctx.table(
+    rates,
+    columns=["period_start", "partner", "bids", "share_toward", "share_away",
+             "share_against", "share_missed", "median_latency_s"],
+    names={"period_start": "month", "share_toward": "turned toward",
+           "share_away": "turned away", "share_against": "turned against",
+           "share_missed": "unanswered", "median_latency_s": "typical reply (s)"},
+)"""
+            ),
+            md("## Week by week"),
+            code(
+                """
+weekly = ctx.run(
+    patterns.turning_rates, ctx.events, period="W", what="weekly bids", needs=["events"]
+)
+if weekly is not None:
+    ctx.chart(
+        patterns.charts.chart_turning_rates(ctx.for_chart(weekly)),
+        alt_text="Share of bids turned toward per week, per partner",
+    )
+    ctx.say(
+        "The dashed lines are figures reported by Gottman and colleagues in popular "
+        "books (about 86% turned toward in couples still together six years later, about "
+        "33% in those who divorced). They are a rough orientation, not a norm."
+    )"""
+            ),
+        ],
+    ),
+    "03_pursue_withdraw": (
+        "# The pursue–withdraw cycle\n\nOne partner presses for contact or change while the "
+        "other pulls back; each move tends to bring on the other. This page shows how often "
+        "that loop showed up, who took which role, and how the episodes ended.",
+        [
+            md("## Episodes in the logged moves"),
+            code(
+                """
+episodes = ctx.run(
+    patterns.pursue_withdraw_episodes,
+    ctx.events,
+    what="logged moves",
+    needs=["events"],
+    empty="No pursue–withdraw episodes were found in the logged moves for this period.",
+)
+summary = None if episodes is None else ctx.run(
+    patterns.cycles.episode_summary, episodes, events=ctx.events, what="episode summary"
+)
+ctx.sentences(
+    summary,
+    "{episodes} episodes, about {episodes_per_week:.1f} a week; typically {median_rounds:.0f} "
+    "rounds of pursuing and withdrawing. {repair_share:.0%} ended with a repair or a turn "
+    "toward each other (95% interval {repair_ci_low:.0%} to {repair_ci_high:.0%}).",
+)
+if episodes is not None:
+    ctx.chart(
+        patterns.charts.chart_episode_timeline(ctx.for_chart(episodes)),
+        alt_text="Pursue-withdraw episodes over time, by who pursued and how they ended",
+    )
+    ctx.table(
+        episodes,
+        columns=["start", "pursuer", "withdrawer", "rounds", "ended_by", "topic",
+                 "peak_intensity"],
+        names={"start": "started (local time)", "ended_by": "how it ended",
+               "peak_intensity": "peak intensity (0-1)"},
+        max_rows=20,
+    )"""
+            ),
+            md("## Who pursues, who withdraws"),
+            code(
+                """
+shares = None if episodes is None else ctx.run(
+    patterns.cycles.pursuer_share, episodes, period="M", what="roles over time"
+)
+if shares is not None:
+    ctx.chart(
+        patterns.charts.chart_pursuer_share(ctx.for_chart(shares)),
+        alt_text="Each partner's share of the pursuer role per month",
+    )
+    ctx.say(
+        "A share near one half means both partners take the pursuing role about equally "
+        "often; far from it, the roles are fixed."
+    )"""
+            ),
+            md("## What the partners said in their check-ins"),
+            code(
+                """
+daily = ctx.run(
+    patterns.cycles.daily_cycle_reports,
+    ctx.checkins,
+    what="daily reports of pursuing and withdrawing",
+    needs=["checkins.pursued", "checkins.withdrew"],
+)
+if daily is not None:
+    ctx.say(
+        f"On {int(daily['cycle'].fillna(False).sum())} of {len(daily)} days with check-ins, "
+        "one partner said they pursued while the other said they withdrew "
+        f"(Partner A pursuing: {int(daily['a_pursued_b_withdrew'].fillna(False).sum())} days; "
+        f"Partner B pursuing: {int(daily['b_pursued_a_withdrew'].fillna(False).sum())} days)."
+    )"""
+            ),
+        ],
+    ),
+    "04_topics": (
+        "# Conflicts that come back\n\nWhich topics the conflicts were about, how often each "
+        "returned, whether it came back after being repaired, and which topics set off the "
+        "pursue–withdraw cycle.",
+        [
+            md("## Conflict topics"),
+            code(
+                """
+conflicts = ctx.run(
+    patterns.conflict_log,
+    ctx.events,
+    ctx.checkins,
+    what="conflicts",
+    empty="No conflicts were recorded in this period.",
+)
+recurrence = None if conflicts is None else ctx.run(
+    patterns.topic_recurrence, conflicts, events=ctx.events, what="conflict topics"
+)
+ctx.sentences(
+    recurrence,
+    "{topic}: {conflicts} conflicts in {weeks_active} of {observed_weeks} weeks; came back "
+    "after a repair {resurfaced} times; {repair_share:.0%} repaired.",
+)
+ctx.table(
+    recurrence,
+    columns=["topic", "conflicts", "weeks_active", "median_days_between", "resurfaced",
+             "escalation_share", "repair_share", "perpetual"],
+    names={"weeks_active": "weeks with one", "median_days_between": "typical days between",
+           "resurfaced": "came back after repair", "escalation_share": "escalated",
+           "repair_share": "repaired", "perpetual": "keeps returning"},
+)"""
+            ),
+            md("## Topics that start the cycle"),
+            code(
+                """
+episodes = ctx.run(
+    patterns.pursue_withdraw_episodes,
+    ctx.events,
+    what="pursue-withdraw episodes",
+    needs=["events"],
+    empty="No pursue–withdraw episodes were found, so no topic started one.",
+)
+starters = None if episodes is None else ctx.run(
+    patterns.topics.cycle_topics, episodes, what="topics of episodes"
+)
+ctx.table(
+    starters,
+    columns=["topic", "episodes", "share"],
+    names={"share": "share of episodes"},
+)
+ctx.say(
+    "Some conflicts never resolve because they rest on lasting differences; Gottman and "
+    "colleagues describe most couples' conflicts this way. A topic that keeps returning "
+    "is a subject for a conversation, not a verdict."
+)"""
+            ),
+        ],
+    ),
+    "05_trends": (
+        "# Feeling connected over time\n\nHow connected each partner said they felt, day by "
+        "day and week by week, whether that is changing, and whether the two agree.",
+        [
+            md("## Week by week"),
+            code(
+                """
+daily = ctx.run(
+    patterns.trends.daily_connection,
+    ctx.checkins,
+    what="connection ratings",
+    needs=["checkins.connection"],
+)
+weekly = None if daily is None else ctx.run(
+    patterns.trends.weekly_connection, daily, what="weekly connection"
+)
+ctx.table(
+    weekly,
+    columns=["week_start", "partner", "connection", "ci_low", "ci_high", "n_days"],
+    names={"week_start": "week of", "connection": "mean connection (0-10)",
+           "ci_low": "95% interval from", "ci_high": "95% interval to",
+           "n_days": "days rated"},
+    max_rows=40,
+)"""
+            ),
+            md("## Is it changing?"),
+            code(
+                """
+slopes = None if daily is None else ctx.run(
+    patterns.trends.theil_sen, daily, what="the trend of connection"
+)
+ctx.sentences(
+    slopes,
+    "{partner}: connection changed by {slope:+.2f} points a week (95% interval "
+    "{ci_low:+.2f} to {ci_high:+.2f}) from {first_day} to {last_day}.",
+)
+tests = None if daily is None else ctx.run(
+    patterns.trends.trend_tests, daily, what="trend tests"
+)
+ctx.table(
+    tests,
+    columns=["partner", "n", "tau", "p_value", "trend"],
+    names={"n": "days", "p_value": "p-value (Mann-Kendall)"},
+)
+changes = None if daily is None else ctx.run(
+    patterns.trends.change_points,
+    daily,
+    what="change points",
+    empty="No sudden change in connection was found.",
+)
+ctx.sentences(
+    changes,
+    "{partner}: from {date} connection moved from about {mean_before:.1f} to "
+    "{mean_after:.1f}.",
+)"""
+            ),
+            md("## Before and after the intervention date"),
+            code(
+                """
+if ctx.params.intervention_date is None or daily is None:
+    ctx.say("No intervention date was given, so there is no before/after comparison.")
+else:
+    effect = ctx.run(
+        patterns.trends.intervention_effect,
+        daily,
+        intervention_date=ctx.params.intervention_date,
+        seed=0,
+        what="connection before and after the intervention",
+    )
+    ctx.sentences(
+        effect,
+        "{partner}: mean connection {mean_before:.1f} before and {mean_after:.1f} after "
+        "(difference {difference:+.2f}, 95% interval {ci_low:+.2f} to {ci_high:+.2f}).",
+    )"""
+            ),
+            md("## Do the partners agree, and lonely despite time together"),
+            code(
+                """
+agreement = None if daily is None else ctx.run(
+    patterns.trends.partner_agreement, daily, what="partner agreement"
+)
+ctx.sentences(
+    agreement,
+    "On {n} days both rated: their ratings moved together with a correlation of {r:.2f} "
+    "(95% interval {ci_low:.2f} to {ci_high:.2f}); they typically differed by "
+    "{mean_abs_gap:.1f} points.",
+)
+lonely = ctx.run(
+    patterns.trends.lonely_together,
+    ctx.checkins,
+    what="loneliness and time together",
+    needs=["checkins.lonely", "checkins.time_together_min"],
+)
+ctx.sentences(
+    lonely,
+    "{partner}: felt lonely on {lonely_together_days:.0f} of {together_days:.0f} days with "
+    "more time together than usual ({share:.0%}, 95% interval {ci_low:.0%} to "
+    "{ci_high:.0%}).",
+)"""
+            ),
+        ],
+    ),
+    "06_regulation": (
+        "# Body signals and protective responses\n\nWhat each partner noticed in their body "
+        "under stress (tension, an urge to withdraw, feeling flooded, going blank) and the "
+        "protective responses they noticed (becoming self-reliant, critical, shutting down).",
+        [
+            md("## How often"),
+            code(
+                """
+frequency = ctx.run(
+    patterns.regulation.signal_frequency,
+    ctx.checkins,
+    period="all",
+    what="body signals and protective responses",
+    needs=["checkins"],
+)
+ctx.table(
+    frequency,
+    columns=["partner", "signal", "kind", "days_observed", "days_present", "share"],
+    names={"days_observed": "days answered", "days_present": "days noticed",
+           "share": "share of days"},
+)"""
+            ),
+            md("## On conflict days"),
+            code(
+                """
+together = ctx.run(
+    patterns.regulation.signal_cooccurrence,
+    ctx.checkins,
+    what="signals on conflict days",
+    needs=["checkins.conflict"],
+)
+ctx.table(
+    together,
+    columns=["partner", "signal", "share_conflict", "share_other", "difference",
+             "ci_low", "ci_high"],
+    names={"share_conflict": "on conflict days", "share_other": "on other days",
+           "ci_low": "95% interval from", "ci_high": "95% interval to"},
+)"""
+            ),
+            md("## Does a signal come before withdrawing?"),
+            code(
+                """
+lagged = ctx.run(
+    patterns.regulation.lagged_association,
+    ctx.checkins,
+    seed=0,
+    what="signals and withdrawing",
+    needs=["checkins.withdrew"],
+)
+ctx.table(
+    lagged,
+    columns=["partner", "signal", "lag", "n", "p_withdrew_signal",
+             "p_withdrew_no_signal", "effect", "ci_low", "ci_high", "p_value"],
+    names={"lag": "days later", "p_withdrew_signal": "withdrew after the signal",
+           "p_withdrew_no_signal": "withdrew otherwise", "p_value": "p-value"},
+    max_rows=30,
+)
+ctx.say(
+    "These are associations within this couple's days, not causes. Flooding guidance "
+    "often quoted in couples work (a break of at least 20 minutes) is clinical advice, "
+    "not a finding of this report."
+)"""
             ),
         ],
     ),

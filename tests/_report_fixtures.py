@@ -74,16 +74,32 @@ def sample_copy(dest: Path) -> Path:
     return dest
 
 
-def first_couple(export: Path) -> str:
+def couple_ids(export: Path) -> list[str]:
     manifest = json.loads((export / "manifest.json").read_text(encoding="utf-8"))
-    return sorted(c["couple_id"] for c in manifest["couples"])[0]
+    return sorted(c["couple_id"] for c in manifest["couples"])
 
 
-def run_cli(export: Path, out: Path, *args: str, timeout: float = 600) -> ReportRunResult:
-    """``patterns report EXPORT --out OUT ARGS`` in a subprocess, as a user would run it."""
-    couple = first_couple(export)
+def first_couple(export: Path) -> str:
+    return couple_ids(export)[0]
+
+
+def run_cli(
+    export: Path, out: Path, couple: str, *args: str, timeout: float = 900
+) -> ReportRunResult:
+    """``patterns report EXPORT --out OUT --couple C ARGS`` in a subprocess, as a user
+    would run it."""
     proc = subprocess.run(
-        [str(PATTERNS), "report", str(export), "--out", str(out), "--quiet", *args],
+        [
+            str(PATTERNS),
+            "report",
+            str(export),
+            "--out",
+            str(out),
+            "--couple",
+            couple,
+            "--quiet",
+            *args,
+        ],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -114,7 +130,10 @@ def sample_report(tmp_path_factory) -> ReportRunResult:
 
     def build(base: Path) -> ReportRunResult:
         export = sample_copy(base / "export")
-        return run_cli(export, base / "out", "--couple", first_couple(export), "--jobs", "2")
+        couples = couple_ids(export)
+        # the second sample couple has pursue-withdraw episodes (the first has none)
+        couple = couples[1] if len(couples) > 1 else couples[0]
+        return run_cli(export, base / "out", couple, "--jobs", "2")
 
     return _shared_run(tmp_path_factory, "sample", build)
 
@@ -127,6 +146,6 @@ def missing_table_report(tmp_path_factory) -> ReportRunResult:
         export = sample_copy(base / "export")
         for f in export.glob("checkins.*"):
             f.unlink()
-        return run_cli(export, base / "out", "--couple", first_couple(export), "--jobs", "2")
+        return run_cli(export, base / "out", first_couple(export), "--jobs", "2")
 
     return _shared_run(tmp_path_factory, "missing_checkins", build)

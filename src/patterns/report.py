@@ -101,7 +101,15 @@ PARAMETERS: dict[str, tuple[type, Any, str]] = {
 
 _FUNC = "validate_parameters"
 _NB_RE = re.compile(r"^(\d\d)_([a-z0-9_]+)\.ipynb$")
-_PARTNER_COLUMNS = ("partner", "actor", "pursuer", "withdrawer", "given_partner")
+_PARTNER_COLUMNS = (
+    "partner",
+    "actor",
+    "pursuer",
+    "withdrawer",
+    "partner_a",
+    "partner_b",
+    "reported_by",
+)
 _ID_COLUMNS = ("couple_id",)
 
 
@@ -324,6 +332,38 @@ def _refusal_message(couple_id: str, summary: Mapping[str, Any], labels: Mapping
 # --- inside a notebook --------------------------------------------------------------------
 
 
+class _Value:
+    """A value for sentence templates: formats like the value, or "unknown" when missing."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __format__(self, spec: str) -> str:
+        v = self.value
+        if v is None or (not isinstance(v, str) and pd.api.types.is_scalar(v) and pd.isna(v)):
+            return "unknown"
+        if isinstance(v, pd.Timestamp) and not spec:
+            return v.strftime("%Y-%m-%d") if v == v.normalize() else v.strftime("%Y-%m-%d %H:%M")
+        return format(v, spec)
+
+    def __str__(self) -> str:
+        return format(self, "")
+
+
+def _display_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Dates as text (no midnight times), missing values as a dash, for display only."""
+    out = df.copy()
+    for col in out.columns:
+        s = out[col]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            midnight = s.dropna().eq(s.dropna().dt.normalize()).all()
+            out[col] = s.dt.strftime("%Y-%m-%d" if midnight else "%Y-%m-%d %H:%M")
+            s = out[col]
+        if not pd.api.types.is_float_dtype(s) and s.isna().any():
+            out[col] = s.astype(object).where(s.notna(), "–")
+    return out
+
+
 def _display_html(html: str) -> None:
     from IPython.display import display
 
@@ -388,9 +428,10 @@ class ReportContext:
                 "--no-consent-check.</p>"
             )
 
-    def labelled(self, df: pd.DataFrame) -> pd.DataFrame:
-        """A copy with partner ids replaced by "Partner A/B", free text dropped unless
-        allowed, and (for therapists) id columns removed."""
+    def labelled(self, df: pd.DataFrame, *, keep_ids: bool = False) -> pd.DataFrame:
+        """A copy for display: partner ids replaced by "Partner A/B", free text dropped
+        unless allowed, UTC times shown as the couple's local wall-clock time (to the
+        minute), and (for therapists, unless ``keep_ids``) the couple id column removed."""
         from patterns.privacy import redact_frame
 
         out = redact_frame(df, allow_text=self.show_text)
@@ -401,9 +442,25 @@ class ReportContext:
                     .astype("string")
                     .map(lambda v: self.labels.get(v, v) if isinstance(v, str) else v)
                 )
-        if self.therapist:
+        zone = self.timezones.get(self.couple_id, "UTC")
+        for col in out.columns:
+            if isinstance(out[col].dtype, pd.DatetimeTZDtype):
+                out[col] = out[col].dt.tz_convert(zone).dt.tz_localize(None).dt.floor("min")
+        if self.therapist and not keep_ids:
             out = out.drop(columns=[c for c in _ID_COLUMNS if c in out.columns])
         return out.reset_index(drop=True)
+
+    def for_chart(self, df: pd.DataFrame | None) -> pd.DataFrame | None:
+        """:meth:`labelled` keeping the couple id column (chart functions may need it)."""
+        return None if df is None else self.labelled(df, keep_ids=True)
+
+    def sentences(self, df: pd.DataFrame | None, template: str, *, max_rows: int = 12) -> None:
+        """Say ``template.format(**row)`` for each (labelled) row; missing numbers read
+        "unknown" whatever their format spec."""
+        if df is None:
+            return
+        for row in self.labelled(df, keep_ids=True).head(max_rows).to_dict("records"):
+            self.say(template.format(**{k: _Value(v) for k, v in row.items()}))
 
     def table(
         self,
@@ -423,6 +480,7 @@ class ReportContext:
         if len(shown) > max_rows:
             self.say(f"Showing the first {max_rows} of {len(shown)} rows.")
             shown = shown.head(max_rows)
+        shown = _display_frame(shown)
         if names:
             shown = shown.rename(columns=dict(names))
         html = shown.to_html(
@@ -703,7 +761,7 @@ def _notebook_body(nb: Any, *, audience: str) -> str:
     """One executed notebook as an HTML fragment (nbconvert ``basic``: no head, no script)."""
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="basic")
+    exporter = HTMLExporter(template_name="basic", anchor_link_text="")
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     exporter.exclude_input = audience == "therapist"
