@@ -142,6 +142,12 @@ def report(
             help="Do not refuse couples without valid consent; stamped on every page.",
         ),
     ] = False,
+    notebook_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--notebook-dir", help="Folder of NN_name.ipynb notebooks (default: the kit's)."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Run the report notebooks per couple: executed notebooks, one offline HTML per couple,
@@ -164,6 +170,7 @@ def report(
             end=end,
             timezone=timezone,
             intervention_date=intervention_date,
+            notebook_dir=notebook_dir,
             progress=not quiet,
         )
     except ExportError as exc:
