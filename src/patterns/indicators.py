@@ -1,0 +1,471 @@
+"""The therapist's indicators: one row per couple and sign, in plain language, never a
+diagnosis.
+
+Signs (thresholds, units and sources in ``patterns/data/thresholds.yaml``, read through
+:mod:`patterns.thresholds`):
+
+``escalation``       emotional conversations escalating into conflict
+``pursue_withdraw``  one partner pursuing while the other withdraws
+``resurfacing``      past hurts resurfacing (a topic returning after it was marked repaired)
+``lonely_together``  loneliness despite time together
+``intimacy``         tense or avoided physical intimacy
+``turning_toward``   share of bids turned toward
+``conflict_ratio``   positive to negative moves during conflict
+
+Each sign has a value, an interval, the thresholds, a level (``none``, ``watch``,
+``discuss``, or ``no_data`` when the data needed is absent or too thin), a sentence that
+uses partner labels only (never ids or names), and a caveat.
+
+Examples
+--------
+>>> from patterns.simulate import simulate_export
+>>> sim = simulate_export(couples=1, days=56, seed=3, archetypes=["secure"])
+>>> ind = indicators(sim)
+>>> ind["indicator"].tolist()
+['escalation', 'pursue_withdraw', 'resurfacing', 'lonely_together', 'intimacy', 'turning_toward', 'conflict_ratio']
+>>> ind.loc[ind["indicator"] == "turning_toward", "level"].item()
+'none'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from patterns.errors import option_error
+from patterns.schema import partner_labels
+from patterns.thresholds import INDICATORS, level_for, load_thresholds
+from patterns.timeutil import diary_day, resolve_timezones
+
+__all__ = ["INDICATORS", "indicators"]
+
+_COLUMNS = [
+    "couple_id",
+    "indicator",
+    "label",
+    "value",
+    "ci_low",
+    "ci_high",
+    "threshold",
+    "threshold_discuss",
+    "direction",
+    "unit",
+    "level",
+    "sentence",
+    "caveat",
+    "evidence",
+    "n",
+]
+_LEVEL_PHRASE = {
+    "none": "This is on the calm side of the kit's watch line.",
+    "watch": "This is past the kit's watch line: worth keeping an eye on.",
+    "discuss": "This is past the kit's discuss line: it may be worth talking about together.",
+}
+_Z = stats.norm.ppf(0.975)
+
+
+def _poisson_rate(k: float, exposure: float) -> tuple[float, float, float]:
+    """Rate k/exposure with the exact (Garwood) 95% interval."""
+    if exposure <= 0:
+        return np.nan, np.nan, np.nan
+    lo = stats.chi2.ppf(0.025, 2 * k) / 2 if k > 0 else 0.0
+    hi = stats.chi2.ppf(0.975, 2 * k + 2) / 2
+    return k / exposure, lo / exposure, hi / exposure
+
+
+def _wilson(k: float, n: float) -> tuple[float, float, float]:
+    if n <= 0:
+        return np.nan, np.nan, np.nan
+    lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+    return k / n, float(lo), float(hi)
+
+
+def _tables(export: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from patterns import schema
+
+    ev = getattr(export, "events", None)
+    ci = getattr(export, "checkins", None)
+    if ev is None and ci is None:
+        raise option_error(
+            "export", "indicators", "an Export (with .events and .checkins)", type(export).__name__
+        )
+    ev = schema.empty_frame("events") if ev is None else ev
+    ci = schema.empty_frame("checkins") if ci is None else ci
+    return ev, ci
+
+
+def indicators(
+    export: Any,
+    *,
+    couple_id: str | None = None,
+    thresholds: Mapping[str, Mapping[str, Any]] | str | None = None,
+) -> pd.DataFrame:
+    """Signs worth a conversation, one row per couple and sign, in plain language.
+
+    Parameters
+    ----------
+    export : Export
+        A loaded export (:func:`patterns.load_export`) or anything with ``.events`` and
+        ``.checkins`` in the data contract (e.g. a :func:`patterns.simulate_export` result).
+    couple_id : str, optional
+        Only this couple (default: every couple).
+    thresholds : mapping or path, optional
+        Overrides of, or a replacement for, ``thresholds.yaml``
+        (see :func:`patterns.thresholds.load_thresholds`).
+
+    Returns
+    -------
+    DataFrame
+        One row per couple and sign (order of :data:`INDICATORS`): ``couple_id``,
+        ``indicator``, ``label``, ``value``, ``ci_low``, ``ci_high`` (95%), ``threshold``
+        (the watch line), ``threshold_discuss``, ``direction`` (``higher_is_worse`` /
+        ``lower_is_worse``), ``unit``, ``level`` (``none``, ``watch``, ``discuss``,
+        ``no_data``), ``sentence`` (plain language, partner labels only), ``caveat``,
+        ``evidence`` (``reported_popular``, ``reported_peer``, ``kit_default``), ``n`` (the
+        observations behind the value: days, bids or moves — see ``unit``).
+
+    Notes
+    -----
+    Rates per week and per 4 weeks divide a count by the couple's observed span (first to
+    last diary day with any data) and carry the exact Poisson (Garwood) interval; shares
+    carry the Wilson interval; the conflict ratio uses the log-ratio interval
+    exp(log(p/q) ± 1.96·√(1/p + 1/q)) with 0.5 added to both counts when either is 0.
+    Inputs: ``escalation`` — :func:`patterns.topics.conflict_log` with intensity at least
+    ``params.intensity_min``; ``pursue_withdraw`` —
+    :func:`patterns.cycles.pursue_withdraw_episodes`; ``resurfacing`` — the ``resurfaced``
+    count of :func:`patterns.topics.topic_recurrence`; ``lonely_together`` —
+    :func:`patterns.trends.lonely_together` (the partner with the higher share);
+    ``intimacy`` — days with ``intimacy_comfort ≤ params.comfort_max`` (the partner with the
+    higher share); ``turning_toward`` — :func:`patterns.bids.turning_rates` summed over the
+    period; ``conflict_ratio`` — moves within ``params.window_hours`` after a conflict
+    marker. Tested on planted simulator couples (each sign fires for an archetype that
+    plants it and stays quiet for one that does not) and against hand counts.
+    """
+    func = "indicators"
+    th = load_thresholds(thresholds)
+    ev, ci = _tables(export)
+    couples = sorted(
+        set(ev["couple_id"].dropna().astype(str))
+        | set(ci["couple_id"].dropna().astype(str))
+        | set(getattr(export, "couples", []) or [])
+    )
+    if couple_id is not None:
+        if str(couple_id) not in couples:
+            raise option_error("couple_id", func, f"one of {couples}", couple_id)
+        couples = [str(couple_id)]
+        ev = ev[ev["couple_id"] == couple_id].reset_index(drop=True)
+        ci = ci[ci["couple_id"] == couple_id].reset_index(drop=True)
+    tz = resolve_timezones(ci if len(ci) else ev, getattr(export, "timezones", None) or None)
+    ev.attrs["timezones"] = ci.attrs["timezones"] = tz
+    partners = dict(getattr(export, "partners", {}) or {})
+    span = _observed_weeks(ev, ci, tz)
+    parts = {
+        "escalation": _escalation(ev, ci, th["escalation"], span),
+        "pursue_withdraw": _pursue_withdraw(ev, th["pursue_withdraw"], span),
+        "resurfacing": _resurfacing(ev, ci, span),
+        "lonely_together": _lonely(ci, th["lonely_together"]),
+        "intimacy": _intimacy(ci, th["intimacy"]),
+        "turning_toward": _turning(ev),
+        "conflict_ratio": _ratio(ev, th["conflict_ratio"]),
+    }
+    rows = []
+    for couple in couples:
+        ids = partners.get(couple) or sorted(
+            set(ci.loc[ci["couple_id"] == couple, "partner"].dropna().astype(str))
+            | set(ev.loc[ev["couple_id"] == couple, "actor"].dropna().astype(str))
+        )
+        labels = dict(partner_labels(ids))
+        for name in INDICATORS:
+            spec = th[name]
+            res = parts[name].get(couple)
+            rows.append(_row(couple, name, spec, res, labels))
+    out = pd.DataFrame(rows, columns=_COLUMNS)
+    for c in ("value", "ci_low", "ci_high", "threshold", "threshold_discuss", "n"):
+        out[c] = out[c].astype(float)
+    return out
+
+
+# --- one row --------------------------------------------------------------------------------
+
+
+def _row(couple, name, spec, res, labels) -> dict:
+    base = {
+        "couple_id": couple,
+        "indicator": name,
+        "label": spec["label"],
+        "threshold": spec["watch"],
+        "threshold_discuss": spec["discuss"],
+        "direction": spec["direction"],
+        "unit": spec["unit"],
+        "caveat": spec["caveat"],
+        "evidence": spec["evidence"],
+    }
+    if res is None or isinstance(res, str):
+        missing = res or "the data this sign needs"
+        return {
+            **base,
+            "value": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "n": 0.0,
+            "level": "no_data",
+            "sentence": f"Not enough data for this sign: {missing}.",
+        }
+    value, lo, hi, n, who = (
+        res["value"],
+        res["ci_low"],
+        res["ci_high"],
+        res["n"],
+        res.get("partner"),
+    )
+    level = level_for(value, n, spec)
+    if level == "no_data":
+        sentence = f"Too little data to say (n = {n:g}; at least {spec['min_n']:g} needed)."
+    else:
+        label = labels.get(str(who), "One partner") if who is not None else None
+        sentence = _SENTENCES[name](value, lo, hi, label, res) + " " + _LEVEL_PHRASE[level]
+    return {
+        **base,
+        "value": value,
+        "ci_low": lo,
+        "ci_high": hi,
+        "n": float(n),
+        "level": level,
+        "sentence": sentence,
+    }
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+_SENTENCES = {
+    "escalation": lambda v, lo, hi, who, r: (
+        f"About {v:.1f} conflicts a week reached high intensity "
+        f"(95% interval {lo:.1f} to {hi:.1f})."
+    ),
+    "pursue_withdraw": lambda v, lo, hi, who, r: (
+        f"About {v:.1f} pursue–withdraw cycles a week (95% interval {lo:.1f} to {hi:.1f})"
+        + (f"; {who} was the one reaching out in {_pct(r['share'])} of them." if who else ".")
+    ),
+    "resurfacing": lambda v, lo, hi, who, r: (
+        f"About {v:.1f} conflicts every 4 weeks were on a topic already marked as repaired "
+        f"(95% interval {lo:.1f} to {hi:.1f})."
+    ),
+    "lonely_together": lambda v, lo, hi, who, r: (
+        f"On {_pct(v)} of the days with more time together than usual, {who} still felt "
+        f"lonely or disconnected (95% interval {_pct(lo)} to {_pct(hi)})."
+    ),
+    "intimacy": lambda v, lo, hi, who, r: (
+        f"{who} reported low comfort with physical closeness on {_pct(v)} of check-in days "
+        f"(95% interval {_pct(lo)} to {_pct(hi)})."
+    ),
+    "turning_toward": lambda v, lo, hi, who, r: (
+        f"{_pct(v)} of bids for connection were turned toward (95% interval {_pct(lo)} to "
+        f"{_pct(hi)}); figures reported by Gottman and colleagues are about 86% in couples "
+        f"who stayed together and 33% in those who divorced."
+    ),
+    "conflict_ratio": lambda v, lo, hi, who, r: (
+        f"During conflicts there were about {v:.1f} positive moves for every negative one "
+        f"(95% interval {lo:.1f} to {hi:.1f}); Gottman and colleagues reported about 5 to 1 "
+        f"in stable couples."
+    ),
+}
+
+
+# --- the signs (each returns {couple_id: result dict | reason str}) -------------------------
+
+
+def _observed_weeks(ev, ci, tz) -> dict[str, float]:
+    frames = []
+    for df in (ev, ci):
+        if len(df):
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "couple_id": df["couple_id"].astype(str).to_numpy(),
+                        "day": diary_day(df["ts"], df["couple_id"], tz).to_numpy(),
+                    }
+                )
+            )
+    if not frames:
+        return {}
+    d = pd.concat(frames).groupby("couple_id")["day"].agg(["min", "max"])
+    return ((d["max"] - d["min"]).dt.days.add(1) / 7).to_dict()
+
+
+def _escalation(ev, ci, spec, span):
+    from patterns.topics import conflict_log
+
+    has_ev = len(ev) and (ev["code"] == "conflict").any()
+    has_ci = len(ci) and ("conflict" in ci.columns) and ci["conflict"].fillna(False).any()
+    if not (has_ev or has_ci):
+        return dict.fromkeys(span, "no conflicts were logged")
+    log = conflict_log(ev if len(ev) else None, ci if len(ci) else None)
+    if log["intensity"].isna().all():
+        return dict.fromkeys(span, "conflicts carry no intensity rating")
+    hot = log[log["intensity"] >= spec["params"]["intensity_min"]]
+    counts = hot.groupby("couple_id").size()
+    out = {}
+    for couple, weeks in span.items():
+        v, lo, hi = _poisson_rate(float(counts.get(couple, 0)), weeks)
+        out[couple] = {"value": v, "ci_low": lo, "ci_high": hi, "n": weeks * 7}
+    return out
+
+
+def _pursue_withdraw(ev, spec, span):
+    from patterns.cycles import pursue_withdraw_episodes
+
+    if not len(ev):
+        return dict.fromkeys(span, "no interaction log (events) to find cycles in")
+    p = spec["params"]
+    ep = pursue_withdraw_episodes(ev, min_rounds=int(p["min_rounds"]), max_gap=p["max_gap"])
+    out = {}
+    for couple, weeks in span.items():
+        e = ep[ep["couple_id"] == couple]
+        v, lo, hi = _poisson_rate(float(len(e)), weeks)
+        res = {"value": v, "ci_low": lo, "ci_high": hi, "n": weeks * 7}
+        if len(e):
+            top = e["pursuer"].astype(str).value_counts()
+            res["partner"] = top.index[0]
+            res["share"] = top.iloc[0] / len(e)
+        out[couple] = res
+    return out
+
+
+def _resurfacing(ev, ci, span):
+    from patterns.topics import conflict_log, topic_recurrence
+
+    has_ev = len(ev) and (ev["code"] == "conflict").any()
+    has_ci = len(ci) and ("conflict" in ci.columns) and ci["conflict"].fillna(False).any()
+    if not (has_ev or has_ci):
+        return dict.fromkeys(span, "no conflicts were logged")
+    if not len(ci) or ci["repaired"].isna().all():
+        return dict.fromkeys(span, "no check-in says whether a conflict was repaired")
+    rec = topic_recurrence(conflict_log(ev if len(ev) else None, ci if len(ci) else None))
+    counts = rec.groupby("couple_id")["resurfaced"].sum()
+    out = {}
+    for couple, weeks in span.items():
+        v, lo, hi = _poisson_rate(float(counts.get(couple, 0)), weeks / 4)
+        out[couple] = {"value": v, "ci_low": lo, "ci_high": hi, "n": weeks * 7}
+    return out
+
+
+def _lonely(ci, spec):
+    from patterns.trends import lonely_together
+
+    if (
+        not len(ci)
+        or ci["time_together_min"].isna().all()
+        or (ci["lonely"].isna().all() and ci["connection"].isna().all())
+    ):
+        return _missing_for(ci, "check-ins with time together and loneliness or connection")
+    p = spec["params"]
+    lt = lonely_together(ci, lonely_min=p["lonely_min"], connection_max=p["connection_max"])
+    out = {}
+    for couple, g in lt.groupby("couple_id"):
+        g = g.sort_values(["share", "partner"], ascending=[False, True], na_position="last")
+        top = g.iloc[0]
+        out[couple] = {
+            "value": top["share"],
+            "ci_low": top["ci_low"],
+            "ci_high": top["ci_high"],
+            "n": top["together_days"],
+            "partner": top["partner"],
+        }
+    return out
+
+
+def _intimacy(ci, spec):
+    from patterns.trends import daily_partner_table
+
+    if not len(ci) or ci["intimacy_comfort"].isna().all():
+        return _missing_for(ci, "no check-in rated comfort with physical intimacy")
+    d = daily_partner_table(ci, ["intimacy_comfort"]).dropna(subset=["intimacy_comfort"])
+    d["low"] = d["intimacy_comfort"] <= spec["params"]["comfort_max"]
+    g = d.groupby(["couple_id", "partner"])["low"].agg(["sum", "size"]).reset_index()
+    out = {}
+    for couple, rows in g.groupby("couple_id"):
+        rows = rows.assign(share=rows["sum"] / rows["size"]).sort_values(
+            ["share", "partner"], ascending=[False, True]
+        )
+        top = rows.iloc[0]
+        v, lo, hi = _wilson(float(top["sum"]), float(top["size"]))
+        out[couple] = {
+            "value": v,
+            "ci_low": lo,
+            "ci_high": hi,
+            "n": float(top["size"]),
+            "partner": top["partner"],
+        }
+    return out
+
+
+def _turning(ev):
+    from patterns.bids import turning_rates
+
+    if not len(ev) or not (ev["code"] == "bid").any():
+        return _missing_for(ev, "no bids for connection were logged")
+    tr = turning_rates(ev, period="M")
+    g = tr.groupby("couple_id")[["bids", "toward"]].sum()
+    return {
+        c: dict(
+            zip(("value", "ci_low", "ci_high"), _wilson(r.toward, r.bids), strict=True),
+            n=float(r.bids),
+        )
+        for c, r in g.iterrows()
+    }
+
+
+def _ratio(ev, spec):
+    if not len(ev) or not (ev["code"] == "conflict").any():
+        return _missing_for(ev, "no conflicts were logged in the interaction log")
+    p = spec["params"]
+    pos, neg = set(p["positive"]), set(p["negative"])
+    e = ev[["couple_id", "ts", "code"]].copy()
+    e["couple_id"] = e["couple_id"].astype(str)
+    e["code"] = e["code"].astype(str)
+    e = e.sort_values("ts", kind="stable")
+    markers = e[e["code"] == "conflict"].rename(columns={"ts": "marker_ts"})[
+        ["couple_id", "marker_ts"]
+    ]
+    moves = e[e["code"].isin(pos | neg)]
+    m = pd.merge_asof(
+        moves,
+        markers,
+        left_on="ts",
+        right_on="marker_ts",
+        by="couple_id",
+        direction="backward",
+        tolerance=pd.Timedelta(hours=float(p["window_hours"])),
+    )
+    m = m.dropna(subset=["marker_ts"])
+    m["positive"] = m["code"].isin(pos)
+    counts = m.groupby("couple_id")["positive"].agg(["sum", "size"])
+    out = {}
+    for couple in e["couple_id"].unique():
+        if couple not in counts.index:
+            out[couple] = "no positive or negative moves during conflicts"
+            continue
+        k_pos = float(counts.loc[couple, "sum"])
+        k_neg = float(counts.loc[couple, "size"]) - k_pos
+        a, b = (k_pos, k_neg) if k_pos > 0 and k_neg > 0 else (k_pos + 0.5, k_neg + 0.5)
+        se = np.sqrt(1 / a + 1 / b)
+        v = a / b
+        out[couple] = {
+            "value": v,
+            "ci_low": v * np.exp(-_Z * se),
+            "ci_high": v * np.exp(_Z * se),
+            "n": k_pos + k_neg,
+        }
+    return out
+
+
+def _missing_for(df, reason):
+    ids = df["couple_id"].dropna().astype(str).unique() if len(df) else []
+    return dict.fromkeys(ids, reason)

@@ -1,0 +1,149 @@
+"""Tests for patterns.indicators and patterns.thresholds: each sign fires on a simulated
+couple that plants it and stays quiet on one that does not; hand counts; no_data paths."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from patterns import schema
+from patterns.indicators import INDICATORS, indicators
+from patterns.testing import check_contract
+from patterns.thresholds import load_thresholds
+
+
+@pytest.fixture(scope="module")
+def sim():
+    from patterns.simulate import simulate_export
+
+    return simulate_export(couples=4, days=120, seed=1)
+
+
+@pytest.fixture(scope="module")
+def table(sim):
+    out = indicators(sim)
+    arch = sim.truth["couples"].set_index("couple_id")["archetype"]
+    return out.assign(archetype=out["couple_id"].map(arch))
+
+
+def _level(table, archetype, sign):
+    return table.query("archetype == @archetype and indicator == @sign")["level"].item()
+
+
+# which archetype plants each sign (fires) and which does not (quiet)
+_FIRES = {
+    "escalation": "conflict_heavy",
+    "pursue_withdraw": "pursue_withdraw",
+    "resurfacing": "conflict_heavy",
+    "lonely_together": "pursue_withdraw",
+    "intimacy": "conflict_heavy",
+    "turning_toward": "conflict_heavy",
+    "conflict_ratio": "pursue_withdraw",
+}
+
+
+@pytest.mark.parametrize("sign", INDICATORS)
+def test_each_sign_fires_where_planted_and_not_on_secure(table, sign):
+    assert _level(table, _FIRES[sign], sign) in {"watch", "discuss"}
+    assert _level(table, "secure", sign) == "none"
+
+
+def test_contract_shape_and_plain_language(sim, table):
+    out = check_contract(indicators, sim, couple_id="c002")
+    assert out["indicator"].tolist() == list(INDICATORS)
+    assert len(table) == 4 * len(INDICATORS)
+    assert set(table["level"]) <= {"none", "watch", "discuss", "no_data"}
+    ids = set(sim.checkins["partner"].astype(str)) | set(sim.checkins["couple_id"].astype(str))
+    for s in table["sentence"]:
+        assert not any(i in s for i in ids), s
+        assert not re.search(r"diagnos|disorder", s, re.I)
+    assert "Partner A" in " ".join(table["sentence"])
+    ok = table["level"] != "no_data"
+    assert (table.loc[ok, "ci_low"] <= table.loc[ok, "value"]).all()
+    assert (table.loc[ok, "value"] <= table.loc[ok, "ci_high"]).all()
+
+
+def test_turning_toward_equals_hand_count(sim, table):
+    ev = sim.events
+    bids = ev[ev["code"] == "bid"].groupby("couple_id").size()
+    toward = ev[(ev["code"] == "toward") & ev["bid_id"].isin(ev.loc[ev["code"] == "bid", "bid_id"])]
+    toward = toward.groupby("couple_id").size()
+    got = table[table["indicator"] == "turning_toward"].set_index("couple_id")
+    np.testing.assert_allclose(got["value"], (toward / bids).loc[got.index], atol=0.01)
+    np.testing.assert_allclose(got["n"], bids.loc[got.index])
+
+
+def test_conflict_ratio_hand_built():
+    t0 = pd.Timestamp("2026-02-01T18:00Z")
+    rows = [("c1", t0, "a", "conflict")]
+    rows += [("c1", t0 + pd.Timedelta(minutes=5 + i), "a", "criticize") for i in range(4)]
+    rows += [("c1", t0 + pd.Timedelta(minutes=20 + i), "b", "repair") for i in range(8)]
+    rows += [("c1", t0 + pd.Timedelta(hours=5), "b", "contempt")]  # outside the 2 h window
+    ev = schema.coerce_dtypes(
+        pd.DataFrame(rows, columns=["couple_id", "ts", "actor", "code"]), "events"
+    )
+    exp = type("E", (), {"events": ev, "checkins": schema.empty_frame("checkins")})()
+    row = indicators(exp).set_index("indicator").loc["conflict_ratio"]
+    assert row["value"] == 2.0 and row["n"] == 12
+    se = np.sqrt(1 / 8 + 1 / 4)
+    assert row["ci_low"] == pytest.approx(2 * np.exp(-1.959964 * se), rel=1e-5)
+    assert row["level"] == "watch"  # 2:1 is between the 1:1 and 5:1 lines
+    # checkins absent: the check-in signs say so instead of crashing
+    missing = indicators(exp).set_index("indicator")
+    for sign in ("lonely_together", "intimacy"):
+        assert missing.loc[sign, "level"] == "no_data"
+        assert "Not enough data" in missing.loc[sign, "sentence"]
+
+
+def test_no_events_gives_no_data_rows(sim):
+    exp = type(
+        "E",
+        (),
+        {
+            "events": schema.empty_frame("events"),
+            "checkins": sim.checkins[sim.checkins["couple_id"] == "c001"],
+        },
+    )()
+    out = indicators(exp).set_index("indicator")
+    for sign in ("pursue_withdraw", "turning_toward", "conflict_ratio"):
+        assert out.loc[sign, "level"] == "no_data", sign
+        assert out.loc[sign, "sentence"].startswith("Not enough data for this sign:")
+    assert out.loc["lonely_together", "level"] != "no_data"
+
+
+def test_thresholds_override_changes_level(sim):
+    base = indicators(sim, couple_id="c001").set_index("indicator")
+    assert base.loc["turning_toward", "level"] == "none"
+    strict = indicators(
+        sim, couple_id="c001", thresholds={"turning_toward": {"watch": 0.95, "discuss": 0.9}}
+    )
+    assert strict.set_index("indicator").loc["turning_toward", "level"] == "discuss"
+    assert strict.set_index("indicator").loc["turning_toward", "threshold"] == 0.95
+
+
+def test_errors(sim):
+    with pytest.raises(ValueError, match="couple_id must be one of"):
+        indicators(sim, couple_id="nobody")
+    with pytest.raises(ValueError, match="export must be an Export"):
+        indicators(object())
+    with pytest.raises(ValueError, match="overrides must be keyed by one of"):
+        load_thresholds({"flooding": {"watch": 1}})
+    with pytest.raises(ValueError, match="'discuss' line beyond the 'watch' line"):
+        load_thresholds({"turning_toward": {"watch": 0.5, "discuss": 0.7}})
+    with pytest.raises(ValueError, match="direction must be"):
+        load_thresholds({"escalation": {"direction": "up"}})
+    with pytest.raises(ValueError, match=r"overrides\['escalation'\] must be keyed by"):
+        load_thresholds({"escalation": {"colour": "red"}})
+
+
+def test_thresholds_yaml_documents_every_sign():
+    th = load_thresholds()
+    assert set(th) == set(INDICATORS)
+    for name, spec in th.items():
+        assert spec["source"].strip() and spec["caveat"].strip(), name
+    assert "Gottman" in th["turning_toward"]["source"]
+    assert th["turning_toward"]["evidence"] == "reported_popular"
+    assert th["conflict_ratio"]["evidence"] == "reported_peer"
