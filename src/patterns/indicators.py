@@ -22,7 +22,8 @@ Examples
 >>> sim = simulate_export(couples=1, days=56, seed=3, archetypes=["secure"])
 >>> ind = indicators(sim)
 >>> ind["indicator"].tolist()
-['escalation', 'pursue_withdraw', 'resurfacing', 'lonely_together', 'intimacy', 'turning_toward', 'conflict_ratio']
+['escalation', 'pursue_withdraw', 'resurfacing', 'lonely_together', 'intimacy',
+ 'turning_toward', 'conflict_ratio']
 >>> ind.loc[ind["indicator"] == "turning_toward", "level"].item()
 'none'
 """
