@@ -531,3 +531,16 @@ def test_topic_weeks_add_up_to_recurrence(sim):
     assert (weeks["week_start"].dt.day_of_week == 0).all()
     with pytest.raises(ValueError, match="topic_weeks: conflicts must be a DataFrame"):
         topic_weeks(None)
+
+
+def test_cycle_topics_recovers_planted_episode_topics(sim):
+    pytest.importorskip("patterns.cycles")
+    got = check_contract(cycle_topics, sim.events)
+    # planted: every episode's marker topic (tagged or only in the note), "" = no marker
+    truth = sim.truth["episodes"]
+    exp = truth.assign(topic=truth["topic"].fillna("").replace("", "none")).value_counts(
+        ["couple_id", "topic"]
+    )
+    assert got.set_index(["couple_id", "topic"])["episodes"].to_dict() == exp.to_dict()
+    with pytest.raises(ValueError, match="cycle_topics: data must be an events or episodes"):
+        cycle_topics("events.csv")

@@ -994,26 +994,39 @@ def _against_in_session(c: pd.DataFrame, events: pd.DataFrame, gap: pd.Timedelta
 # --- cycles ---------------------------------------------------------------------------
 
 
-def cycle_topics(episodes: pd.DataFrame) -> pd.DataFrame:
+def cycle_topics(
+    data: pd.DataFrame,
+    *,
+    lexicon: Mapping[str, Sequence[str]] | str | Path | None = None,
+    min_rounds: int = 2,
+    max_gap: str | pd.Timedelta = "2h",
+) -> pd.DataFrame:
     """Which topics open pursue–withdraw episodes, per couple.
 
     Parameters
     ----------
-    episodes : DataFrame
-        A :func:`patterns.cycles.pursue_withdraw_episodes` result (needs ``couple_id``
-        and ``topic``; episodes without a topic count as ``none``).
+    data : DataFrame
+        Either an events table (with ``code``): episodes are found with
+        :func:`patterns.cycles.pursue_withdraw_episodes` and an episode without a topic
+        tag takes the lexicon topic of the conflict marker that opened it (the latest
+        ``conflict`` event of the couple within ``max_gap`` before its start); or an
+        episodes table (``couple_id``, ``topic``) used as is.
+    lexicon : mapping, path or None
+        Topic lexicon for untagged conflict notes (default: shipped YAML).
+    min_rounds, max_gap
+        Passed to :func:`patterns.cycles.pursue_withdraw_episodes`.
 
     Returns
     -------
     DataFrame
-        One row per couple and topic: ``couple_id``, ``topic``, ``episodes`` (int),
-        ``share`` (float: episodes with this topic / the couple's episodes), ``rank``
-        (1 = the topic opening most episodes; ties by topic name).
+        One row per couple and topic: ``couple_id``, ``topic`` (``none`` for episodes
+        without a conflict marker), ``episodes`` (int), ``share`` (float: of the couple's
+        episodes), ``rank`` (1 = the topic opening most episodes; ties by topic name).
 
     Notes
     -----
-    A plain count (checked against ``value_counts`` in the tests). Topics are normalised
-    like conflict tags (case, spaces → ``_``).
+    A count. The tests check it against the simulator's planted episode topics (every
+    planted conflict marker, tagged or not) and against ``value_counts``.
 
     Examples
     --------
@@ -1024,7 +1037,38 @@ def cycle_topics(episodes: pd.DataFrame) -> pd.DataFrame:
     0        c1  money         2  0.666667     1
     1        c1   none         1  0.333333     2
     """
-    schema.require_columns(episodes, ["couple_id", "topic"], func="cycle_topics", table="episodes")
+    func = "cycle_topics"
+    if not isinstance(data, pd.DataFrame):
+        raise option_error("data", func, "an events or episodes DataFrame", data)
+    if "code" in data.columns:
+        from patterns.cycles import pursue_withdraw_episodes
+
+        gap = _timedelta(max_gap, "max_gap", func)
+        episodes = pursue_withdraw_episodes(data, min_rounds=min_rounds, max_gap=max_gap)
+        topic = _norm_tag(episodes["topic"]) if len(episodes) else pd.Series([], dtype=_STR)
+        missing = topic.isna()
+        if missing.any():
+            log = conflict_log(data, lexicon=lexicon)
+            probe = (
+                pd.DataFrame(
+                    {
+                        "couple_id": episodes["couple_id"].astype(_STR),
+                        "start": pd.to_datetime(episodes["start"], utc=True),
+                    }
+                )
+                .reset_index()
+                .sort_values("start", kind="stable")
+            )
+            marks = log[["couple_id", "ts", "topic"]].rename(columns={"ts": "start"})
+            marks = marks.sort_values("start", kind="stable")
+            found = pd.merge_asof(
+                probe, marks, on="start", by="couple_id", direction="backward", tolerance=gap
+            ).set_index("index")
+            topic = topic.fillna(found["topic"].reindex(topic.index))
+        episodes = pd.DataFrame({"couple_id": episodes["couple_id"], "topic": topic})
+    else:
+        episodes = data
+    schema.require_columns(episodes, ["couple_id", "topic"], func=func, table="episodes")
     e = pd.DataFrame(
         {
             "couple_id": episodes["couple_id"].astype(_STR),
