@@ -246,6 +246,38 @@ def pseudonymize(
     )
 
 
+@app.command()
+def metrics(
+    export: ExportArg,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output file: .csv or .parquet (codebook beside).")
+    ],
+    mapping: MappingOpt = None,
+    timezone: TimezoneOpt = None,
+    cutoff_hour: Annotated[
+        int, typer.Option(help="Local hour at which a diary day starts.", min=0, max=23)
+    ] = 4,
+) -> None:
+    """Write the couple-week metrics table (one row per couple and ISO week) and its codebook."""
+    from patterns.errors import ExportError
+    from patterns.io import load_export
+    from patterns.metrics import couple_week_metrics, write_metrics
+
+    if out.suffix.lower() not in {".csv", ".parquet"}:
+        _err(f"--out must end in .csv or .parquet; got {out.name!r}.")
+        raise typer.Exit(2)
+    try:
+        exp = load_export(export, mapping=mapping, timezone=timezone)
+    except ExportError as exc:
+        _err(f"Cannot read export {export}: {exc}")
+        raise typer.Exit(2) from None
+    table = couple_week_metrics(exp, cutoff_hour=cutoff_hour)
+    path = write_metrics(table, out)
+    typer.echo(
+        f"Wrote {len(table)} couple-week rows for {table['couple_id'].nunique()} couple(s) "
+        f"to {path} (codebook: {path.stem}_codebook.csv)"
+    )
+
 def main() -> None:  # console-script entry point
     app()
 
