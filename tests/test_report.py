@@ -1,0 +1,390 @@
+"""patterns.report and `patterns report`: parameters validated before papermill, consent
+refusals, offline HTML assembly, the runner's failure handling and retry rule."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from typer.testing import CliRunner
+
+from _report_fixtures import consent_open_ended
+from patterns import report
+from patterns.cli import app
+from patterns.errors import ExportError
+from patterns.report import (
+    ConsentRefused,
+    couple_report_html,
+    list_notebooks,
+    offline_problems,
+    prepare,
+    run_report,
+    validate_parameters,
+)
+from patterns.simulate import simulate_export
+
+
+@pytest.fixture(scope="module")
+def small_export(tmp_path_factory) -> Path:
+    """Two simulated couples × 21 days, consent valid today."""
+    path = tmp_path_factory.mktemp("export")
+    simulate_export(couples=2, days=21, seed=7, out=path)
+    consent_open_ended(path)
+    return path
+
+
+def _withdrawn(src: Path, dest: Path) -> Path:
+    """A copy of ``src`` in which the second partner of the first couple withdrew."""
+    dest.mkdir()
+    for f in src.glob("*.csv"):
+        (dest / f.name).write_bytes(f.read_bytes())
+    manifest = json.loads((src / "manifest.json").read_text())
+    couple = manifest["couples"][0]
+    b = couple["partners"][1]
+    couple["consent"]["partners"][b]["withdrawn_at"] = "2026-01-10"
+    (dest / "manifest.json").write_text(json.dumps(manifest))
+    return dest
+
+
+# --- validate_parameters -------------------------------------------------------------------
+
+
+def test_validate_parameters_parses_and_defaults_to_first_couple():
+    p = validate_parameters(
+        couple_id="",
+        start="2026-01-05",
+        end="2026-02-01",
+        intervention_date="2026-01-20",
+        timezone="Europe/Amsterdam",
+        couples=["c1", "c2"],
+    )
+    assert p.couple_id == "c1"
+    assert (p.start.isoformat(), p.end.isoformat()) == ("2026-01-05", "2026-02-01")
+    assert p.timezone == "Europe/Amsterdam" and p.audience == "therapist"
+    plain = p.as_papermill()
+    assert list(plain) == list(report.PARAMETERS)
+    assert all(type(v) in (str, bool) for v in plain.values())
+    assert plain["start"] == "2026-01-05" and plain["end"] == "2026-02-01"
+    # a string id like "007" stays a string through the JSON/YAML handed to papermill
+    assert json.loads(json.dumps({"couple_id": "007"})) == {"couple_id": "007"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"couple_id": "c9", "couples": ["c1", "c2"]},
+            r"couple_id must be one of the export's couples \['c1', 'c2'\]; got 'c9'\. Fix: ",
+        ),
+        (
+            {"start": "2026-02-01", "end": "2026-01-01"},
+            r"end must be on or after start \(2026-02-01\); got '2026-01-01'\. Fix: swap",
+        ),
+        (
+            {"audience": "client"},
+            r"audience must be one of \['therapist', 'researcher'\]; got 'client'\. Fix:",
+        ),
+        ({"start": "01/02/2026"}, r"start must be an ISO date 'YYYY-MM-DD' or ''"),
+        ({"intervention_date": "soon"}, r"intervention_date must be an ISO date"),
+        ({"timezone": "Mars/Olympus"}, r"timezone must be an IANA zone such as"),
+        ({"show_text": "yes"}, r"show_text must be True or False; got 'yes'"),
+        ({"consent_check": 0}, r"consent_check must be True or False; got 0"),
+        ({"couple_id": 7}, r"couple_id must be a string; got 7"),
+        ({"export_path": " "}, r"export_path must be a path to an export"),
+        ({"couples": []}, r"couple_id must be a couple of the export"),
+    ],
+)
+def test_validate_parameters_errors_name_parameter_allowed_and_fix(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        validate_parameters(**kwargs)
+
+
+# --- notebook selection and offline HTML -------------------------------------------------
+
+
+def test_list_notebooks_selection():
+    every = list_notebooks()
+    assert [p.stem for p in every] == sorted(p.stem for p in every)
+    assert list_notebooks(["01"]) == list_notebooks(["data_quality"])
+    assert list_notebooks(["01_data_quality.ipynb"])[0].name == "01_data_quality.ipynb"
+    with pytest.raises(ValueError, match=r"run_report: notebook must be one of \["):
+        list_notebooks(["99_nothing"])
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    [
+        '<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>',
+        "<script>require(['x'])</script>",
+        '<link rel="stylesheet" href="https://fonts.example/x.css">',
+        '<img src="http://example.org/x.png">',
+        '<img src="//example.org/x.png">',
+        "<style>@import 'https://x/y.css';</style>",
+        "<div style=\"background:url('https://x/y.png')\"></div>",
+        '<iframe src="about:blank"></iframe>',
+        '<svg><image xlink:href="https://x/y.png"/></svg>',
+    ],
+)
+def test_offline_problems_flags_anything_that_loads(snippet):
+    assert offline_problems(f"<p>ok</p>{snippet}")
+
+
+def test_offline_problems_accepts_inline_svg_and_local_links():
+    page = '<a href="c1/report.html">r</a><svg><rect width="1"/></svg><img src="data:x">'
+    assert offline_problems(page) == []
+
+
+def _executed(tmp_path: Path, name: str, *, error: bool = False, html: str = "") -> Path:
+    code = new_code_cell("ctx.say('hello')", execution_count=1)
+    code.outputs = [new_output("display_data", data={"text/html": html or "<p>hello</p>"})]
+    if error:
+        code.outputs.append(
+            new_output("error", ename="ValueError", evalue="boom", traceback=["boom"])
+        )
+    nb = new_notebook(cells=[new_markdown_cell("# Title"), code])
+    path = tmp_path / f"{name}.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_couple_report_html_hides_code_for_therapists_only(tmp_path):
+    nb = _executed(tmp_path, "01_x")
+    therapist = couple_report_html([nb], title="Couple report 1 of 1")
+    researcher = couple_report_html([nb], audience="researcher", title="Couple report 1 of 1")
+    assert "ctx.say" not in therapist and "<p>hello</p>" in therapist
+    assert "say" in researcher and "highlight" in researcher
+    for page in (therapist, researcher):
+        assert offline_problems(page) == []
+        assert "Content-Security-Policy" in page and "default-src &#39;none&#39;" in page
+        assert "<title>Couple report 1 of 1</title>" in page
+
+
+def test_couple_report_html_escapes_title_meta_and_stamp(tmp_path):
+    nb = _executed(tmp_path, "01_x")
+    page = couple_report_html(
+        [nb], title="<b>t</b>", meta=["id: <i>c1</i>"], stamp="<script>x</script>"
+    )
+    assert "<b>t</b>" not in page and "&lt;b&gt;t&lt;/b&gt;" in page
+    assert "<i>c1</i>" not in page and "&lt;script&gt;x" in page
+
+
+def test_couple_report_html_refuses_failed_or_unsafe_notebooks(tmp_path):
+    with pytest.raises(ValueError, match=r"01_bad\.ipynb has error outputs: ValueError: boom"):
+        couple_report_html([_executed(tmp_path, "01_bad", error=True)])
+    unsafe = _executed(tmp_path, "02_cdn", html='<script src="https://cdn.x/vega.js"></script>')
+    with pytest.raises(ValueError, match=r"would not be offline-safe: \['script element'"):
+        couple_report_html([unsafe])
+    with pytest.raises(ValueError, match=r"audience must be one of"):
+        couple_report_html([], audience="public")
+
+
+# --- prepare and the notebook helpers ----------------------------------------------------
+
+
+def test_prepare_selects_couple_period_and_labels(small_export, capsys):
+    ctx = prepare(export_path=str(small_export), couple_id="", start="2026-01-08", end="2026-01-14")
+    assert ctx.couple_id == "c001"
+    assert set(ctx.events["couple_id"]) == {"c001"}
+    from patterns.timeutil import diary_day
+
+    days = diary_day(ctx.checkins["ts"], ctx.checkins["couple_id"], ctx.timezones)
+    assert days.min() >= pd.Timestamp("2026-01-08") and days.max() <= pd.Timestamp("2026-01-14")
+    assert days.nunique() == 7
+    assert ctx.labels == {"c001-a": "Partner A", "c001-b": "Partner B"}
+    shown = ctx.labelled(ctx.events.head(5))
+    assert "note" not in shown.columns and "couple_id" not in shown.columns
+    assert set(shown["actor"]) <= {"Partner A", "Partner B"}
+    assert str(shown["ts"].dtype) == "datetime64[ns]"  # local wall-clock time
+    assert ctx.show_text is False  # not asked for
+
+
+def test_prepare_show_text_needs_flag_and_consent(small_export):
+    assert prepare(export_path=str(small_export), show_text=True).show_text is True
+    manifest = json.loads((small_export / "manifest.json").read_text())
+    assert "free_text" in manifest["couples"][0]["consent"]["partners"]["c001-a"]["categories"]
+
+
+def test_prepare_refuses_without_consent_unless_unchecked(small_export, tmp_path, capsys):
+    export = _withdrawn(small_export, tmp_path / "withdrawn")
+    with pytest.raises(ConsentRefused, match=r"Partner B: rule withdrawn: .* Fix: "):
+        prepare(export_path=str(export), couple_id="c001")
+    ctx = prepare(export_path=str(export), couple_id="c001", consent_check=False)
+    ctx.stamp()
+    assert "CONSENT NOT CHECKED" in capsys.readouterr().out
+    assert ctx.show_text is False
+
+
+def test_prepare_bad_export_and_unknown_couple(small_export, tmp_path):
+    with pytest.raises(ValueError, match=r"export_path must be a readable export"):
+        prepare(export_path=str(tmp_path / "nothing-here"))
+    with pytest.raises(ValueError, match=r"known couples|one of the export's couples"):
+        prepare(export_path=str(small_export), couple_id="c999")
+
+
+def test_context_display_is_escaped_and_says_missing(small_export, capsys):
+    ctx = prepare(export_path=str(small_export))
+    ctx.say("<script>alert(1)</script>")
+    ctx.table(pd.DataFrame({"partner": ["c001-a"], "topic": ["<img src=x>"], "n": [1.23456]}))
+    got = ctx.run(lambda df: df, ctx.events.iloc[0:0], what="logged moves", needs=["events"])
+    assert got is None
+    empty = ctx.run(lambda df: df.iloc[0:0], ctx.events, what="x", empty="Nothing at all.")
+    assert empty is None
+    out = capsys.readouterr().out
+    assert "<script>alert" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert "&lt;img src=x&gt;" in out and "Partner A" in out and "c001-a" not in out
+    assert "1.23" in out and "1.23456" not in out
+    assert "Not shown: logged moves — the export has no data for it in this period." in out
+    assert "Nothing at all." in out
+
+
+def test_sentences_format_missing_values_as_unknown(small_export, capsys):
+    ctx = prepare(export_path=str(small_export))
+    df = pd.DataFrame({"partner": ["c001-b"], "share": [float("nan")], "n": [3]})
+    ctx.sentences(df, "{partner}: {share:.0%} of {n} days")
+    assert "Partner B: unknown of 3 days" in capsys.readouterr().out
+
+
+# --- run_report: validation before any notebook, consent, retry --------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"couples": ["nope"]}, ValueError, r"couple_id must be one of the export's couples"),
+        ({"jobs": 0}, ValueError, r"run_report: jobs must be an integer ≥ 1; got 0"),
+        ({"timeout": -1}, ValueError, r"timeout must be a number of seconds > 0"),
+        ({"notebooks": ["zz"]}, ValueError, r"notebook must be one of"),
+        ({"start": "2026-03-01", "end": "2026-02-01"}, ValueError, r"end must be on or after"),
+        ({"audience": "everyone"}, ValueError, r"audience must be one of"),
+    ],
+)
+def test_run_report_rejects_bad_arguments_before_running(
+    small_export, tmp_path, kwargs, error, message
+):
+    out = tmp_path / "out"
+    with pytest.raises(error, match=message):
+        run_report(small_export, out=out, progress=False, **kwargs)
+    assert not out.exists()
+
+
+def test_run_report_unreadable_export_is_export_error(tmp_path):
+    with pytest.raises(ExportError):
+        run_report(tmp_path / "missing.zip", out=tmp_path / "out", progress=False)
+
+
+def test_run_report_refuses_couple_without_consent(small_export, tmp_path):
+    export = _withdrawn(small_export, tmp_path / "withdrawn")
+    out = tmp_path / "out"
+    (out / "c001").mkdir(parents=True)
+    (out / "c001" / "report.html").write_text("stale page from an earlier run")
+    result = run_report(export, couples=["c001"], out=out, progress=False)
+    assert result.exit_code == 1 and result.runs == []
+    entry = result.couples[0]
+    assert entry["status"] == "refused"
+    assert "Partner B: rule withdrawn" in entry["detail"] and "Fix:" in entry["detail"]
+    assert not (out / "c001" / "report.html").exists()  # never leave an older page
+    index = (out / "index.html").read_text()
+    assert "refused" in index and "Partner B: rule withdrawn" in index
+    record = json.loads((out / "run.json").read_text())
+    assert record["outcome"] == "failed" and record["failures"] == result.failures
+    assert {s["file"] for s in record["sources"]} >= {"events.csv", "checkins.csv"}
+    assert all(len(s["sha256"]) == 64 for s in record["sources"] if s["file"].endswith("csv"))
+    assert record["versions"]["papermill"] and record["parameters"]["consent_check"] is True
+
+
+def _fake_papermill(monkeypatch, outcomes):
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        code, stderr = outcomes[min(len(calls), len(outcomes)) - 1]
+        return subprocess.CompletedProcess(cmd, code, "", stderr)
+
+    monkeypatch.setattr(report.subprocess, "run", fake_run)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "status", "attempts"),
+    [
+        ([(0, "")], "ok", 1),
+        ([(1, "RuntimeError: Kernel died before replying to kernel_info"), (0, "")], "ok", 2),
+        ([(1, "RuntimeError: Kernel didn't respond in 60 seconds")] * 3, "failed", 2),
+        ([(1, "PapermillExecutionError: ValueError: boom")], "failed", 1),
+        (
+            [(1, "jupyter_client.kernelspec.NoSuchKernel: No such kernel named python9")],
+            "failed",
+            1,
+        ),
+    ],
+)
+def test_one_retry_only_for_kernel_start_failures(
+    tmp_path, monkeypatch, outcomes, status, attempts
+):
+    calls = _fake_papermill(monkeypatch, outcomes)
+    job = report.NotebookRun(couple_id="c1", notebook="01_x", output=str(tmp_path / "o.ipynb"))
+    done = report._run_notebook(
+        job, Path("in.ipynb"), {"couple_id": "007"}, timeout=30, kernel_name="python3"
+    )
+    assert (done.status, done.attempts, len(calls)) == (status, attempts, attempts)
+    cmd = calls[0]
+    assert cmd[1:3] == ["-m", "papermill"]
+    assert cmd[cmd.index("-k") + 1] == "python3"
+    assert cmd[cmd.index("--execution-timeout") + 1] == "30"
+    assert json.loads(cmd[cmd.index("-y") + 1]) == {"couple_id": "007"}
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def test_cli_exit_2_for_bad_arguments_and_unreadable_export(small_export, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["report", str(small_export), "--couple", "c9", "-o", str(tmp_path)])
+    assert res.exit_code == 2
+    assert "couple_id must be one of the export's couples ['c001', 'c002']" in res.output
+    res = runner.invoke(
+        app, ["report", str(small_export), "--start", "2026-02-01", "--end", "2026-01-01"]
+    )
+    assert res.exit_code == 2 and "end must be on or after start" in res.output
+    res = runner.invoke(app, ["report", str(small_export), "--audience", "client"])
+    assert res.exit_code == 2 and "audience must be one of" in res.output
+    res = runner.invoke(app, ["report", str(tmp_path / "nope.zip")])
+    assert res.exit_code == 2 and "Cannot read export" in res.output
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_failed_notebook_makes_no_client_page_and_exit_1(small_export, tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    good = nbformat.read(str(list_notebooks(["01"])[0]), as_version=4)
+    nbformat.write(good, str(notebooks / "01_data_quality.ipynb"))
+    bad = nbformat.read(str(list_notebooks(["01"])[0]), as_version=4)
+    bad.cells.append(new_code_cell("raise RuntimeError('planted failure')"))
+    nbformat.write(bad, str(notebooks / "02_broken.ipynb"))
+    out = tmp_path / "out"
+    (out / "c001").mkdir(parents=True)
+    (out / "c001" / "report.html").write_text("stale page from an earlier run")
+    res = CliRunner().invoke(
+        app,
+        [
+            "report", str(small_export), "--couple", "c001", "--out", str(out),
+            "--notebook-dir", str(notebooks), "--jobs", "2", "--quiet", "--no-consent-check",
+        ],
+    )  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert "1 failure(s)" in res.output and "planted failure" in res.output
+    assert not (out / "c001" / "report.html").exists()
+    assert (out / "c001" / "02_broken.ipynb").exists()  # kept for diagnosis, not for clients
+    index = (out / "index.html").read_text()
+    assert "failed" in index and "02_broken" in index and "CONSENT NOT CHECKED" in index
+    record = json.loads((out / "run.json").read_text())
+    runs = {n["notebook"]: n for n in record["couples"][0]["notebooks"]}
+    assert runs["01_data_quality"]["status"] == "ok"
+    assert runs["02_broken"]["status"] == "failed" and runs["02_broken"]["attempts"] == 1
+    assert "RuntimeError: planted failure" in runs["02_broken"]["error"]
