@@ -27,7 +27,14 @@ import numpy as np
 import pandas as pd
 
 from patterns import schema
-from patterns._eventcodes import CODE, Encoded, encode, local_day_ns, period_start_ns
+from patterns._eventcodes import (
+    CODE,
+    Encoded,
+    encode,
+    local_day_ns,
+    period_start_ns,
+    utc_from_ns,
+)
 from patterns.cycles import _check_confidence, _wilson
 from patterns.errors import check_option, option_error
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR, resolve_timezones
@@ -113,11 +120,11 @@ def match_responses(events: pd.DataFrame, *, passes: int = 3) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "couple_id": enc.couple_names[b["couple"]],
-            "ts": pd.to_datetime(b["ts"], utc=True),
+            "ts": utc_from_ns(b["ts"]),
             "partner": enc.actor_names[b["actor"]],
             "receiver": enc.actor_names[b["other"]],
             "response": kinds[b["r_kind"]],
-            "response_ts": pd.to_datetime(np.where(answered, b["r_ts"], _NAT), utc=True),
+            "response_ts": utc_from_ns(np.where(answered, b["r_ts"], _NAT)),
             "latency_s": latency,
             "matched_by": how[b["r_by"]],
         }

@@ -27,7 +27,16 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from patterns import schema
-from patterns._eventcodes import AGAINST, CODE, PURSUE, WITHDRAW, encode
+from patterns._eventcodes import (
+    _DAY_NS,
+    AGAINST,
+    CODE,
+    PURSUE,
+    WITHDRAW,
+    encode,
+    local_day_ns,
+    utc_from_ns,
+)
 from patterns.errors import check_option, option_error
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones
 
@@ -294,8 +303,8 @@ def pursue_withdraw_episodes(
     out = pd.DataFrame(
         {
             "couple_id": enc.couple_names[couple[start_pos]],
-            "start": pd.to_datetime(tsv[start_pos], utc=True),
-            "end": pd.to_datetime(tsv[endp], utc=True),
+            "start": utc_from_ns(tsv[start_pos]),
+            "end": utc_from_ns(tsv[endp]),
             "pursuer": enc.actor_names[actor[start_pos]],
             "withdrawer": enc.actor_names[other[start_pos]],
             "rounds": rounds[kr],
@@ -542,10 +551,20 @@ def episode_summary(
     ep["duration_s"] = (ep["end"] - ep["start"]).dt.total_seconds()
     if events is not None:
         schema.require_columns(events, ["couple_id", "ts", "actor"], func=func, table="events")
-        evc = events["couple_id"].astype(str)
-        ets = pd.to_datetime(events["ts"], utc=True)
-        span = pd.DataFrame({"first": ets.groupby(evc).min(), "last": ets.groupby(evc).max()})
-        label_a = events["actor"].astype(str).groupby(evc).min()
+        enc = encode(events)  # integer codes: no string grouping over every event
+        k = len(enc.couple_names)
+        first = np.full(k, np.iinfo(np.int64).max)
+        last = np.full(k, np.iinfo(np.int64).min)
+        np.minimum.at(first, enc.couple, enc.ts)
+        np.maximum.at(last, enc.couple, enc.ts)
+        low = np.full(k, np.iinfo(np.int64).max)
+        np.minimum.at(low, enc.couple, enc.actor)
+        names = pd.Index(enc.couple_names.astype(str))
+        span = pd.DataFrame(
+            {"first": utc_from_ns(first), "last": utc_from_ns(last)},
+            index=names,
+        )
+        label_a = pd.Series(enc.actor_names[low], index=names)
     else:
         g = ep.groupby("couple_id")
         span = pd.DataFrame({"first": g["start"].min(), "last": g["end"].max()})
@@ -709,37 +728,47 @@ def daily_cycle_reports(
     schema.require_columns(
         checkins, ["couple_id", "partner", "ts", "pursued", "withdrew"], func=func, table="checkins"
     )
-    couple = checkins["couple_id"].astype(str).reset_index(drop=True)
-    day = diary_day(
-        checkins["ts"].reset_index(drop=True),
-        couple,
-        resolve_timezones(checkins, timezone),
-        cutoff_hour=cutoff_hour,
+    # integer keys: couple code × local diary day; partner A = the smaller sorted id
+    cpl, cpl_names = pd.factorize(checkins["couple_id"], sort=True)
+    cpl = np.asarray(cpl, dtype=np.int64)
+    par, _ = pd.factorize(checkins["partner"], sort=True)
+    par = np.asarray(par, dtype=np.int64)
+    ts = pd.to_datetime(checkins["ts"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
+    day = (
+        local_day_ns(
+            ts,
+            cpl,
+            np.asarray(cpl_names, dtype=object),
+            resolve_timezones(checkins, timezone),
+            cutoff_hour,
+        )
+        // _DAY_NS
     )
-    partner = checkins["partner"].astype(str).reset_index(drop=True)
-    first = partner.groupby(couple).transform("min")
-    df = pd.DataFrame(
+    low = pd.Series(par).groupby(cpl).transform("min").to_numpy()
+    is_b = par != low
+    d0 = day.min() if len(day) else 0
+    key = cpl * (int(day.max() - d0) + 1 if len(day) else 1) + (day - d0)
+    uniq, inv = np.unique(key, return_inverse=True)
+    m = len(uniq)
+    first = np.zeros(m, dtype=np.int64)
+    first[inv] = np.arange(len(inv))  # any row of the group, for its couple and day
+    out = pd.DataFrame(
         {
-            "couple_id": couple,
-            "day": day,
-            "who": np.where(partner == first, "a", "b"),
-            "pursued": checkins["pursued"].astype("boolean").reset_index(drop=True),
-            "withdrew": checkins["withdrew"].astype("boolean").reset_index(drop=True),
+            "couple_id": np.asarray(cpl_names, dtype=object)[cpl[first]],
+            "day": pd.to_datetime((day[first] * _DAY_NS).astype("datetime64[ns]")),
         }
     )
-    g = df.groupby(["couple_id", "day", "who"], sort=True)
-    # "any" over a partner's check-ins of the day, missing when all answers are missing
-    agg = pd.DataFrame(
-        {c: g[c].max().astype("boolean").where(g[c].count() > 0) for c in ("pursued", "withdrew")}
-    )
-    wide = agg.unstack("who")
-    out = pd.DataFrame(index=wide.index)
-    for who in ("a", "b"):
-        for c in ("pursued", "withdrew"):
-            out[f"{who}_{c}"] = (
-                wide[(c, who)] if (c, who) in wide.columns else pd.Series(pd.NA, index=wide.index)
-            ).astype("boolean")
+    for col in ("pursued", "withdrew"):
+        val = checkins[col].astype("boolean").to_numpy(dtype=float, na_value=np.nan)
+        for who, sel in (("a", ~is_b), ("b", is_b)):
+            ok = sel & ~np.isnan(val)
+            answered = np.bincount(inv[ok], minlength=m)
+            yes = np.bincount(inv[ok], weights=val[ok], minlength=m)
+            # "any" over the partner's check-ins of the day; missing when none answered
+            out[f"{who}_{col}"] = pd.array(np.where(answered > 0, yes > 0, False), dtype="boolean")
+            out.loc[answered == 0, f"{who}_{col}"] = pd.NA
+    out = out[["couple_id", "day", "a_pursued", "a_withdrew", "b_pursued", "b_withdrew"]]
     out["a_pursued_b_withdrew"] = out["a_pursued"] & out["b_withdrew"]
     out["b_pursued_a_withdrew"] = out["b_pursued"] & out["a_withdrew"]
     out["cycle"] = out["a_pursued_b_withdrew"] | out["b_pursued_a_withdrew"]
-    return out.reset_index()
+    return out

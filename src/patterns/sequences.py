@@ -32,9 +32,9 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from patterns import schema
-from patterns._eventcodes import FAMILY_NAMES, MARKER, encode
+from patterns._eventcodes import FAMILY_NAMES, MARKER, encode, local_day_ns, utc_from_ns
 from patterns.errors import check_option, option_error
-from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones
+from patterns.timeutil import DEFAULT_CUTOFF_HOUR, resolve_timezones
 
 __all__ = [
     "code_stream",
@@ -145,11 +145,12 @@ def code_stream(
             [("A:" + names.astype(str)).astype(object), ("B:" + names.astype(str)).astype(object)]
         )
         idx = idx + is_b * (len(names) // 2)
-    code = pd.Series(names[idx], dtype=object)
+    code = pd.Series(pd.Categorical.from_codes(idx, categories=list(names)))
     couple = pd.Series(enc.couple_names[couple_i], dtype=object)
-    ts = pd.Series(pd.to_datetime(ts_ns, utc=True))
-    day = diary_day(ts, couple, resolve_timezones(events, timezone), cutoff_hour=cutoff_hour)
-    day_i = day.to_numpy().astype("datetime64[ns]").astype(np.int64)
+    ts = pd.Series(utc_from_ns(ts_ns))
+    day_i = local_day_ns(
+        ts_ns, couple_i, enc.couple_names, resolve_timezones(events, timezone), cutoff_hour
+    )
     new = np.ones(len(order), dtype=bool)
     if len(order):
         new[1:] = (
@@ -191,8 +192,8 @@ def _as_stream(
         if cols:
             change = np.zeros(len(codes), dtype=bool)
             for col in cols:  # a few session columns, each compared vectorised
-                v = codes[col]
-                change |= (v != v.shift()).to_numpy(dtype=bool, na_value=True)
+                v = pd.factorize(codes[col])[0]
+                change[1:] |= v[1:] != v[:-1]
         else:
             change = np.zeros(len(codes), dtype=bool)
     elif isinstance(codes, str):
@@ -204,14 +205,23 @@ def _as_stream(
         raise option_error("codes", func, "labels without missing values", "a missing label")
     if len(change):
         change[0] = True
-    return labels.astype(str).reset_index(drop=True), np.cumsum(change) - 1
+    labels = labels.reset_index(drop=True)
+    if isinstance(labels.dtype, pd.CategoricalDtype):
+        cats = [str(c) for c in labels.cat.categories]
+        if len(set(cats)) == len(cats):
+            return labels.cat.rename_categories(cats), np.cumsum(change) - 1
+    return labels.astype(str), np.cumsum(change) - 1
 
 
 def _merge_runs(labels: pd.Series, sess: np.ndarray) -> tuple[pd.Series, np.ndarray]:
     """Collapse runs of the same label within a session (``a a b`` → ``a b``)."""
     keep = np.ones(len(labels), dtype=bool)
     if len(labels) > 1:
-        v = labels.to_numpy()
+        v = (
+            labels.cat.codes.to_numpy()
+            if isinstance(labels.dtype, pd.CategoricalDtype)
+            else labels.to_numpy()
+        )
         keep[1:] = (v[1:] != v[:-1]) | (sess[1:] != sess[:-1])
     return labels[keep].reset_index(drop=True), sess[keep]
 
@@ -322,7 +332,11 @@ def _prepare(codes, *, lag, merge_repeats, labels, session, func):
     lab, sess = _as_stream(codes, func, session)
     if merge_repeats:
         lab, sess = _merge_runs(lab, sess)
-    observed = sorted(pd.unique(lab))
+    observed = sorted(
+        pd.unique(lab.cat.remove_unused_categories().cat.categories)
+        if isinstance(lab.dtype, pd.CategoricalDtype)
+        else pd.unique(lab)
+    )
     if labels is None:
         names = observed
     else:
@@ -338,7 +352,10 @@ def _prepare(codes, *, lag, merge_repeats, labels, session, func):
     if len(names) < 2:
         raise option_error("codes", func, "a stream with at least two distinct labels", names)
     k = len(names)
-    idx = pd.Categorical(lab, categories=names).codes.astype(np.int64)
+    if isinstance(lab.dtype, pd.CategoricalDtype):  # recode categories, not every row
+        idx = lab.cat.set_categories(names).cat.codes.to_numpy().astype(np.int64)
+    else:
+        idx = pd.Categorical(lab, categories=names).codes.astype(np.int64)
     x = _pair_counts(idx, sess, k, lag) if len(idx) > lag else np.zeros((k, k))
     allowed = np.ones((k, k), dtype=bool)
     if merge_repeats and lag == 1:
@@ -685,29 +702,27 @@ def lag_effects(
         cutoff_hour=cutoff_hour,
     )
     lab, sess = stream["code"].reset_index(drop=True), stream["session"].to_numpy()
-    couple = stream["couple_id"].reset_index(drop=True)
+    all_couples = pd.Index(sorted(pd.unique(events["couple_id"].astype(str))), name="couple_id")
+    couple = all_couples.get_indexer(stream["couple_id"])  # integer couple codes
     if merge_repeats:
-        v = lab.to_numpy()
+        v = lab.cat.codes.to_numpy()
         keep = np.ones(len(v), dtype=bool)
         keep[1:] = (v[1:] != v[:-1]) | (sess[1:] != sess[:-1])
-        lab, sess, couple = (
-            lab[keep].reset_index(drop=True),
-            sess[keep],
-            couple[keep].reset_index(drop=True),
-        )
+        lab, sess, couple = lab[keep].reset_index(drop=True), sess[keep], couple[keep]
     g, t = _match(lab, given), _match(lab, target)
     ok = sess[:-lag] == sess[lag:] if len(sess) > lag else np.zeros(0, dtype=bool)
     gi, ti = g[:-lag][ok], t[lag:][ok]
-    cid = couple.to_numpy()[:-lag][ok] if len(sess) > lag else np.array([], dtype=object)
-    sums = (
-        pd.DataFrame(
-            {"couple_id": cid, "n": 1, "count": gi & ti, "given_count": gi, "target_count": ti}
-        )
-        .groupby("couple_id", sort=True)
-        .sum()
-    )
-    all_couples = pd.Index(sorted(events["couple_id"].astype(str).unique()), name="couple_id")
-    sums = sums.reindex(all_couples, fill_value=0).astype("int64")
+    cid = couple[:-lag][ok] if len(sess) > lag else np.array([], dtype=np.int64)
+    k = len(all_couples)
+    sums = pd.DataFrame(
+        {
+            "n": np.bincount(cid, minlength=k),
+            "count": np.bincount(cid, weights=gi & ti, minlength=k),
+            "given_count": np.bincount(cid, weights=gi, minlength=k),
+            "target_count": np.bincount(cid, weights=ti, minlength=k),
+        },
+        index=all_couples,
+    ).astype("int64")
     n, a = sums["n"].to_numpy(float), sums["count"].to_numpy(float)
     r, c = sums["given_count"].to_numpy(float), sums["target_count"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
