@@ -110,7 +110,10 @@ def run_cli(
 
 
 def _shared_run(tmp_path_factory, name: str, build) -> ReportRunResult:
-    root = tmp_path_factory.getbasetemp().parent / "patterns-report-runs"
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's basetemp is a child of the session's; without xdist the
+    # parent is shared by every session, so use the session's own basetemp.
+    root = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "report-runs"
     done = root / f"{name}.json"
     with _locked(root / f"{name}.lock"):
         if done.exists():
