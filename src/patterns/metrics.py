@@ -59,49 +59,97 @@ _CODEBOOK: dict[str, tuple[str, str, str]] = {
     "checkins_b": ("check-ins by partner b", "count", "count"),
     "connection_a": ("mean daily connection, partner a", "0–10", "mean of daily means"),
     "connection_b": ("mean daily connection, partner b", "0–10", "mean of daily means"),
-    "connection_couple": ("mean daily couple connection (days both rated)", "0–10",
-                          "mean over days of the two partners' daily means"),
+    "connection_couple": (
+        "mean daily couple connection (days both rated)",
+        "0–10",
+        "mean over days of the two partners' daily means",
+    ),
     "stress_a": ("mean daily stress, partner a", "0–10", "mean of daily means"),
     "stress_b": ("mean daily stress, partner b", "0–10", "mean of daily means"),
     "lonely_a": ("mean daily loneliness, partner a", "0–10", "mean of daily means"),
     "lonely_b": ("mean daily loneliness, partner b", "0–10", "mean of daily means"),
     "supported_a": ("mean daily feeling supported, partner a", "0–10", "mean of daily means"),
     "supported_b": ("mean daily feeling supported, partner b", "0–10", "mean of daily means"),
-    "intimacy_comfort_a": ("mean comfort with physical intimacy, partner a", "0–10",
-                           "mean of daily means"),
-    "intimacy_comfort_b": ("mean comfort with physical intimacy, partner b", "0–10",
-                           "mean of daily means"),
-    "time_together_min": ("mean daily time together reported (both partners)", "minutes",
-                          "mean over partner-days"),
-    "lonely_together_days_a": ("days partner a felt lonely despite above-median time together",
-                               "days", "patterns.trends.lonely_together_days"),
-    "lonely_together_days_b": ("days partner b felt lonely despite above-median time together",
-                               "days", "patterns.trends.lonely_together_days"),
+    "intimacy_comfort_a": (
+        "mean comfort with physical intimacy, partner a",
+        "0–10",
+        "mean of daily means",
+    ),
+    "intimacy_comfort_b": (
+        "mean comfort with physical intimacy, partner b",
+        "0–10",
+        "mean of daily means",
+    ),
+    "time_together_min": (
+        "mean daily time together reported (both partners)",
+        "minutes",
+        "mean over partner-days",
+    ),
+    "lonely_together_days_a": (
+        "days partner a felt lonely despite above-median time together",
+        "days",
+        "patterns.trends.lonely_together_days",
+    ),
+    "lonely_together_days_b": (
+        "days partner b felt lonely despite above-median time together",
+        "days",
+        "patterns.trends.lonely_together_days",
+    ),
     "bids_a": ("bids for connection made by partner a", "count", "patterns.bids.turning_rates"),
     "bids_b": ("bids for connection made by partner b", "count", "patterns.bids.turning_rates"),
-    "toward_share_a": ("share of partner a's bids that partner b turned toward", "share 0–1",
-                       "toward / bids (turning_rates)"),
-    "toward_share_b": ("share of partner b's bids that partner a turned toward", "share 0–1",
-                       "toward / bids (turning_rates)"),
+    "toward_share_a": (
+        "share of partner a's bids that partner b turned toward",
+        "share 0–1",
+        "toward / bids (turning_rates)",
+    ),
+    "toward_share_b": (
+        "share of partner b's bids that partner a turned toward",
+        "share 0–1",
+        "toward / bids (turning_rates)",
+    ),
     "toward_share": ("share of all bids turned toward", "share 0–1", "Σ toward / Σ bids"),
-    "episodes": ("pursue–withdraw episodes starting in the week", "count",
-                 "patterns.cycles.pursue_withdraw_episodes (min_rounds 2, max_gap 2h)"),
-    "pursuer_share_a": ("share of the week's episodes in which partner a pursued", "share 0–1",
-                        "episodes with pursuer a / episodes (NaN without episodes)"),
+    "episodes": (
+        "pursue–withdraw episodes starting in the week",
+        "count",
+        "patterns.cycles.pursue_withdraw_episodes (min_rounds 2, max_gap 2h)",
+    ),
+    "pursuer_share_a": (
+        "share of the week's episodes in which partner a pursued",
+        "share 0–1",
+        "episodes with pursuer a / episodes (NaN without episodes)",
+    ),
     "conflicts": ("conflicts in the week", "count", "patterns.topics.conflict_log"),
     "escalated": ("conflicts with intensity ≥ 0.6", "count", "conflict_log intensity"),
-    "repair_share": ("share of conflicts marked repaired", "share 0–1",
-                     "repaired / conflicts with a repaired answer"),
-    "resurfaced": ("conflicts whose previous conflict on the same topic was marked repaired",
-                   "count", "per couple and topic in time order (topic_recurrence's rule)"),
-    "body_signal_days_a": ("days partner a rated any body signal ≥ 2 (of 0–4)", "days",
-                           "tension, urge_withdraw, overwhelmed, blank"),
-    "body_signal_days_b": ("days partner b rated any body signal ≥ 2 (of 0–4)", "days",
-                           "tension, urge_withdraw, overwhelmed, blank"),
-    "protective_days_a": ("days partner a noticed a protective response", "days",
-                          "self_reliant, critical or shutdown true"),
-    "protective_days_b": ("days partner b noticed a protective response", "days",
-                          "self_reliant, critical or shutdown true"),
+    "repair_share": (
+        "share of conflicts marked repaired",
+        "share 0–1",
+        "repaired / conflicts with a repaired answer",
+    ),
+    "resurfaced": (
+        "conflicts whose previous conflict on the same topic was marked repaired",
+        "count",
+        "per couple and topic in time order (topic_recurrence's rule)",
+    ),
+    "body_signal_days_a": (
+        "days partner a rated any body signal ≥ 2 (of 0–4)",
+        "days",
+        "tension, urge_withdraw, overwhelmed, blank",
+    ),
+    "body_signal_days_b": (
+        "days partner b rated any body signal ≥ 2 (of 0–4)",
+        "days",
+        "tension, urge_withdraw, overwhelmed, blank",
+    ),
+    "protective_days_a": (
+        "days partner a noticed a protective response",
+        "days",
+        "self_reliant, critical or shutdown true",
+    ),
+    "protective_days_b": (
+        "days partner b noticed a protective response",
+        "days",
+        "self_reliant, critical or shutdown true",
+    ),
     "pursued_days_a": ("days partner a reported pursuing", "days", "self-report `pursued`"),
     "pursued_days_b": ("days partner b reported pursuing", "days", "self-report `pursued`"),
     "withdrew_days_a": ("days partner a reported withdrawing", "days", "self-report `withdrew`"),
@@ -135,8 +183,9 @@ def _week_start(day: pd.Series) -> pd.Series:
 def _per_partner(frame: pd.DataFrame, value: str, ids: Sequence[str], how: str) -> pd.DataFrame:
     """Week × partner aggregate of ``value`` widened to ``value_a``/``value_b`` columns."""
     if frame.empty:
-        return pd.DataFrame(columns=[f"{value}_a", f"{value}_b"],
-                            index=pd.DatetimeIndex([], name="week_start"))
+        return pd.DataFrame(
+            columns=[f"{value}_a", f"{value}_b"], index=pd.DatetimeIndex([], name="week_start")
+        )
     wide = frame.groupby(["week_start", "partner"])[value].agg(how).unstack("partner")
     wide = wide.reindex(columns=list(ids))
     wide.columns = [f"{value}_a", f"{value}_b"]
@@ -184,15 +233,19 @@ def couple_metrics(
     """
     func = "couple_metrics"
     ids_c = set(events["couple_id"].dropna().astype(str)) | set(
-        checkins["couple_id"].dropna().astype(str))
+        checkins["couple_id"].dropna().astype(str)
+    )
     if len(ids_c) != 1:
-        raise option_error("events/checkins", func, "the rows of exactly one couple",
-                           f"{len(ids_c)} couples")
+        raise option_error(
+            "events/checkins", func, "the rows of exactly one couple", f"{len(ids_c)} couples"
+        )
     couple = ids_c.pop()
     tz = resolve_timezones(checkins if len(checkins) else events, timezone)
     if partners is None:
-        partners = sorted(set(checkins["partner"].dropna().astype(str))
-                          | set(events["actor"].dropna().astype(str)))
+        partners = sorted(
+            set(checkins["partner"].dropna().astype(str))
+            | set(events["actor"].dropna().astype(str))
+        )
     ids = sorted(str(p) for p in partners)
     if len(ids) == 1:
         ids = [ids[0], ""]
@@ -207,44 +260,77 @@ def couple_metrics(
     if len(ci):
         from patterns.trends import daily_connection, daily_partner_table, lonely_together_days
 
-        measures = ["connection", "stress", "lonely", "supported", "intimacy_comfort",
-                    "time_together_min"]
-        d = daily_partner_table(ci, measures, cutoff_hour=cutoff_hour, timezone=tz,
-                                func=func)
+        measures = [
+            "connection",
+            "stress",
+            "lonely",
+            "supported",
+            "intimacy_comfort",
+            "time_together_min",
+        ]
+        d = daily_partner_table(ci, measures, cutoff_hour=cutoff_hour, timezone=tz, func=func)
         ci_day = diary_day(ci["ts"], ci["couple_id"], tz, cutoff_hour=cutoff_hour)
-        flags = pd.DataFrame({
-            "partner": ci["partner"].astype(str).to_numpy(),
-            "day": ci_day.to_numpy(),
-            "body": (ci[list(schema.BODY_SIGNALS)].astype(float) >= _BODY_MIN).any(axis=1)
-            .to_numpy(),
-            "protective": ci[list(schema.PROTECTIVE)].astype("boolean").fillna(False)
-            .any(axis=1).to_numpy(),
-            "pursued": ci["pursued"].astype("boolean").fillna(False).to_numpy(bool),
-            "withdrew": ci["withdrew"].astype("boolean").fillna(False).to_numpy(bool),
-        }).groupby(["partner", "day"]).any().reset_index()
+        flags = (
+            pd.DataFrame(
+                {
+                    "partner": ci["partner"].astype(str).to_numpy(),
+                    "day": ci_day.to_numpy(),
+                    "body": (ci[list(schema.BODY_SIGNALS)].astype(float) >= _BODY_MIN)
+                    .any(axis=1)
+                    .to_numpy(),
+                    "protective": ci[list(schema.PROTECTIVE)]
+                    .astype("boolean")
+                    .fillna(False)
+                    .any(axis=1)
+                    .to_numpy(),
+                    "pursued": ci["pursued"].astype("boolean").fillna(False).to_numpy(bool),
+                    "withdrew": ci["withdrew"].astype("boolean").fillna(False).to_numpy(bool),
+                }
+            )
+            .groupby(["partner", "day"])
+            .any()
+            .reset_index()
+        )
         d["partner"] = d["partner"].astype(str)
         d = d.merge(flags, on=["partner", "day"], how="left")
         d["week_start"] = _week_start(d["day"])
         wk = d.groupby("week_start")
-        parts.append(pd.DataFrame({"days_observed": wk["day"].nunique(),
-                                   "checkins": wk["n"].sum(),
-                                   "time_together_min": wk["time_together_min"].mean()}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "days_observed": wk["day"].nunique(),
+                    "checkins": wk["n"].sum(),
+                    "time_together_min": wk["time_together_min"].mean(),
+                }
+            )
+        )
         d["checkins"] = d["n"]
         parts.append(_per_partner(d, "checkins", ids, "sum"))
         for m in ("connection", "stress", "lonely", "supported", "intimacy_comfort"):
             parts.append(_per_partner(d, m, ids, "mean"))
-        for flag, col in (("body", "body_signal_days"), ("protective", "protective_days"),
-                          ("pursued", "pursued_days"), ("withdrew", "withdrew_days")):
+        for flag, col in (
+            ("body", "body_signal_days"),
+            ("protective", "protective_days"),
+            ("pursued", "pursued_days"),
+            ("withdrew", "withdrew_days"),
+        ):
             parts.append(_per_partner(d.assign(**{col: d[flag].astype(float)}), col, ids, "sum"))
         if ci["connection"].notna().any():
             dc = daily_connection(ci, cutoff_hour=cutoff_hour, timezone=tz)
             dc = dc[dc["partner"] == "couple"]
-            parts.append(dc.assign(week_start=_week_start(dc["day"])).groupby("week_start")[
-                ["connection"]].mean().rename(columns={"connection": "connection_couple"}))
+            parts.append(
+                dc.assign(week_start=_week_start(dc["day"]))
+                .groupby("week_start")[["connection"]]
+                .mean()
+                .rename(columns={"connection": "connection_couple"})
+            )
         if ci["time_together_min"].notna().any():
             lt = lonely_together_days(ci, cutoff_hour=cutoff_hour, timezone=tz)
-            lt = lt.assign(week_start=_week_start(lt["day"]), partner=lt["partner"].astype(str),
-                           lonely_together_days=lt["lonely_together"].astype(float))
+            lt = lt.assign(
+                week_start=_week_start(lt["day"]),
+                partner=lt["partner"].astype(str),
+                lonely_together_days=lt["lonely_together"].astype(float),
+            )
             parts.append(_per_partner(lt, "lonely_together_days", ids, "sum"))
 
     # --- events: bids and episodes ---------------------------------------------------------
@@ -260,29 +346,37 @@ def couple_metrics(
             tw = _per_partner(tr, "toward", ids, "sum")
             bw = _per_partner(tr, "bids", ids, "sum")
             with np.errstate(invalid="ignore", divide="ignore"):
-                share = pd.DataFrame({
-                    "toward_share_a": tw["toward_a"] / bw["bids_a"],
-                    "toward_share_b": tw["toward_b"] / bw["bids_b"],
-                    "toward_share": tw.sum(axis=1) / bw.sum(axis=1),
-                })
+                share = pd.DataFrame(
+                    {
+                        "toward_share_a": tw["toward_a"] / bw["bids_a"],
+                        "toward_share_b": tw["toward_b"] / bw["bids_b"],
+                        "toward_share": tw.sum(axis=1) / bw.sum(axis=1),
+                    }
+                )
             parts.append(share)
         ep = pursue_withdraw_episodes(ev)
         if len(ep):
             day = diary_day(ep["start"], ep["couple_id"], tz, cutoff_hour=cutoff_hour)
-            e = pd.DataFrame({"week_start": _week_start(day),
-                              "a": (ep["pursuer"].astype(str) == ids[0]).astype(float)})
+            e = pd.DataFrame(
+                {
+                    "week_start": _week_start(day),
+                    "a": (ep["pursuer"].astype(str) == ids[0]).astype(float),
+                }
+            )
             g = e.groupby("week_start")["a"]
             parts.append(pd.DataFrame({"episodes": g.size(), "pursuer_share_a": g.mean()}))
 
     # --- conflicts ---------------------------------------------------------------------------
     has_conflict = (len(ev) and (ev["code"] == "conflict").any()) or (
-        len(ci) and ci["conflict"].astype("boolean").fillna(False).any()
-        or (len(ci) and ci["conflict_topic"].notna().any()))
+        (len(ci) and ci["conflict"].astype("boolean").fillna(False).any())
+        or (len(ci) and ci["conflict_topic"].notna().any())
+    )
     if has_conflict:
         from patterns.topics import conflict_log
 
-        cl = conflict_log(ev if len(ev) else None, ci if len(ci) else None, timezone=tz,
-                          cutoff_hour=cutoff_hour)
+        cl = conflict_log(
+            ev if len(ev) else None, ci if len(ci) else None, timezone=tz, cutoff_hour=cutoff_hour
+        )
         if len(cl):
             cl = cl.sort_values("ts", kind="stable")
             prev = cl.groupby("topic", dropna=False)["repaired"].shift(1)
@@ -293,13 +387,22 @@ def couple_metrics(
                 rep=cl["repaired"].astype("Float64"),
             )
             g = cl.groupby("week_start")
-            parts.append(pd.DataFrame({
-                "conflicts": g.size(), "escalated": g["escalated"].sum(),
-                "repair_share": g["rep"].mean().astype(float),
-                "resurfaced": g["resurfaced"].sum()}))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "conflicts": g.size(),
+                        "escalated": g["escalated"].sum(),
+                        "repair_share": g["rep"].mean().astype(float),
+                        "resurfaced": g["resurfaced"].sum(),
+                    }
+                )
+            )
 
-    out = pd.concat(parts, axis=1) if parts else pd.DataFrame(
-        index=pd.DatetimeIndex([], name="week_start"))
+    out = (
+        pd.concat(parts, axis=1)
+        if parts
+        else pd.DataFrame(index=pd.DatetimeIndex([], name="week_start"))
+    )
     out.index.name = "week_start"
     if len(out):
         weeks = pd.date_range(out.index.min(), out.index.max(), freq="7D", name="week_start")
@@ -310,16 +413,30 @@ def couple_metrics(
     out["iso_week"] = iso["week"].astype("int64").to_numpy() if len(out) else []
     out["couple_id"] = couple
     out["partner_a"], out["partner_b"] = ids
-    counts = ["days_observed", "checkins", "checkins_a", "checkins_b", "bids_a", "bids_b",
-              "episodes", "conflicts", "escalated", "resurfaced"]
+    counts = [
+        "days_observed",
+        "checkins",
+        "checkins_a",
+        "checkins_b",
+        "bids_a",
+        "bids_b",
+        "episodes",
+        "conflicts",
+        "escalated",
+        "resurfaced",
+    ]
     counts += [c for c in _COLUMNS if c.endswith(("_days_a", "_days_b"))]
     for c in _COLUMNS:
         if c not in out.columns:
             out[c] = np.nan
     for c in counts:
         out[c] = out[c].fillna(0).astype("int64")
-    floats = [c for c in _COLUMNS if c not in counts and c not in (
-        "couple_id", "week_start", "iso_year", "iso_week", "partner_a", "partner_b")]
+    floats = [
+        c
+        for c in _COLUMNS
+        if c not in counts
+        and c not in ("couple_id", "week_start", "iso_year", "iso_week", "partner_a", "partner_b")
+    ]
     out[floats] = out[floats].astype(float)
     out["couple_id"] = out["couple_id"].astype("string")
     out[["partner_a", "partner_b"]] = out[["partner_a", "partner_b"]].astype("string")
@@ -359,21 +476,28 @@ def couple_week_metrics(export: Any, *, cutoff_hour: int = DEFAULT_CUTOFF_HOUR) 
     ev = getattr(export, "events", None)
     ci = getattr(export, "checkins", None)
     if ev is None or ci is None:
-        raise option_error("export", func, "an Export (with .events and .checkins)",
-                           type(export).__name__)
+        raise option_error(
+            "export", func, "an Export (with .events and .checkins)", type(export).__name__
+        )
     tz = getattr(export, "timezones", None) or resolve_timezones(ci if len(ci) else ev)
     partners = dict(getattr(export, "partners", {}) or {})
-    couples = sorted(set(ev["couple_id"].dropna().astype(str))
-                     | set(ci["couple_id"].dropna().astype(str)))
+    couples = sorted(
+        set(ev["couple_id"].dropna().astype(str)) | set(ci["couple_id"].dropna().astype(str))
+    )
     ev_by = dict(tuple(ev.groupby(ev["couple_id"].astype(str), sort=False)))
     ci_by = dict(tuple(ci.groupby(ci["couple_id"].astype(str), sort=False)))
     tables = []
     for couple in couples:  # per couple, not per event: the unit an engine would map
         zone = tz.get(couple, "UTC") if isinstance(tz, Mapping) else tz
-        tables.append(couple_metrics(
-            ev_by.get(couple, ev.iloc[:0]).reset_index(drop=True),
-            ci_by.get(couple, ci.iloc[:0]).reset_index(drop=True),
-            timezone=zone, cutoff_hour=cutoff_hour, partners=partners.get(couple)))
+        tables.append(
+            couple_metrics(
+                ev_by.get(couple, ev.iloc[:0]).reset_index(drop=True),
+                ci_by.get(couple, ci.iloc[:0]).reset_index(drop=True),
+                timezone=zone,
+                cutoff_hour=cutoff_hour,
+                partners=partners.get(couple),
+            )
+        )
     if not tables:
         return couple_metrics_empty()
     return pd.concat(tables, ignore_index=True)
@@ -414,8 +538,14 @@ def write_metrics(table: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-_DYAD_MEASURES = ("connection", "stress", "supported", "lonely", "intimacy_comfort",
-                  "time_together_min")
+_DYAD_MEASURES = (
+    "connection",
+    "stress",
+    "supported",
+    "lonely",
+    "intimacy_comfort",
+    "time_together_min",
+)
 
 
 def dyadic_daily(
@@ -483,8 +613,9 @@ def dyadic_daily(
     measures = list(measures)
     if not measures:
         raise option_error("measures", func, "at least one check-in measure", measures)
-    d = daily_partner_table(checkins, measures, cutoff_hour=cutoff_hour, timezone=timezone,
-                            func=func).drop(columns="n")
+    d = daily_partner_table(
+        checkins, measures, cutoff_hour=cutoff_hour, timezone=timezone, func=func
+    ).drop(columns="n")
     d["partner"] = d["partner"].astype("string")
     first = d.groupby("couple_id")["day"].transform("min")
     d["day_number"] = (d["day"] - first).dt.days.astype("int64")
@@ -494,20 +625,30 @@ def dyadic_daily(
         for m in measures:
             d[f"{m}_pm"] = d.groupby(["couple_id", "partner"])[m].transform("mean")
             d[f"{m}_cw"] = d[m] - d[f"{m}_pm"]
-    values = [c for c in d.columns if c not in ("couple_id", "partner", "day", "day_number",
-                                                 "role")]
+    values = [
+        c for c in d.columns if c not in ("couple_id", "partner", "day", "day_number", "role")
+    ]
     if layout == "individual":
         out = d[["couple_id", "partner", "role", "day", "day_number", *values]]
         return out.sort_values(["couple_id", "partner", "day"], ignore_index=True)
     ids = d.groupby(["couple_id", "role"])["partner"].first().unstack("role")
     ids = ids.reindex(columns=["a", "b"])
-    wide = d.pivot_table(index=["couple_id", "day", "day_number"], columns="role",
-                         values=values, aggfunc="first", observed=True, dropna=False)
+    wide = d.pivot_table(
+        index=["couple_id", "day", "day_number"],
+        columns="role",
+        values=values,
+        aggfunc="first",
+        observed=True,
+        dropna=False,
+    )
     wide = wide.reindex(columns=pd.MultiIndex.from_product([values, ["a", "b"]]))
     wide.columns = [f"{v}_{r}" for v, r in wide.columns]
     wide = wide.dropna(how="all").reset_index()
-    wide = wide.merge(ids.rename(columns={"a": "partner_a", "b": "partner_b"}).reset_index(),
-                      on="couple_id", how="left")
+    wide = wide.merge(
+        ids.rename(columns={"a": "partner_a", "b": "partner_b"}).reset_index(),
+        on="couple_id",
+        how="left",
+    )
     if layout == "dyad":
         cols = ["couple_id", "day", "day_number", "partner_a", "partner_b"]
         cols += [f"{v}_{r}" for v in values for r in ("a", "b")]

@@ -1,0 +1,182 @@
+"""Tests for patterns.metrics: codebook coverage, few-line pandas oracles, planted truth,
+per-couple independence (the Dask contract), safe writing, dyadic layouts and the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from patterns.metrics import (
+    couple_metrics,
+    couple_week_metrics,
+    dyadic_daily,
+    metrics_codebook,
+    write_metrics,
+)
+from patterns.testing import check_contract
+
+
+@pytest.fixture(scope="module")
+def sim():
+    from patterns.simulate import simulate_export
+
+    return simulate_export(couples=4, days=70, seed=7)
+
+
+@pytest.fixture(scope="module")
+def table(sim):
+    return couple_week_metrics(sim)
+
+
+def _local_week(ts, couple, tz):
+    local = pd.Series(
+        [t.tz_convert(tz[c]).tz_localize(None) for t, c in zip(ts, couple, strict=True)],
+        index=ts.index,
+    )
+    day = (local - pd.Timedelta(hours=4)).dt.normalize()
+    return day, day - pd.to_timedelta(day.dt.day_of_week, unit="D")
+
+
+def test_codebook_covers_every_column(table):
+    book = check_contract(metrics_codebook)
+    assert book["column"].tolist() == table.columns.tolist()
+    assert book[["meaning", "unit", "method"]].map(lambda s: bool(str(s).strip())).all().all()
+
+
+def test_contract_and_one_row_per_couple_week(sim, table):
+    check_contract(couple_week_metrics, sim)
+    assert not table.duplicated(["couple_id", "week_start"]).any()
+    assert (table["week_start"].dt.day_of_week == 0).all()
+    for _, g in table.groupby("couple_id"):
+        assert (g["week_start"].diff().dropna() == pd.Timedelta(days=7)).all()
+    assert ((table["toward_share"] >= 0) & (table["toward_share"] <= 1)).all()
+
+
+def test_checkins_and_connection_equal_few_line_pandas(sim, table):
+    ci = sim.checkins
+    tz = ci.attrs["timezones"]
+    day, week = _local_week(ci["ts"], ci["couple_id"], tz)
+    ref = ci.assign(day=day, week_start=week)
+    n = ref.groupby(["couple_id", "week_start"]).size()
+    got = table.set_index(["couple_id", "week_start"])["checkins"]
+    pd.testing.assert_series_equal(got.loc[n.index], n, check_names=False, check_dtype=False)
+    daily = ref.groupby(["couple_id", "partner", "week_start", "day"])["connection"].mean()
+    weekly = daily.groupby(["couple_id", "partner", "week_start"]).mean()
+    first = table.iloc[0]
+    want = weekly.loc[(first["couple_id"], first["partner_a"], first["week_start"])]
+    assert first["connection_a"] == pytest.approx(want)
+
+
+def test_bids_and_episodes_match_hand_counts_and_truth(sim, table):
+    from patterns.cycles import pursue_withdraw_episodes
+    from patterns.topics import conflict_log, topic_recurrence
+
+    ev = sim.events
+    bids = ev[ev["code"] == "bid"]
+    _, week = _local_week(bids["ts"], bids["couple_id"], ev.attrs["timezones"])
+    per_week = bids.assign(week_start=week).groupby(["couple_id", "week_start"]).size()
+    got = table.set_index(["couple_id", "week_start"])[["bids_a", "bids_b"]].sum(axis=1)
+    pd.testing.assert_series_equal(
+        got.loc[per_week.index], per_week, check_names=False, check_dtype=False
+    )
+    ep = pursue_withdraw_episodes(ev).groupby("couple_id").size()
+    tab = table.groupby("couple_id")["episodes"].sum()
+    assert tab.loc[ep.index].tolist() == ep.tolist()
+    truth = sim.truth["episodes"].groupby("couple_id").size()
+    assert (tab.reindex(truth.index, fill_value=0) >= 0.8 * truth).all()
+    rec = topic_recurrence(conflict_log(ev, sim.checkins)).groupby("couple_id")["resurfaced"]
+    assert (
+        table.groupby("couple_id")["resurfaced"].sum().loc[rec.sum().index].tolist()
+        == rec.sum().tolist()
+    )
+
+
+def test_per_couple_function_gives_identical_rows(sim, table):
+    # The contract an engine relies on: mapping couple_metrics over couples gives the table.
+    for couple in table["couple_id"].unique():
+        ev = sim.events[sim.events["couple_id"] == couple].reset_index(drop=True)
+        ci = sim.checkins[sim.checkins["couple_id"] == couple].reset_index(drop=True)
+        one = couple_metrics(ev, ci, timezone=sim.checkins.attrs["timezones"][couple])
+        want = table[table["couple_id"] == couple].reset_index(drop=True)
+        pd.testing.assert_frame_equal(one, want)
+
+
+def test_couple_metrics_errors(sim):
+    with pytest.raises(ValueError, match="the rows of exactly one couple"):
+        couple_metrics(sim.events, sim.checkins)
+    with pytest.raises(ValueError, match="export must be an Export"):
+        couple_week_metrics(object())
+
+
+def test_write_metrics_csv_is_formula_safe_and_parquet_round_trips(tmp_path, table):
+    evil = table.head(3).assign(couple_id=['=HYPERLINK("x")', "+1", "c"])
+    p = write_metrics(evil, tmp_path / "weeks.csv")
+    text = p.read_text(encoding="utf-8")
+    assert "'=HYPERLINK" in text and "\n'+1," in text
+    assert (tmp_path / "weeks_codebook.csv").exists()
+    back = pd.read_csv(tmp_path / "weeks_codebook.csv")
+    assert back["column"].tolist() == metrics_codebook()["column"].tolist()
+    q = write_metrics(table, tmp_path / "sub" / "weeks.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(q), table, check_dtype=False)
+    with pytest.raises(ValueError, match=r"path suffix must be one of \['.csv', '.parquet'\]"):
+        write_metrics(table, tmp_path / "weeks.xlsx")
+
+
+# --- dyadic layouts ------------------------------------------------------------------------
+
+
+def test_dyadic_layouts_agree_with_pandas(sim):
+    ci = sim.checkins[sim.checkins["couple_id"].isin(["c001", "c002"])]
+    ind = check_contract(dyadic_daily, ci)
+    dy = check_contract(dyadic_daily, ci, layout="dyad")
+    pw = check_contract(dyadic_daily, ci, layout="pairwise")
+    # individual: person-mean centring by hand
+    pm = ind.groupby("partner")["connection"].transform("mean")
+    np.testing.assert_allclose(ind["connection_pm"], pm)
+    np.testing.assert_allclose(ind["connection_cw"], ind["connection"] - pm)
+    assert (ind.groupby("partner")["connection_cw"].mean().abs() < 1e-9).all()
+    # dyad: one row per couple-day, a/b = sorted partner ids
+    assert not dy.duplicated(["couple_id", "day"]).any()
+    assert (dy["partner_a"] < dy["partner_b"]).all()
+    a = ind[ind["role"] == "a"].set_index(["couple_id", "day"])["stress"]
+    got = dy.set_index(["couple_id", "day"])["stress_a"]
+    pd.testing.assert_series_equal(got.loc[a.index], a, check_names=False)
+    # pairwise: two rows per couple-day, actor/partner swapped
+    assert len(pw) == 2 * len(dy)
+    b_rows = pw[pw["role"] == "b"].reset_index(drop=True)
+    np.testing.assert_allclose(b_rows["lonely_actor"], dy["lonely_b"])
+    np.testing.assert_allclose(b_rows["lonely_partner"], dy["lonely_a"])
+    assert (b_rows["actor"] == dy["partner_b"]).all()
+    assert ind["day_number"].min() == 0
+
+
+def test_dyadic_no_centring_and_errors(sim):
+    out = dyadic_daily(sim.checkins, center=False, measures=["connection"])
+    assert [c for c in out.columns if c.endswith(("_pm", "_cw"))] == []
+    with pytest.raises(ValueError, match="layout must be one of"):
+        dyadic_daily(sim.checkins, layout="wide")
+    with pytest.raises(ValueError, match="center must be True or False"):
+        dyadic_daily(sim.checkins, center="yes")
+    with pytest.raises(ValueError, match="measures must be"):
+        dyadic_daily(sim.checkins, measures=[])
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def test_cli_metrics_writes_csv_and_fails_cleanly(tmp_path):
+    from patterns.cli import app
+    from patterns.simulate import simulate_export
+
+    simulate_export(couples=2, days=21, seed=3, out=tmp_path / "exp")
+    runner = CliRunner()
+    res = runner.invoke(app, ["metrics", str(tmp_path / "exp"), "-o", str(tmp_path / "m.csv")])
+    assert res.exit_code == 0, res.output
+    out = pd.read_csv(tmp_path / "m.csv")
+    assert out["couple_id"].nunique() == 2 and (tmp_path / "m_codebook.csv").exists()
+    res = runner.invoke(app, ["metrics", str(tmp_path / "nope"), "-o", str(tmp_path / "x.csv")])
+    assert res.exit_code == 2
+    res = runner.invoke(app, ["metrics", str(tmp_path / "exp"), "-o", str(tmp_path / "x.txt")])
+    assert res.exit_code == 2
