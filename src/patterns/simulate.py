@@ -332,6 +332,8 @@ _PARAMS: dict[str, dict[str, Any]] = {
         conflict_beta=(2.0, 3.0),
     ),
 }
+#: Small integer dtypes for the per-couple event arrays (memory at 1,000 couples).
+_COMPACT = {"actor": np.int8, "code": np.int8, "btype": np.int8, "topic": np.int8, "bid": np.int32}
 _CHANGE_SIZE = -1.5
 _INTERVENTION_EFFECT = 1.5
 _REG_THRESHOLD = 2.0
@@ -446,6 +448,8 @@ def simulate_export(
         parts.append(_simulate_couple(i, ids[i], arch[i], midnights[zones[i]], dates, rng))
 
     events = _events_frame(parts, ids)
+    for p in parts:  # free the per-couple event arrays early (millions of rows at scale)
+        del p["events"]
     checkins = _checkins_frame(parts, ids)
     tz_map = dict(zip(ids, zones, strict=True))
     events.attrs["timezones"] = dict(tz_map)
@@ -676,7 +680,7 @@ def _simulate_couple(
         ),
     )
     order = np.argsort(ts, kind="stable")
-    out = {k: v[order] for k, v in out.items()}
+    out = {k: v[order].astype(_COMPACT.get(k, v.dtype)) for k, v in out.items()}
 
     check = _checkins(
         rng, P, arch, days, weekend, mid, ep, conf, iv_day, cp_day, main, pu_role, wd_role, effect
@@ -1072,7 +1076,7 @@ def _events_frame(parts: list[dict], ids: list[str]) -> pd.DataFrame:
         {
             "couple_id": _string_series(cid),
             "ts": _utc(cat["ts"]),
-            "actor": _lookup(cidx * 2 + cat["actor"], partners),
+            "actor": _lookup(cidx * 2 + cat["actor"].astype(np.int64), partners),
             "code": pd.Categorical.from_codes(cat["code"], dtype=schema.CODE_DTYPE),
             "bid_id": _string_series(bid_str),
             "bid_type": _lookup(cat["btype"], _BID_TYPES),
@@ -1346,6 +1350,7 @@ _FLOAT_DECIMALS = {
     **{r: 1 for r in schema.RATINGS},
     **{b: 0 for b in schema.BODY_SIGNALS},
 }
+_FREE_TEXT = ("note", "prompt", "answer")
 _NEEDS_QUOTE = r'[",\r\n]'
 
 
@@ -1433,8 +1438,16 @@ def _csv_chunk(df: pd.DataFrame, tz_map: dict[str, str]) -> bytes:
             arr = _fixed(s.to_numpy(dtype=float), _FLOAT_DECIMALS.get(col, 4))
         elif str(s.dtype) == "boolean":
             arr = pc.if_else(pa.array(s), "true", "false")
+        elif isinstance(s.dtype, pd.CategoricalDtype):
+            codes = s.cat.codes.to_numpy()
+            arr = pc.take(
+                pa.array([str(c) for c in s.cat.categories], pa.string()),
+                pa.array(codes, mask=codes < 0),
+            )
         else:
-            arr = _quote(pc.cast(pa.array(s.astype(schema.STRING)), pa.string()))
+            arr = pc.cast(pa.array(s.astype(schema.STRING)), pa.string())
+            # ids and vocabulary words are generated here and never need quoting
+            arr = _quote(arr) if col in _FREE_TEXT else arr
         cols.append(arr)
     line = pc.binary_join_element_wise(*cols, ",", null_handling="replace", null_replacement="")
     line = pc.binary_join_element_wise(line, "", "\n").cast(pa.large_string())
