@@ -50,8 +50,22 @@ _LAZY: dict[str, str] = {
     "reflection_summary": "patterns.prompts",
     "paired_answers": "patterns.prompts",
     "mann_kendall": "patterns.trends",
+    "daily_connection": "patterns.trends",
+    "weekly_connection": "patterns.trends",
+    "rolling_connection": "patterns.trends",
+    "theil_sen": "patterns.trends",
+    "trend_tests": "patterns.trends",
+    "change_points": "patterns.trends",
+    "partner_agreement": "patterns.trends",
+    "intervention_effect": "patterns.trends",
+    "lonely_together": "patterns.trends",
     "couple_week_metrics": "patterns.metrics",
+    "couple_metrics": "patterns.metrics",
+    "metrics_codebook": "patterns.metrics",
+    "write_metrics": "patterns.metrics",
+    "dyadic_daily": "patterns.metrics",
     "indicators": "patterns.indicators",
+    "load_thresholds": "patterns.thresholds",
 }
 
 __all__ = ["ExportError", "__version__", *sorted(_LAZY)]
