@@ -131,82 +131,100 @@ def match_responses(events: pd.DataFrame, *, passes: int = 3) -> pd.DataFrame:
     )
 
 
+def _first_per_bid(bid: np.ndarray, resp_rank: np.ndarray) -> np.ndarray:
+    """Indices (into ``bid``) of the earliest response for each distinct bid."""
+    order = np.lexsort((resp_rank, bid))
+    first = np.r_[True, bid[order][1:] != bid[order][:-1]]
+    return order[first]
+
+
 def _match(events: pd.DataFrame, passes: int) -> tuple[Encoded, dict[str, np.ndarray]]:
-    """Integer core of :func:`match_responses`: one entry per bid, ordered by couple, time."""
-    # integer keys throughout: merges and sorts on ints are fast, strings come back at the end
+    """Integer core of :func:`match_responses`: one entry per bid, ordered by couple, time.
+
+    Written with sorted integer keys and :func:`numpy.searchsorted` instead of
+    ``merge``/``merge_asof``: on millions of events the pandas joins spent most of their time
+    re-factorizing keys; the logic is the same (a backward as-of match by couple and bidder).
+    """
     enc = encode(events)
-    cpl, act, ts = enc.couple, enc.actor, enc.ts
+    n = len(enc.ts)
+    other = enc.other()
+    n_act = max(len(enc.actor_names), 1)
     if "bid_id" in events.columns:
-        bid_key = pd.factorize(events["bid_id"].astype(object))[0]  # missing → -1
+        bid_key = np.asarray(pd.factorize(events["bid_id"])[0], dtype=np.int64)  # NA → -1
     else:
-        bid_key = np.full(len(events), -1)
-    base = pd.DataFrame({"couple": cpl, "ts": ts, "actor": act, "bid_key": bid_key})
-    base["other"] = enc.other()
-    is_bid = enc.code == CODE["bid"]
+        bid_key = np.full(n, -1, dtype=np.int64)
+    # global time rank (ties keep input order): "at or before" comparisons on small ints
+    rank = np.empty(n, dtype=np.int64)
+    rank[np.lexsort((np.arange(n), enc.ts))] = np.arange(n)
     kind_codes = [CODE[k] for k in _KINDS]
-    is_resp = np.isin(enc.code, kind_codes)
-    bids = base[is_bid].copy()
-    bids["bid_row"] = np.arange(len(bids))
-    resp = base[is_resp].copy()
-    resp["response"] = np.searchsorted(kind_codes, enc.code[is_resp])
-    resp = resp.sort_values("ts", kind="stable")
-    cols = ["bid_row", "ts", "response", "matched_by"]
+    b_idx = np.flatnonzero(enc.code == CODE["bid"])
+    b_idx = b_idx[np.lexsort((enc.ts[b_idx], enc.couple[b_idx]))]  # couple, time order
+    r_idx = np.flatnonzero(np.isin(enc.code, kind_codes))
+    nb = len(b_idx)
+    r_ts = np.full(nb, _NAT)
+    r_kind = np.full(nb, -1)
+    r_by = np.full(nb, -1)
+    r_rank = np.full(nb, np.iinfo(np.int64).max)
+    if nb == 0 or len(r_idx) == 0:
+        return enc, _bid_arrays(enc, other, b_idx, r_ts, r_kind, r_by)
+    b_group = enc.couple[b_idx] * n_act + enc.actor[b_idx]  # (couple, bidder)
+    r_group = enc.couple[r_idx] * n_act + other[r_idx]  # (couple, the responder's partner)
+    r_code = np.searchsorted(kind_codes, enc.code[r_idx])
+
+    def assign(bids_hit, resp_hit, how):
+        r_ts[bids_hit] = enc.ts[r_idx[resp_hit]]
+        r_kind[bids_hit] = r_code[resp_hit]
+        r_by[bids_hit] = how
+        r_rank[bids_hit] = rank[r_idx[resp_hit]]
 
     # 1) by bid_id: the bid with that id made by the other partner of the same couple
-    with_id = resp[resp["bid_key"] >= 0]
-    by_id = with_id.merge(
-        bids.loc[bids["bid_key"] >= 0, ["couple", "bid_key", "actor", "bid_row"]].rename(
-            columns={"actor": "other"}
-        ),
-        on=["couple", "bid_key", "other"],
-        how="inner",
-    )
-    by_id = by_id.sort_values("ts", kind="stable").drop_duplicates("bid_row")
-    matches = [by_id.assign(matched_by=0)[cols]]
-    taken = np.zeros(len(bids), dtype=bool)
-    taken[by_id["bid_row"].to_numpy()] = True
+    n_id = int(bid_key.max()) + 2
+    b_key = b_group * n_id + bid_key[b_idx]
+    has = bid_key[b_idx] >= 0
+    kb = np.flatnonzero(has)
+    kb = kb[np.argsort(b_key[kb], kind="stable")]
+    r_with = np.flatnonzero(bid_key[r_idx] >= 0)
+    taken = np.zeros(nb, dtype=bool)
+    if len(kb) and len(r_with):
+        want = r_group[r_with] * n_id + bid_key[r_idx[r_with]]
+        pos = np.searchsorted(b_key[kb], want)
+        ok = pos < len(kb)
+        ok[ok] = b_key[kb[pos[ok]]] == want[ok]
+        hb, hr = kb[pos[ok]], r_with[ok]
+        keep = _first_per_bid(hb, rank[r_idx[hr]])
+        assign(hb[keep], hr[keep], 0)
+        taken[hb[keep]] = True
 
-    # 2) by recency, for responses without a bid_id
-    pending = resp.loc[resp["bid_key"] < 0, ["couple", "ts", "other", "response"]]
-    pending = pending.rename(columns={"other": "bidder"}).reset_index(drop=True)
-    pending["_rid"] = np.arange(len(pending))
-    for _ in range(passes):
-        free = bids.loc[~taken[bids["bid_row"].to_numpy()], ["couple", "actor", "ts", "bid_row"]]
-        if pending.empty or free.empty:
+    # 2) by recency, for responses without a bid_id: the latest still-free bid of the
+    #    responder's partner at or before the response; clashes go to the next pass
+    pending = np.flatnonzero(bid_key[r_idx] < 0)
+    for _ in range(passes):  # a loop over passes, not over events
+        free = np.flatnonzero(~taken)
+        if len(pending) == 0 or len(free) == 0:
             break
-        free = free.rename(columns={"actor": "bidder", "ts": "bid_ts"}).sort_values(
-            "bid_ts", kind="stable"
-        )
-        hit = pd.merge_asof(
-            pending.sort_values("ts", kind="stable"),
-            free,
-            left_on="ts",
-            right_on="bid_ts",
-            by=["couple", "bidder"],
-            direction="backward",
-        ).dropna(subset=["bid_row"])
-        hit["bid_row"] = hit["bid_row"].astype(np.int64)
-        hit = hit.sort_values("ts", kind="stable").drop_duplicates("bid_row")
-        matches.append(hit.assign(matched_by=1)[cols])
-        taken[hit["bid_row"].to_numpy()] = True
-        pending = pending[~pending["_rid"].isin(hit["_rid"])]
-    m = pd.concat(matches, ignore_index=True).sort_values("ts", kind="stable")
-    m = m.drop_duplicates("bid_row")
-    n = len(bids)
-    r_ts = np.full(n, _NAT)
-    r_kind = np.full(n, -1)
-    r_by = np.full(n, -1)
-    rows = m["bid_row"].to_numpy()
-    r_ts[rows] = m["ts"].to_numpy()
-    r_kind[rows] = m["response"].to_numpy()
-    r_by[rows] = m["matched_by"].to_numpy()
-    order = np.lexsort((bids["ts"].to_numpy(), bids["couple"].to_numpy()))
-    r_ts, r_kind, r_by = r_ts[order], r_kind[order], r_by[order]
-    return enc, {
-        "couple": bids["couple"].to_numpy()[order],
-        "actor": bids["actor"].to_numpy()[order],
-        "other": bids["other"].to_numpy()[order],
-        "ts": bids["ts"].to_numpy()[order],
+        fkey = b_group[free] * (n + 1) + rank[b_idx[free]]
+        o = np.argsort(fkey, kind="stable")
+        free, fkey = free[o], fkey[o]
+        want = r_group[pending] * (n + 1) + rank[r_idx[pending]]
+        pos = np.searchsorted(fkey, want, side="right") - 1
+        ok = pos >= 0
+        ok[ok] = fkey[pos[ok]] // (n + 1) == r_group[pending[ok]]
+        hb, hr = free[pos[ok]], pending[ok]
+        keep = _first_per_bid(hb, rank[r_idx[hr]])
+        assign(hb[keep], hr[keep], 1)
+        taken[hb[keep]] = True
+        matched = np.zeros(len(r_idx), dtype=bool)
+        matched[hr[keep]] = True
+        pending = pending[~matched[pending]]
+    return enc, _bid_arrays(enc, other, b_idx, r_ts, r_kind, r_by)
+
+
+def _bid_arrays(enc, other, b_idx, r_ts, r_kind, r_by) -> dict[str, np.ndarray]:
+    return {
+        "couple": enc.couple[b_idx],
+        "actor": enc.actor[b_idx],
+        "other": other[b_idx],
+        "ts": enc.ts[b_idx],
         "r_ts": r_ts,
         "r_kind": r_kind,
         "r_by": r_by,
