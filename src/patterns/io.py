@@ -236,10 +236,14 @@ _TARGET_SCALE = {
 # Valid instants: anything else is a typo or a unit mix-up (and would overflow ns).
 _TS_MIN = pd.Timestamp("1900-01-01")
 _TS_MAX = pd.Timestamp("2200-01-01")
-_OFFSET_RE = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d\d(?::?\d\d)?)$"
-_NUMBER_RE = r"[+-]?\d+(?:\.\d+)?"
+# [0-9] rather than \d and [ ] rather than \s: pandas then runs these on pyarrow (RE2).
+_OFFSET_RE = (
+    r"[0-9]:[0-9][0-9](?::[0-9][0-9](?:[.,][0-9]+)?)? *(?:[zZ]|[+-][0-9][0-9](?::?[0-9][0-9])?)$"
+)
+_NUMBER_RE = r"[+-]?[0-9]+(?:\.[0-9]+)?"
 _DATELIKE_RE = (
-    r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}(?:[ T]\d{1,2}:\d\d(?::\d\d(?:\.\d+)?)?(?:\s?[AaPp][Mm])?)?"
+    r"[0-9]{1,4}[./-][0-9]{1,2}[./-][0-9]{1,4}"
+    r"(?:[ T][0-9]{1,2}:[0-9][0-9](?::[0-9][0-9](?:\.[0-9]+)?)?(?: ?[AaPp][Mm])?)?"
 )
 _QCOLS = ["table", "source", "row", "column", "reason", "detail", "couple_id", "record"]
 
@@ -750,15 +754,22 @@ def _unique_names(names: list[str]) -> list[str]:
 
 
 def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -> tuple:
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    text, encoding = _decode(data)
-    del data
-    text = text.lstrip("\ufeff")
-    if not text.strip():
+    head_bytes = data[:4000]
+    plain_utf8 = (
+        not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        and head_bytes.count(b"\x00") <= len(head_bytes) // 4
+    )
+    text: str | None = None
+    if plain_utf8:  # common case: hand the bytes to pyarrow untouched (it checks UTF-8)
+        payload, encoding = data, "utf-8"
+        head = data[:65536].decode("utf-8", errors="replace")
+    else:
+        text, encoding = _decode(data)
+        text = text.lstrip("\ufeff")
+        payload, head = None, text[:65536]
+    if not head.strip():
         return _Raw(table, name, pd.DataFrame(), np.zeros(0, np.int64)), encoding, ""
-    delim, wrapped = _sniff(_first_record_line(text))
+    delim, wrapped = _sniff(_first_record_line(head))
     if name.lower().endswith((".tsv", ".tsv.gz")):
         delim = "\t"
     if cfg.get("delimiter"):
@@ -768,46 +779,31 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
     if wrapped:
         # Excel re-saved every line as one quoted field: strip the outer quotes (rare files,
         # so a per-line pass is fine).
+        if text is None:
+            text, encoding = _decode(data)
         text = "\n".join(
             ln[1:-1].replace('""', '"') if len(ln) > 1 and ln[0] == ln[-1] == '"' else ln
             for ln in text.splitlines()
         )
-    header = next(csv.reader(io.StringIO(_first_record_line(text)), delimiter=delim), [])
+        payload, head = None, text[:65536]
+    if payload is None:
+        payload = text.encode("utf-8")
+    header = next(csv.reader(io.StringIO(_first_record_line(head)), delimiter=delim), [])
     names = _unique_names(header)
-    ragged = [0]
-
-    def on_bad(_row: Any) -> str:
-        ragged[0] += 1
-        return "skip"
-
-    df = None
-    try:
-        tbl = pacsv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
-            read_options=pacsv.ReadOptions(
-                column_names=names, skip_rows=1, skip_rows_after_names=skip, use_threads=True
-            ),
-            parse_options=pacsv.ParseOptions(
-                delimiter=delim, newlines_in_values=True, invalid_row_handler=on_bad
-            ),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-                null_values=[],
-            ),
-        )
-        if ragged[0] == 0:
-            df = tbl.to_pandas()
-            del tbl
-    except (pa.ArrowInvalid, pa.ArrowException):
-        df = None  # malformed quoting and the like: the exact reader below handles it
+    df, ragged = _arrow_csv(payload, names, delim, skip)
+    if df is None and not ragged and text is None:
+        # Not valid UTF-8 (or not parseable): decode (cp1252 fallback) and try once more.
+        text, encoding = _decode(data)
+        df, ragged = _arrow_csv(text.encode("utf-8"), names, delim, skip)
     if df is not None:
-        df = df.astype({c: "str" for c in df.columns}) if len(df.columns) else df
         rows = np.arange(skip + 1, skip + 1 + len(df), dtype=np.int64)
-        return _Raw(table, name, df.reset_index(drop=True), rows), encoding, delim
-    # Slow exact path, only for files with ragged rows: Python's csv module gives the field
-    # count of every record, so each ragged row is quarantined with its true row number.
+        return _Raw(table, name, df, rows), encoding, delim
+    if text is None:
+        text, encoding = _decode(data)
+    del payload
+    # Slow exact path, only for files with ragged rows or odd quoting: Python's csv module
+    # gives the field count of every record, so each ragged row is quarantined with its true
+    # row number.
     try:
         recs = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delim) if r]
     except csv.Error as exc:
@@ -827,6 +823,41 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
     df, rows, bad = df[keep].reset_index(drop=True), rows[keep], bad[keep]
     detail = f"expected {width} fields"
     return _Raw(table, name, df, rows, [(bad, "", "ragged_row", detail)]), encoding, delim
+
+
+def _arrow_csv(payload: bytes, names: list[str], delim: str, skip: int):
+    """Parse with pyarrow, every column a non-null string. Returns (frame or None, ragged)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    ragged = [0]
+
+    def on_bad(_row: Any) -> str:
+        ragged[0] += 1
+        return "skip"
+
+    try:
+        tbl = pacsv.read_csv(
+            io.BytesIO(payload),
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, skip_rows_after_names=skip, use_threads=True
+            ),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delim, newlines_in_values=True, invalid_row_handler=on_bad
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+                null_values=[],
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException):
+        return None, bool(ragged[0])
+    if ragged[0]:
+        return None, True
+    df = tbl.to_pandas()
+    return df.astype({c: "str" for c in df.columns}) if len(df.columns) else df, False
 
 
 def _json_scalar(v: Any) -> Any:
@@ -872,7 +903,8 @@ def _json_loads(text: str, name: str) -> Any:
 
 
 def _read_jsonl(text: str, name: str, table: str, skip: int) -> _Raw:
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    # split on "\n" only: str.splitlines would also split inside strings at U+2028 etc.
+    lines = [ln for ln in text.split("\n") if ln.strip()]
     recs: list[Any] = []
     for ln in lines:  # per line: one malformed line must not lose the others
         try:
@@ -1034,7 +1066,7 @@ def _to_float(t: pd.Series, miss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Float values and a bad mask (non-missing text that is not a finite number)."""
     txt = t.str.strip().where(~miss)
     if txt.str.contains(",", regex=False).any():
-        txt = txt.str.replace(r"^([+-]?\d*),(\d+)$", r"\1.\2", regex=True)
+        txt = txt.str.replace(r"^([+-]?[0-9]*),([0-9]+)$", r"\1.\2", regex=True)
     vals = pd.to_numeric(txt, errors="coerce")
     vals = np.asarray(pd.Series(vals).astype("Float64").to_numpy(dtype="float64", na_value=np.nan))
     bad = ~miss & ~np.isfinite(vals)
@@ -1086,9 +1118,15 @@ def _localize(naive: pd.Series, zones: pd.Series) -> tuple[pd.Series, np.ndarray
     return pd.Series(out).dt.tz_localize("UTC"), nonexist, ambig
 
 
-def _in_range(values: pd.Series) -> np.ndarray:
-    v = values.dt.tz_localize(None) if values.dt.tz is not None else values
-    return (v.notna() & (v >= _TS_MIN) & (v < _TS_MAX)).to_numpy(dtype=bool)
+def _naive_ns(values: pd.Series) -> np.ndarray:
+    """datetime64[ns] numpy values (UTC wall time for aware input), NaT outside 1900–2199."""
+    if values.dt.tz is not None:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    v = values.to_numpy(dtype="datetime64[us]")  # us: no overflow before the range check
+    ok = ~np.isnat(v) & (v >= _TS_MIN.to_datetime64()) & (v < _TS_MAX.to_datetime64())
+    out = np.full(len(v), np.datetime64("NaT", "ns"))
+    out[ok] = v[ok].astype("datetime64[ns]")
+    return out
 
 
 def _parse_ts(
@@ -1096,30 +1134,23 @@ def _parse_ts(
 ) -> tuple[pd.Series, np.ndarray, np.ndarray, np.ndarray]:
     """UTC timestamps, bad mask, DST-nonexistent mask, DST-ambiguous mask."""
     n = len(s)
-    utc = pd.Series(np.full(n, np.datetime64("NaT", "ns")), dtype="datetime64[ns]").dt.tz_localize(
-        "UTC"
-    )
-    naive = pd.Series(np.full(n, np.datetime64("NaT", "ns")), dtype="datetime64[ns]")
+    utc = np.full(n, np.datetime64("NaT", "ns"))
+    naive = np.full(n, np.datetime64("NaT", "ns"))
     todo = ~miss
     is_naive = np.zeros(n, dtype=bool)
 
     def put_utc(pos: np.ndarray, values: pd.Series) -> None:
-        ok = _in_range(values)
-        utc.iloc[pos[ok]] = values.to_numpy()[ok]
+        utc[pos] = _naive_ns(values.reset_index(drop=True))
 
     def put_naive(pos: np.ndarray, values: pd.Series) -> None:
-        ok = _in_range(values)
-        naive.iloc[pos[ok]] = values.to_numpy()[ok]
-        is_naive[pos[ok]] = True
+        v = _naive_ns(values.reset_index(drop=True))
+        naive[pos] = v
+        is_naive[pos] = ~np.isnat(v)
 
     if pd.api.types.is_datetime64_any_dtype(s):
         pos = np.flatnonzero(todo)
-        sub = s.iloc[pos].reset_index(drop=True)
-        if sub.dt.tz is not None:
-            put_utc(pos, sub.dt.tz_convert("UTC").dt.as_unit("ns"))
-        else:
-            put_naive(pos, sub.dt.as_unit("ns"))
-        nums = None
+        sub = s.iloc[pos]
+        (put_utc if sub.dt.tz is not None else put_naive)(pos, sub)
         text = None
     else:
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
@@ -1139,36 +1170,36 @@ def _parse_ts(
         epoch = epoch_s | epoch_ms
         if epoch.any():
             pos = np.flatnonzero(epoch)
-            vals = pd.to_datetime(np.round(secs[pos] * 1e6).astype("int64"), unit="us")
-            vals = pd.Series(vals.as_unit("ns"))
+            sec = secs[pos]
             if offset is not None:  # local wall-clock seconds stored as epoch (m-Path)
-                shift = offset[pos]
-                good = np.isfinite(shift)
-                vals = vals - pd.to_timedelta(np.where(good, shift, 0.0), unit="s")
-                vals[~good] = pd.NaT
-            put_utc(pos, vals.dt.tz_localize("UTC"))
+                sec = sec - offset[pos]
+            good = np.isfinite(sec)
+            vals = pd.Series(
+                pd.to_datetime(np.round(np.where(good, sec, 0) * 1e6).astype("int64"), unit="us")
+            )
+            vals[~good] = pd.NaT
+            put_utc(pos, vals)
         if excel.any():
             pos = np.flatnonzero(excel)
             days = pd.to_timedelta(np.round(nums[pos] * 86400e6).astype("int64"), unit="us")
-            put_naive(pos, pd.Series(pd.Timestamp("1899-12-30") + days).dt.as_unit("ns"))
+            put_naive(pos, pd.Series(pd.Timestamp("1899-12-30") + days))
         if text is not None:
             rest = todo & ~num
             if rest.any():
                 _parse_text_ts(text, rest, cfg, put_utc, put_naive)
+    ne = np.zeros(n, bool)
+    am = np.zeros(n, bool)
     if is_naive.any():
-        loc, nonexist, ambig = _localize(
-            naive[is_naive].reset_index(drop=True), zones[is_naive].reset_index(drop=True)
-        )
         pos = np.flatnonzero(is_naive)
-        utc.iloc[pos] = loc.to_numpy()
-        ne = np.zeros(n, bool)
-        am = np.zeros(n, bool)
+        loc, nonexist, ambig = _localize(
+            pd.Series(naive[pos]), zones[is_naive].reset_index(drop=True)
+        )
+        utc[pos] = loc.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
         ne[pos] = nonexist
         am[pos] = ambig
-    else:
-        ne = am = np.zeros(n, bool)
-    bad = todo & utc.isna().to_numpy()
-    return utc, bad, ne & ~bad, am & ~bad
+    bad = todo & np.isnat(utc)
+    out = pd.Series(utc, dtype="datetime64[ns]").dt.tz_localize("UTC")
+    return out, bad, ne & ~bad, am & ~bad
 
 
 def _parse_text_ts(text: pd.Series, rest: np.ndarray, cfg: dict, put_utc, put_naive) -> None:
@@ -1180,9 +1211,9 @@ def _parse_text_ts(text: pd.Series, rest: np.ndarray, cfg: dict, put_utc, put_na
         vals = pd.to_datetime(sub, format=str(fmt), errors="coerce")
         ok = vals.notna().to_numpy()
         if vals.dt.tz is not None:
-            put_utc(pos[ok], vals[ok].dt.tz_convert("UTC").dt.as_unit("ns"))
+            put_utc(pos[ok], vals[ok])
         else:
-            put_naive(pos[ok], vals[ok].dt.as_unit("ns"))
+            put_naive(pos[ok], vals[ok])
         done |= ok
     aware = sub.str.contains(_OFFSET_RE, regex=True).fillna(False).to_numpy(dtype=bool)
     for want_aware in (True, False):
@@ -1196,9 +1227,11 @@ def _parse_text_ts(text: pd.Series, rest: np.ndarray, cfg: dict, put_utc, put_na
             vals = vals.fillna(pd.to_datetime(retry, format="ISO8601", utc=True, errors="coerce"))
         ok = vals.notna().to_numpy()
         idx = np.flatnonzero(sel)
-        (put_utc if want_aware else put_naive)(pos[idx[ok]], vals[ok].dt.as_unit("ns"))
+        (put_utc if want_aware else put_naive)(pos[idx[ok]], vals[ok])
         done[idx[ok]] = True
-    left = ~done & sub.str.fullmatch(_DATELIKE_RE).fillna(False).to_numpy(dtype=bool)
+    left = ~done
+    if left.any():
+        left[left] = sub[left].str.fullmatch(_DATELIKE_RE).fillna(False).to_numpy(dtype=bool)
     if left.any():
         # Non-ISO day/month forms: accept a value only when reading it day-first and
         # month-first agree (13/03/2026 is unambiguous; 03/04/2026 needs `ts_format`).
@@ -1282,7 +1315,7 @@ def _apply_wide(raw: _Raw, cfg: dict) -> _Raw:
     return _Raw(raw.table, raw.source, long, rows, pre)
 
 
-def _normalise_columns(df: pd.DataFrame, table: str, rename: dict) -> tuple[pd.DataFrame, list]:
+def _normalise_columns(df: pd.DataFrame, table: str, rename: dict) -> pd.DataFrame:
     contract = [c.name for c in schema.columns_of(table)]
     lower_rename = {str(k).strip().lower(): str(v) for k, v in rename.items()}
     new = []
@@ -1301,9 +1334,7 @@ def _normalise_columns(df: pd.DataFrame, table: str, rename: dict) -> tuple[pd.D
     out = df.copy(deep=False)
     out.columns = new
     # After renaming, keep the first of any duplicated contract column.
-    out = out.loc[:, ~pd.Index(new).duplicated()]
-    dropped = [c for c in out.columns if c not in contract]
-    return out.drop(columns=dropped), dropped
+    return out.loc[:, ~pd.Index(new).duplicated()]
 
 
 def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
@@ -1313,12 +1344,21 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     df = raw.df
     for col, value in (cfg.get("constants") or {}).items():
         df = df.assign(**{str(col): str(value)})
-    df, dropped = _normalise_columns(df, table, _per_table(cfg, "rename", table))
-    ctx.dropped.setdefault(table, set()).update(dropped)
+    df = _normalise_columns(df, table, _per_table(cfg, "rename", table))
     required = [c.name for c in schema.columns_of(table) if c.required]
+    if not len(df) and not len(df.columns):  # an empty record list is an empty table
+        return (
+            schema.empty_frame(table),
+            _Problems(0),
+            {"dst_nonexistent": np.zeros(0, bool), "dst_ambiguous": np.zeros(0, bool)},
+        )
     schema.require_columns(
         df, required, func=_FUNC, table=f"{table} table ({raw.source})", error=ExportError
     )
+    contract = [c.name for c in schema.columns_of(table)]
+    dropped = [str(c) for c in df.columns if c not in contract]
+    ctx.dropped.setdefault(table, set()).update(dropped)
+    df = df.drop(columns=dropped)
     n = len(df)
     probs = _Problems(n)
     for mask, column, reason, detail in raw.pre:
@@ -1389,8 +1429,11 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
         else:
             out[c.name] = _coerce_float(c, t, m, probs, ctx)
     couple = out.get("couple_id", pd.Series(pd.NA, index=range(n), dtype=schema.STRING))
-    zones = pd.Series(couple.to_numpy(dtype=object, na_value=None)).map(ctx.manifest.zones)
-    zones = zones.astype(object).where(zones.notna(), ctx.fallback_zone)
+    if ctx.manifest.zones:
+        zones = pd.Series(couple.to_numpy(dtype=object, na_value=None)).map(ctx.manifest.zones)
+        zones = zones.astype(object).where(zones.notna(), ctx.fallback_zone)
+    else:
+        zones = pd.Series(np.full(n, ctx.fallback_zone, dtype=object))
     offset = None
     ts_off = cfg.get("ts_offset") or {}
     if ts_off:
@@ -1409,6 +1452,16 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
         bad, "ts", "bad_timestamp", "not ISO 8601, epoch s/ms or an Excel serial in 1900–2199"
     )
     out["ts"] = ts
+    # A ragged row or non-object record has no trustworthy cells: report only that.
+    broken = np.zeros(n, bool)
+    for mask, _, reason, _ in raw.pre:
+        if reason in ("ragged_row", "bad_record"):
+            broken |= mask
+    if broken.any():
+        probs.items = [
+            (m if r in ("ragged_row", "bad_record") else m & ~broken, c, r, d)
+            for m, c, r, d in probs.items
+        ]
     frame = pd.DataFrame({c.name: out[c.name] for c in schema.columns_of(table) if c.name in out})
     frame = schema.coerce_dtypes(frame, table)
     notices = {"dst_nonexistent": nonexist, "dst_ambiguous": ambig}
@@ -1627,6 +1680,11 @@ def _load(path: str | Path, *, mapping: Any, timezone: str | None, strict: bool)
                 continue
             raws.extend(got)
             infos.append(info)
+    if not raws and single is None:
+        raise ExportError(
+            f"{_FUNC}: found no table files in {path.name} (expected names like events.csv or "
+            f"checkins.csv, or a mapping's `tables`); files present: {cont.names()[:20]}."
+        )
     man = _parse_manifest(manifest_obj)
     fallback = (
         man.default_zone
@@ -1707,18 +1765,11 @@ def _assemble(
                 "partner not listed for this couple in the manifest",
             )
     # Third partners: couples without a manifest partner list keep their two busiest ids.
-    kept = _two_partners(frames, problems, partner_col, man)
+    kept, third_masks = _two_partners(frames, partner_col, man)
     for table in _TABLES:
         f, p = frames[table], problems[table]
-        couple = f["couple_id"].fillna("").to_numpy(dtype=object)
-        pid = f[partner_col[table]].fillna("").to_numpy(dtype=object)
-        key = pd.Series(couple + "\x1f" + pid)
-        check = (
-            ~pd.Series(couple).isin(list(man.partners)).to_numpy() & (pid != "") & (couple != "")
-        )
-        third = check & ~key.isin(kept).to_numpy()
         p.add(
-            third,
+            third_masks[table],
             partner_col[table],
             "third_partner",
             "a third partner id in this couple (the two most frequent are kept)",
@@ -1727,7 +1778,7 @@ def _assemble(
         clean = ~p.any()
         if clean.any():
             dup = np.zeros(len(f), bool)
-            dup[clean] = f[clean].duplicated(keep="first").to_numpy()
+            dup[clean] = _duplicated(f[clean])
             p.add(dup, "", "duplicate", "identical to an earlier row")
     quarantine, notices, out = [], [], {}
     for table in _TABLES:
@@ -1771,12 +1822,11 @@ def _assemble(
     for table in _TABLES:
         couples |= set(out[table]["couple_id"].dropna().unique())
     timezones = {c: man.zones.get(c, ctx.fallback_zone) for c in sorted(couples)}
-    partners = {
-        c: list(man.partners[c])
-        if c in man.partners
-        else sorted(k.split("\x1f", 1)[1] for k in kept if k.split("\x1f", 1)[0] == c)
-        for c in sorted(couples)
-    }
+    from_data: dict[str, list[str]] = {}
+    for key in sorted(kept):
+        c, q = key.split("\x1f", 1)
+        from_data.setdefault(c, []).append(q)
+    partners = {c: list(man.partners.get(c, from_data.get(c, []))) for c in sorted(couples)}
     for table in _TABLES:
         out[table].attrs["timezones"] = dict(timezones)
     rows_in = {t: len(frames[t]) for t in _TABLES}
@@ -1802,33 +1852,53 @@ def _assemble(
     )
 
 
-def _two_partners(frames: dict, problems: dict, partner_col: dict, man: _Manifest) -> set:
-    """couple\\x1fpartner keys kept: per couple the two ids with most rows (ties: first seen)."""
-    parts = []
-    offset = 0
-    for table in _TABLES:
-        f = frames[table]
-        ok = f["couple_id"].notna() & f[partner_col[table]].notna()
-        sub = pd.DataFrame(
-            {
-                "couple": f["couple_id"][ok].astype(object),
-                "pid": f[partner_col[table]][ok].astype(object),
-                "order": np.flatnonzero(ok.to_numpy()) + offset,
-            }
-        )
-        parts.append(sub)
-        offset += len(f)
-    allrows = pd.concat(parts, ignore_index=True)
-    if allrows.empty:
-        return set()
-    stats = (
-        allrows.groupby(["couple", "pid"], sort=False)
-        .agg(n=("order", "size"), first=("order", "min"))
-        .reset_index()
-    )
+def _duplicated(f: pd.DataFrame) -> np.ndarray:
+    """Later copies of identical rows: row hashes find candidates, then an exact check."""
+    h = pd.util.hash_pandas_object(f, index=False).to_numpy()
+    cand = pd.Series(h).duplicated(keep=False).to_numpy()
+    out = np.zeros(len(f), bool)
+    if cand.any():
+        out[cand] = f[cand].duplicated(keep="first").to_numpy()
+    return out
+
+
+def _two_partners(frames: dict, partner_col: dict, man: _Manifest) -> tuple[set, dict]:
+    """Kept ``couple\x1fpartner`` keys and per-table masks of rows with a third partner.
+
+    Per couple without a manifest partner list, the two ids with the most rows over both
+    tables are kept; ties go to the id seen first (events before check-ins, file order).
+    """
+    parts = [
+        pd.DataFrame({"couple": frames[t]["couple_id"], "pid": frames[t][partner_col[t]]})
+        for t in _TABLES
+    ]
+    pairs = pd.concat(parts, ignore_index=True)
+    n_by = [len(x) for x in parts]
+    group = pairs.groupby(["couple", "pid"], sort=False, dropna=True).ngroup()
+    group = group.fillna(-1).to_numpy(dtype=np.int64)
+    masks = {t: np.zeros(n, bool) for t, n in zip(_TABLES, n_by, strict=True)}
+    valid = group >= 0
+    if not valid.any():
+        return set(), masks
+    n_groups = int(group.max()) + 1
+    counts = np.bincount(group[valid], minlength=n_groups)
+    first = np.full(n_groups, len(group), dtype=np.int64)
+    np.minimum.at(first, group[valid], np.flatnonzero(valid))
+    stats = pairs.iloc[first].reset_index(drop=True).assign(n=counts, first=first)
     stats = stats.sort_values(["couple", "n", "first"], ascending=[True, False, True])
-    top = stats.groupby("couple", sort=False).head(2)
-    return set(top["couple"] + "\x1f" + top["pid"])
+    stats["rank"] = stats.groupby("couple", sort=False).cumcount()
+    listed = stats["couple"].isin(list(man.partners)).to_numpy()
+    keep_group = np.ones(n_groups, bool)
+    order = stats.index.to_numpy()
+    keep_group[order] = listed | (stats["rank"].to_numpy() < 2)
+    third = valid & ~keep_group[np.where(valid, group, 0)]
+    start = 0
+    for t, n in zip(_TABLES, n_by, strict=True):
+        masks[t] = third[start : start + n]
+        start += n
+    top = stats[(stats["rank"] < 2).to_numpy() & ~listed]
+    kept = set((top["couple"].astype(str) + "\x1f" + top["pid"].astype(str)).tolist())
+    return kept, masks
 
 
 def _problem_frame(table: str, p: _Problems, meta: dict, couple: pd.Series) -> pd.DataFrame:
@@ -1849,7 +1919,7 @@ def _problem_frame(table: str, p: _Problems, meta: dict, couple: pd.Series) -> p
                     "column": column,
                     "reason": reason,
                     "detail": det,
-                    "couple_id": couple.to_numpy(dtype=object, na_value=None)[pos],
+                    "couple_id": couple.iloc[pos].to_numpy(dtype=object, na_value=None),
                     "record": pos,
                 }
             )

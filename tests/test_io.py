@@ -1,0 +1,931 @@
+"""Tests for patterns.io: formats, encodings, timestamps, quarantine, safety, mappings, CLI.
+
+Oracles: Python's ``zoneinfo`` (DST rule, fold=0), ``datetime`` arithmetic (epochs, Excel
+serials), pandas parsing the same values independently, ``hashlib`` (source hashes), the
+same table loaded from another format, and hand-built inputs with known problems.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import os
+import stat
+import string
+import time
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from patterns import schema
+from patterns.errors import ExportError
+from patterns.io import Export, load_export, read_mapping
+
+HEADER = "couple_id,ts,actor,code,bid_id,intensity,topic,note"
+ROWS = [
+    "007,2026-03-01T09:00:00+01:00,a,bid,b1,0.5,money,hello there",
+    "007,2026-03-01T09:01:00+01:00,b,toward,b1,0.25,,",
+    "007,2026-03-01T21:00:00Z,a,pursue,,1,chores,",
+    "007,2026-03-02T08:00:00-05:00,b,withdraw,,0,,NA",
+]
+EVENTS = HEADER + "\n" + "\n".join(ROWS) + "\n"
+CHECKINS = (
+    "couple_id,partner,ts,connection,conflict,tension,prompt,answer\n"
+    "007,a,2026-03-01T22:00:00+01:00,7,yes,2,How close?,very\n"
+    "007,b,2026-03-01T22:05:00+01:00,4.5,No,true,How close?,\n"
+)
+
+
+def export_dir(tmp_path: Path, files: dict[str, str | bytes], manifest: dict | None = None):
+    d = tmp_path / "export"
+    d.mkdir(parents=True, exist_ok=True)
+    for name, content in files.items():
+        p = d / name
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content, encoding="utf-8")
+    if manifest is not None:
+        (d / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return d
+
+
+def assert_accounting(exp: Export) -> None:
+    s = exp.summary()
+    assert list(s.columns[:4]) == ["table", "rows_in", "rows_loaded", "rows_quarantined"]
+    assert (s["rows_in"] == s["rows_loaded"] + s["rows_quarantined"]).all(), s
+
+
+def reasons(exp: Export) -> list[str]:
+    return sorted(set(exp.quarantine["reason"]))
+
+
+# --------------------------------------------------------------------------------------
+# Basic contract
+
+
+def test_folder_csv_contract_dtypes_and_strings(tmp_path):
+    exp = load_export(export_dir(tmp_path, {"events.csv": EVENTS, "checkins.csv": CHECKINS}))
+    ev, ci = exp.events, exp.checkins
+    assert [c.name for c in schema.EVENTS] == list(ev.columns)
+    assert [c.name for c in schema.CHECKINS] == list(ci.columns)
+    assert str(ev["ts"].dtype) == "datetime64[ns, UTC]"
+    assert ev["code"].dtype == schema.CODE_DTYPE
+    assert ev["couple_id"].dtype == schema.STRING
+    assert ev["couple_id"].tolist() == ["007"] * 4  # "007" stays "007"
+    assert ev["note"].iloc[3] == "NA"  # "NA" is not missing unless declared
+    assert pd.isna(ev["note"].iloc[1])  # an empty cell is missing
+    assert isinstance(ev.index, pd.RangeIndex)
+    # Independent oracle: pandas parsing the same ISO strings.
+    expected = pd.to_datetime([r.split(",")[1] for r in ROWS], format="ISO8601", utc=True)
+    assert (ev["ts"].to_numpy() == expected.as_unit("ns").to_numpy()).all()
+    assert ci["conflict"].tolist() == [True, False]
+    assert ci["tension"].tolist() == [2.0, 1.0]
+    assert exp.quarantine.empty
+    assert exp.couples == ["007"]
+    assert exp.partners == {"007": ["a", "b"]}
+    assert exp.timezones == {"007": "UTC"}
+    assert ev.attrs["timezones"] == ci.attrs["timezones"] == {"007": "UTC"}
+    assert exp.manifest == {}
+    assert_accounting(exp)
+
+
+def test_absent_table_is_empty_with_contract_columns(tmp_path):
+    exp = load_export(export_dir(tmp_path, {"events.csv": EVENTS}))
+    assert exp.checkins.empty
+    pd.testing.assert_frame_equal(
+        exp.checkins.reset_index(drop=True), schema.empty_frame("checkins"), check_index_type=False
+    )
+    assert exp.summary().set_index("table").loc["checkins", "rows_in"] == 0
+
+
+def test_sources_hashes_and_dropped_columns(tmp_path):
+    text = EVENTS.replace("note\n", "note,secret_extra\n", 1)
+    text = (
+        "\n".join(line + ",x" if i else line for i, line in enumerate(text.strip().split("\n")))
+        + "\n"
+    )
+    d = export_dir(tmp_path, {"events.csv": text}, manifest={"schema_version": "1"})
+    exp = load_export(d)
+    src = exp.sources.set_index("file")
+    assert (
+        src.loc["events.csv", "sha256"]
+        == hashlib.sha256((d / "events.csv").read_bytes()).hexdigest()
+    )
+    assert src.loc["events.csv", "rows"] == 4
+    assert src.loc["manifest.json", "table"] == "manifest"
+    assert exp.dropped_columns == {"events": ["secret_extra"]}
+    assert "secret_extra" not in exp.events.columns
+
+
+# --------------------------------------------------------------------------------------
+# Encodings, delimiters, formats
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-be-bom", "cp1252"])
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"])
+def test_encodings_and_delimiters(tmp_path, encoding, delimiter):
+    text = EVENTS.replace("hello there", "café crème").replace(",", delimiter)
+    if encoding == "utf-16-be-bom":
+        data = "\ufeff".encode("utf-16-be") + text.encode("utf-16-be")
+    else:
+        data = text.encode(encoding)
+    exp = load_export(export_dir(tmp_path, {"events.csv": data}))
+    assert exp.events["note"].iloc[0] == "café crème"
+    assert exp.events["couple_id"].iloc[0] == "007"
+    assert len(exp.events) == 4 and exp.quarantine.empty
+    assert exp.sources["delimiter"].iloc[0] == delimiter
+
+
+def test_excel_resaved_quoted_lines_are_unwrapped(tmp_path):
+    lines = [f'"{ln}"' for ln in EVENTS.replace(",", ";").strip().split("\n")]
+    exp = load_export(export_dir(tmp_path, {"events.csv": "\n".join(lines) + "\n"}))
+    assert len(exp.events) == 4 and exp.quarantine.empty
+
+
+def _reference(tmp_path) -> pd.DataFrame:
+    return load_export(export_dir(tmp_path / "ref", {"events.csv": EVENTS})).events
+
+
+def _records() -> list[dict]:
+    rows = list(csv.DictReader(io.StringIO(EVENTS)))
+    return [{k: v for k, v in r.items() if v != ""} for r in rows]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "parquet", "xlsx", "csv.gz", "tsv", "txt"])
+def test_formats_load_the_same_table(tmp_path, fmt):
+    (tmp_path / "ref").mkdir()
+    ref = _reference(tmp_path)
+    d = tmp_path / "export"
+    d.mkdir()
+    recs = _records()
+    if fmt == "jsonl":
+        (d / "events.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    elif fmt == "json":
+        (d / "events.json").write_text(json.dumps(recs))
+    elif fmt == "parquet":
+        pd.DataFrame(recs).to_parquet(d / "events.parquet")
+    elif fmt == "xlsx":
+        pd.DataFrame(recs).to_excel(d / "events.xlsx", index=False)
+    elif fmt == "csv.gz":
+        (d / "events.csv.gz").write_bytes(gzip.compress(EVENTS.encode()))
+    elif fmt == "tsv":
+        (d / "events.tsv").write_text(EVENTS.replace(",", "\t"))
+    else:
+        (d / "events.txt").write_text(EVENTS)
+    exp = load_export(d)
+    assert exp.quarantine.empty
+    pd.testing.assert_frame_equal(exp.events, ref)
+
+
+def test_parquet_typed_columns(tmp_path):
+    d = tmp_path / "export"
+    d.mkdir()
+    ts = pd.to_datetime(["2026-03-01T08:00:00Z", "2026-03-01T09:00:00Z"], utc=True)
+    pd.DataFrame(
+        {
+            "couple_id": [7, 7],
+            "ts": ts,
+            "actor": ["a", "b"],
+            "code": ["bid", "toward"],
+            "intensity": [0.5, np.nan],
+        }
+    ).to_parquet(d / "events.parquet")
+    naive = pd.DataFrame(
+        {
+            "couple_id": ["7"],
+            "partner": ["a"],
+            "ts": [pd.Timestamp("2026-03-01 22:00")],
+            "connection": [8],
+        }
+    )
+    naive.to_parquet(d / "checkins.parquet")
+    exp = load_export(d, timezone="Europe/Amsterdam")
+    assert exp.events["couple_id"].tolist() == ["7", "7"]
+    assert (exp.events["ts"].to_numpy() == ts.as_unit("ns").to_numpy()).all()
+    assert exp.checkins["ts"].iloc[0] == pd.Timestamp("2026-03-01T21:00:00Z")
+
+
+def test_zip_and_single_json_exports(tmp_path):
+    (tmp_path / "ref").mkdir()
+    ref = _reference(tmp_path)
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("myexport/events.csv", EVENTS)
+        zf.writestr("myexport/manifest.json", json.dumps({"timezone": "Europe/Paris"}))
+        zf.writestr("myexport/truth/episodes.csv", "ignored\n")
+    exp = load_export(z)
+    pd.testing.assert_frame_equal(exp.events, ref, check_like=True)
+    assert exp.timezones == {"007": "Europe/Paris"}
+    single = tmp_path / "one.json"
+    single.write_text(
+        json.dumps({"manifest": {"timezone": "UTC"}, "events": _records(), "checkins": []})
+    )
+    exp2 = load_export(single)
+    pd.testing.assert_frame_equal(exp2.events, ref)
+    assert exp2.checkins.empty and exp2.manifest == {"timezone": "UTC"}
+
+
+def test_single_table_file_and_synonym_names(tmp_path):
+    d = export_dir(tmp_path, {"Bids.CSV": EVENTS, "Diary.csv": CHECKINS})
+    exp = load_export(d)
+    assert len(exp.events) == 4 and len(exp.checkins) == 2
+    exp1 = load_export(d / "Bids.CSV")
+    assert len(exp1.events) == 4 and exp1.checkins.empty
+
+
+def test_json_numbers_keep_their_text_and_nulls_are_missing(tmp_path):
+    recs = [
+        {
+            "couple_id": "007",
+            "ts": 1772355600,
+            "actor": "a",
+            "code": "bid",
+            "intensity": 0.1,
+            "note": None,
+            "bid_id": 12,
+        }
+    ]
+    exp = load_export(export_dir(tmp_path, {"events.json": json.dumps(recs)}))
+    assert exp.events["bid_id"].iloc[0] == "12"
+    assert exp.events["intensity"].iloc[0] == pytest.approx(0.1)
+    assert pd.isna(exp.events["note"].iloc[0])
+
+
+# --------------------------------------------------------------------------------------
+# Timestamps
+
+
+def _one_event(tmp_path, ts: str, zone: str | None = None, **kw) -> Export:
+    manifest = {"timezone": zone} if zone else None
+    text = f"couple_id,ts,actor,code\nc1,{ts},a,bid\n"
+    return load_export(export_dir(tmp_path, {"events.csv": text}, manifest), **kw)
+
+
+def _fold0_utc(wall: str, zone: str) -> pd.Timestamp:
+    """Independent oracle: zoneinfo with fold=0 (PEP 495)."""
+    dt = datetime.fromisoformat(wall).replace(tzinfo=ZoneInfo(zone), fold=0)
+    return pd.Timestamp(dt.astimezone(UTC))
+
+
+@pytest.mark.parametrize(
+    ("wall", "zone"),
+    [
+        ("2026-06-01T12:00:00", "Europe/Amsterdam"),
+        ("2026-03-29T02:30:00", "Europe/Amsterdam"),  # spring-forward gap
+        ("2026-10-25T02:30:00", "Europe/Amsterdam"),  # fall-back overlap
+        ("2026-03-08T02:15:00", "America/New_York"),  # gap
+        ("2026-11-01T01:30:00", "America/New_York"),  # overlap
+        ("2026-04-05T02:30:00", "Australia/Sydney"),  # overlap (southern autumn)
+        ("2026-10-04T02:30:00", "Australia/Lord_Howe"),  # 30-minute gap
+    ],
+)
+def test_naive_local_times_follow_zoneinfo_fold0(tmp_path, wall, zone):
+    exp = _one_event(tmp_path, wall, zone)
+    assert exp.events["ts"].iloc[0] == _fold0_utc(wall, zone)
+    assert exp.quarantine.empty
+
+
+def test_dst_gap_and_overlap_are_reported_not_quarantined(tmp_path):
+    text = (
+        "couple_id,ts,actor,code\n"
+        "c1,2026-03-29 02:30,a,bid\n"
+        "c1,2026-10-25 02:30,a,bid\n"
+        "c1,2026-10-25 03:30,b,toward\n"
+    )
+    d = export_dir(tmp_path, {"events.csv": text}, {"timezone": "Europe/Amsterdam"})
+    exp = load_export(d, strict=True)  # resolved by the documented rule: strict accepts
+    ts = exp.events["ts"]
+    assert ts.iloc[0] == pd.Timestamp("2026-03-29T01:30:00Z")  # 03:30 CEST: moved by the gap
+    assert ts.iloc[1] == pd.Timestamp("2026-10-25T00:30:00Z")  # first occurrence (CEST)
+    assert ts.iloc[2] == pd.Timestamp("2026-10-25T02:30:00Z")
+    n = exp.notices
+    assert n[["row", "reason"]].values.tolist() == [[1, "dst_nonexistent"], [2, "dst_ambiguous"]]
+    assert exp.summary().set_index("table").loc["events", "rows_dst_adjusted"] == 2
+
+
+def test_epochs_and_excel_serials(tmp_path):
+    text = (
+        "couple_id,ts,actor,code\n"
+        "c1,1772355600,a,bid\n"  # epoch seconds
+        "c1,1772355600123,a,bid\n"  # epoch milliseconds
+        "c1,45678.5,a,bid\n"  # Excel serial, local time
+        "c1,1772355600.5,a,bid\n"
+    )
+    d = export_dir(tmp_path, {"events.csv": text}, {"timezone": "America/New_York"})
+    ts = load_export(d).events["ts"]
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    assert ts.iloc[0] == pd.Timestamp(epoch + timedelta(seconds=1772355600))
+    assert ts.iloc[1] == pd.Timestamp(epoch + timedelta(milliseconds=1772355600123))
+    wall = datetime(1899, 12, 30) + timedelta(days=45678.5)
+    assert wall == datetime(2025, 1, 21, 12, 0)
+    assert ts.iloc[2] == _fold0_utc(wall.isoformat(), "America/New_York")
+    assert ts.iloc[3] == pd.Timestamp(epoch + timedelta(seconds=1772355600.5))
+
+
+@pytest.mark.parametrize(
+    "bad", ["yesterday", "2026-13-45", "12", "1800-01-01T00:00:00Z", "03/04/2026", "99999999"]
+)
+def test_unparseable_times_are_quarantined(tmp_path, bad):
+    exp = _one_event(tmp_path, bad)
+    q = exp.quarantine
+    assert q[["row", "column", "reason"]].values.tolist() == [[1, "ts", "bad_timestamp"]]
+    assert bad not in q["detail"].iloc[0]
+    assert_accounting(exp)
+
+
+def test_unambiguous_day_month_and_ts_format(tmp_path):
+    exp = _one_event(tmp_path, "13/03/2026 10:00", "UTC")
+    assert exp.events["ts"].iloc[0] == pd.Timestamp("2026-03-13T10:00:00Z")
+    exp = _one_event(tmp_path, "03/04/2026 10:00", "UTC", mapping={"ts_format": "%d/%m/%Y %H:%M"})
+    assert exp.events["ts"].iloc[0] == pd.Timestamp("2026-04-03T10:00:00Z")
+
+
+def test_space_before_offset_and_zone_precedence(tmp_path):
+    exp = _one_event(tmp_path, "2026-03-01 10:00:00 +02:00")
+    assert exp.events["ts"].iloc[0] == pd.Timestamp("2026-03-01T08:00:00Z")
+    # manifest couple zone > manifest default > timezone argument > mapping timezone
+    text = "couple_id,ts,actor,code\nc1,2026-06-01 12:00,a,bid\nc2,2026-06-01 12:00,a,bid\n"
+    man = {"timezone": "Asia/Tokyo", "couples": [{"couple_id": "c1", "timezone": "UTC"}, "c2"]}
+    exp = load_export(export_dir(tmp_path, {"events.csv": text}, man), timezone="Europe/Oslo")
+    assert exp.timezones == {"c1": "UTC", "c2": "Asia/Tokyo"}
+    assert exp.events["ts"].tolist() == [
+        pd.Timestamp("2026-06-01T12:00Z"),
+        pd.Timestamp("2026-06-01T03:00Z"),
+    ]
+    d2 = export_dir(tmp_path / "b", {"events.csv": text})
+    exp = load_export(d2, timezone="Europe/Oslo", mapping={"timezone": "Asia/Tokyo"})
+    assert exp.timezones == {"c1": "Europe/Oslo", "c2": "Europe/Oslo"}
+    exp = load_export(d2, mapping={"timezone": "Asia/Tokyo"})
+    assert exp.timezones == {"c1": "Asia/Tokyo", "c2": "Asia/Tokyo"}
+
+
+# --------------------------------------------------------------------------------------
+# Quarantine reasons
+
+
+def test_each_quarantine_reason_with_row_and_column(tmp_path):
+    text = (
+        "couple_id,ts,actor,code,intensity,note\n"
+        "c1,2026-03-01T10:00:00Z,a,bid,0.5,ok\n"  # 1 fine
+        "c1,,a,bid,0.5,SECRET-1\n"  # 2 missing ts
+        "c1,2026-03-01T10:02:00Z,a,hug,0.5,SECRET-2\n"  # 3 unknown code
+        "c1,2026-03-01T10:03:00Z,a,bid,1.5,SECRET-3\n"  # 4 out of range
+        "c1,2026-03-01T10:04:00Z,a,bid,lots,SECRET-4\n"  # 5 bad number
+        "c1,2026-03-01T10:00:00Z,a,bid,0.5,ok\n"  # 6 duplicate of 1
+        "c1,2026-03-01T10:06:00Z,b,toward,0.5,\n"  # 7 fine
+        "c1,2026-03-01T10:07:00Z,z,toward,0.5,SECRET-5\n"  # 8 third partner
+        "c1,2026-03-01T10:08:00Z,a,bid,0.5\n"  # 9 ragged (too few)
+        "c1,2026-03-01T10:09:00Z,a,bid,0.5,SECRET-6,extra\n"  # 10 ragged (too many)
+        ",2026-03-01T10:10:00Z,a,bid,0.5,\n"  # 11 missing couple
+        "c1,2026-03-01T10:11:00Z,b,Toward,,\n"  # 12 fine (case-insensitive code)
+    )
+    exp = load_export(export_dir(tmp_path, {"events.csv": text}))
+    q = exp.quarantine
+    got = q[["row", "column", "reason"]].values.tolist()
+    assert got == [
+        [2, "ts", "bad_timestamp"] if False else [2, "ts", "missing_required"],
+        [3, "code", "unknown_code"],
+        [4, "intensity", "out_of_range"],
+        [5, "intensity", "bad_number"],
+        [6, "", "duplicate"],
+        [8, "actor", "third_partner"],
+        [9, "", "ragged_row"],
+        [10, "", "ragged_row"],
+        [11, "couple_id", "missing_required"],
+    ]
+    assert (q["source"] == "events.csv").all() and (q["table"] == "events").all()
+    assert len(exp.events) == 3
+    assert "'hug'" in q.loc[q["reason"] == "unknown_code", "detail"].iloc[0]
+    # Free text never reaches the quarantine table.
+    assert not q.astype(str).apply(lambda c: c.str.contains("SECRET")).any().any()
+    assert set(q["reason"]) <= set(schema.QUARANTINE_REASONS)
+    assert_accounting(exp)
+
+
+def test_row_with_several_problems_counts_once(tmp_path):
+    text = "couple_id,partner,ts,connection,conflict\nc1,a,nope,11,maybe\nc1,a,2026-03-01,5,no\n"
+    exp = load_export(export_dir(tmp_path, {"checkins.csv": text}))
+    q = exp.quarantine
+    assert sorted(q["reason"]) == ["bad_bool", "bad_timestamp", "out_of_range"]
+    assert (q["row"] == 1).all()
+    s = exp.summary().set_index("table").loc["checkins"]
+    assert (s["rows_in"], s["rows_loaded"], s["rows_quarantined"]) == (2, 1, 1)
+
+
+def test_ragged_rows_with_quoted_newlines_keep_true_row_numbers(tmp_path):
+    text = (
+        "couple_id,ts,actor,code,note\n"
+        'c1,2026-03-01T10:00:00Z,a,bid,"line one\nline two"\n'
+        "c1,2026-03-01T10:01:00Z,b\n"
+        "\n"
+        'c1,2026-03-01T10:02:00Z,b,toward,"x, y"\n'
+    )
+    exp = load_export(export_dir(tmp_path, {"events.csv": text}))
+    assert exp.quarantine[["row", "reason"]].values.tolist() == [[2, "ragged_row"]]
+    assert exp.events["note"].tolist() == ["line one\nline two", "x, y"]
+
+
+def test_manifest_couples_and_partners(tmp_path):
+    text = (
+        "couple_id,ts,actor,code\n"
+        "c1,2026-03-01T10:00:00Z,c1-a,bid\n"
+        "c1,2026-03-01T10:01:00Z,c1-x,toward\n"  # unknown partner
+        "c9,2026-03-01T10:02:00Z,c9-a,bid\n"  # unknown couple
+    )
+    man = {"couples": [{"couple_id": "c1", "partners": ["c1-a", "c1-b"]}]}
+    exp = load_export(export_dir(tmp_path, {"events.csv": text}, man))
+    assert exp.quarantine[["row", "reason"]].values.tolist() == [
+        [2, "unknown_partner"],
+        [3, "unknown_couple"],
+    ]
+    assert exp.partners == {"c1": ["c1-a", "c1-b"]}
+    assert exp.couples == ["c1"]
+
+
+def test_third_partner_keeps_two_busiest_ties_by_first_appearance(tmp_path):
+    ev = (
+        "couple_id,ts,actor,code\n"
+        "c1,2026-03-01T10:00:00Z,x,bid\n"
+        "c1,2026-03-01T10:01:00Z,y,bid\n"
+        "c1,2026-03-01T10:02:00Z,z,bid\n"
+        "c1,2026-03-01T10:03:00Z,z,bid\n"
+    )
+    # z: 2 rows; x, y: 1 each → keep z and x (x appears first).
+    exp = load_export(export_dir(tmp_path, {"events.csv": ev}))
+    assert exp.partners == {"c1": ["x", "z"]}
+    assert exp.quarantine[["row", "reason"]].values.tolist() == [[2, "third_partner"]]
+    # Check-ins count too: two more rows for y make y one of the two.
+    ci = "couple_id,partner,ts,connection\nc1,y,2026-03-01,5\nc1,y,2026-03-02,5\n"
+    exp = load_export(export_dir(tmp_path / "b", {"events.csv": ev, "checkins.csv": ci}))
+    assert exp.partners == {"c1": ["y", "z"]}
+    assert exp.quarantine[["table", "row"]].values.tolist() == [["events", 1]]
+
+
+def test_na_values_bools_scales_and_body_signals(tmp_path):
+    text = (
+        "couple_id,partner,ts,connection,conflict,repaired,tension,blank,conflict_intensity\n"
+        "c1,a,2026-03-01,1,Y,checked,no,3,50\n"
+        "c1,b,2026-03-01,7,n,0,YES,-99,100\n"
+        "c1,a,2026-03-02,NA,TRUE,off,4,0,0\n"
+    )
+    mapping = {
+        "na_values": ["NA", "-99"],
+        "scales": {"connection": [1, 7], "conflict_intensity": [0, 100]},
+    }
+    exp = load_export(export_dir(tmp_path, {"checkins.csv": text}), mapping=mapping)
+    ci = exp.checkins
+    assert exp.quarantine.empty
+    assert ci["connection"].tolist()[:2] == [0.0, 10.0]
+    assert pd.isna(ci["connection"].iloc[2])
+    assert ci["conflict"].tolist() == [True, False, True]
+    assert ci["repaired"].tolist() == [True, False, False]
+    assert ci["tension"].tolist() == [0.0, 1.0, 4.0]
+    assert ci["blank"].iloc[0] == 3.0 and pd.isna(ci["blank"].iloc[1])
+    assert ci["conflict_intensity"].tolist() == [0.5, 1.0, 0.0]
+
+
+def test_manifest_scales(tmp_path):
+    text = "couple_id,partner,ts,connection,stress\nc1,a,2026-03-01,75,0\nc1,b,2026-03-01,101,5\n"
+    man = {"scales": {"ratings": [0, 100], "stress": [0, 5]}}
+    exp = load_export(export_dir(tmp_path, {"checkins.csv": text}, man))
+    assert exp.checkins["connection"].tolist() == [7.5]
+    assert exp.checkins["stress"].tolist() == [0.0]
+    assert exp.quarantine[["row", "column", "reason"]].values.tolist() == [
+        [2, "connection", "out_of_range"]
+    ]
+
+
+def test_jsonl_bad_lines_are_bad_records(tmp_path):
+    good = json.dumps(
+        {"couple_id": "c1", "ts": "2026-03-01T10:00:00Z", "actor": "a", "code": "bid"}
+    )
+    text = "\n".join([good, "{not json", "[1, 2]", good.replace("10:00", "10:01")]) + "\n"
+    exp = load_export(export_dir(tmp_path, {"events.jsonl": text}))
+    assert exp.quarantine[["row", "reason"]].drop_duplicates().values.tolist() == [
+        [2, "bad_record"],
+        [3, "bad_record"],
+    ]
+    assert len(exp.events) == 2
+    assert_accounting(exp)
+
+
+# --------------------------------------------------------------------------------------
+# Errors and strict mode
+
+
+def test_missing_columns_error_names_all_and_hints(tmp_path):
+    text = "couple,timestamp,person,note\nc1,2026-03-01,a,x\n"
+    with pytest.raises(
+        ExportError, match=r"missing columns \['couple_id', 'ts', 'actor', 'code'\]"
+    ) as info:
+        load_export(export_dir(tmp_path, {"events.csv": text}))
+    msg = str(info.value)
+    assert "present columns: ['couple', 'timestamp', 'person', 'note']" in msg
+    assert "did you mean `timestamp` → map it to `ts`" in msg
+    assert "did you mean `couple` → map it to `couple_id`" in msg
+
+
+def test_strict_lists_every_problem(tmp_path):
+    text = "couple_id,ts,actor,code\nc1,bad,a,bid\nc1,2026-03-01,a,hug\nc1,2026-03-01,a,bid\n"
+    d = export_dir(tmp_path, {"events.csv": text})
+    with pytest.raises(ExportError, match=r"strict mode: 2 problem\(s\) in 2 row\(s\)") as info:
+        load_export(d, strict=True)
+    assert len(info.value.problems) == 2
+    assert "events events.csv row 1 column ts: bad_timestamp" in info.value.problems[0]
+    assert "unknown_code" in info.value.problems[1]
+
+
+@pytest.mark.parametrize(
+    ("setup", "pattern"),
+    [
+        (lambda p: p / "nope", "does not exist"),
+        (lambda p: (p / "x.json").write_text("[1, 2]") and p / "x.json", "must be a JSON object"),
+        (lambda p: (p / "y.json").write_text("{oops") and p / "y.json", "not valid JSON"),
+        (lambda p: (p / "z.bin").write_text("hi") and p / "z.bin", "is not an export"),
+    ],
+)
+def test_unreadable_exports_raise(tmp_path, setup, pattern):
+    with pytest.raises(ExportError, match=pattern):
+        load_export(setup(tmp_path))
+
+
+def test_bad_arguments_and_mapping_raise(tmp_path):
+    d = export_dir(tmp_path, {"events.csv": EVENTS})
+    with pytest.raises(ExportError, match="not a known IANA zone"):
+        load_export(d, timezone="Mars/Olympus")
+    with pytest.raises(ExportError, match=r"unknown mapping key\(s\) \['renam'\]"):
+        load_export(d, mapping={"renam": {"a": "b"}})
+    with pytest.raises(ExportError, match=r"mapping file 'missing\.yaml' not found"):
+        load_export(d, mapping="missing.yaml")
+    with pytest.raises(ExportError, match="low < high"):
+        load_export(d, mapping={"scales": {"intensity": [1, 1]}})
+    with pytest.raises(ExportError, match="strict must be True or False"):
+        load_export(d, strict="yes")
+    with pytest.raises(ExportError, match="manifest timezone 'Nowhere' is not a known"):
+        load_export(export_dir(tmp_path / "m", {"events.csv": EVENTS}, {"timezone": "Nowhere"}))
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("rename: [unclosed\n")
+    with pytest.raises(ExportError, match="not valid YAML"):
+        load_export(d, mapping=bad_yaml)
+
+
+# --------------------------------------------------------------------------------------
+# Archive safety
+
+
+def _zip_with(tmp_path, name: str, data: bytes = b"x", *, symlink: bool = False) -> Path:
+    z = tmp_path / "evil.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("events.csv", EVENTS)
+        info = zipfile.ZipInfo(name)
+        if symlink:
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, data)
+    return z
+
+
+@pytest.mark.parametrize(
+    ("member", "pattern"),
+    [
+        ("../escape.csv", "escapes the archive"),
+        ("/etc/passwd", "escapes the archive"),
+        ("a/../../b.csv", "escapes the archive"),
+        ("C:/x/events.csv", "escapes the archive"),
+        ("..\\win.csv", "escapes the archive"),
+    ],
+)
+def test_zip_traversal_rejected(tmp_path, member, pattern):
+    with pytest.raises(ExportError, match=pattern):
+        load_export(_zip_with(tmp_path, member))
+
+
+def test_zip_symlink_rejected(tmp_path):
+    with pytest.raises(ExportError, match="symlink"):
+        load_export(_zip_with(tmp_path, "checkins.csv", b"/etc/passwd", symlink=True))
+
+
+def test_zip_bomb_rejected_quickly(tmp_path):
+    z = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("events.csv", HEADER + "\n" + "0" * (8 << 20))
+    assert z.stat().st_size < 200_000
+    t0 = time.perf_counter()
+    with pytest.raises(ExportError, match="compression bomb"):
+        load_export(z)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_size_caps(tmp_path, monkeypatch):
+    import patterns.io as pio
+
+    z = tmp_path / "big.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("events.csv", EVENTS * 50)
+    monkeypatch.setattr(pio, "MAX_MEMBER_BYTES", 1000)
+    with pytest.raises(ExportError, match="over the 1,000-byte limit"):
+        load_export(z)
+    monkeypatch.setattr(pio, "MAX_MEMBER_BYTES", 10**9)
+    monkeypatch.setattr(pio, "MAX_MEMBERS", 0)
+    with pytest.raises(ExportError, match=r"has 1 members \(limit 0\)"):
+        load_export(z)
+
+
+def test_gzip_bomb_rejected_quickly(tmp_path):
+    data = gzip.compress(b"couple_id,ts,actor,code\n" + b"0" * (8 << 20), compresslevel=9)
+    d = export_dir(tmp_path, {"events.csv.gz": data})
+    t0 = time.perf_counter()
+    with pytest.raises(ExportError, match="compression bomb"):
+        load_export(d)
+    assert time.perf_counter() - t0 < 2.0
+
+
+def test_corrupt_files_raise_export_error(tmp_path):
+    for name, data in [
+        ("events.parquet", b"PAR1 not really"),
+        ("events.xlsx", b"PK\x03\x04xx"),
+        ("events.csv.gz", b"\x1f\x8b garbage"),
+    ]:
+        d = export_dir(tmp_path / name.replace(".", "_"), {name: data})
+        with pytest.raises(ExportError, match="not a readable"):
+            load_export(d)
+    z = tmp_path / "broken.zip"
+    z.write_bytes(b"PK\x05\x06" + b"\x00" * 18)
+    with pytest.raises(ExportError):
+        load_export(z)
+
+
+# --------------------------------------------------------------------------------------
+# Mappings
+
+
+def test_mapping_rename_recode_and_yaml_file(tmp_path):
+    text = (
+        "Dyad,When,Who,Move,Strength\n"
+        "d1,2026-03-01T10:00:00Z,a,bid_for_attention,50\n"
+        "d1,2026-03-01T10:01:00Z,b,turned_toward,100\n"
+        "d1,2026-03-01T10:02:00Z,b,shrug,0\n"
+    )
+    y = tmp_path / "m.yaml"
+    y.write_text(
+        "rename:\n  events: {Dyad: couple_id, When: ts, Who: actor, Move: code,"
+        " Strength: intensity}\n"
+        "recode:\n  code: {bid_for_attention: bid, turned_toward: toward}\n"
+        "scales:\n  intensity: [0, 100]\n"
+    )
+    exp = load_export(export_dir(tmp_path, {"events.csv": text}), mapping=y)
+    assert exp.events["code"].tolist() == ["bid", "toward"]
+    assert exp.events["intensity"].tolist() == [0.5, 1.0]
+    assert exp.quarantine[["row", "reason"]].values.tolist() == [[3, "unknown_code"]]
+
+
+def test_wide_couple_day_sheet_pivots_to_checkins(tmp_path):
+    text = (
+        "dyad,date,conn_A,conn_B,stress_A,stress_B\n"
+        "d1,2026-03-01 21:00,5,6,1,2\n"
+        "d1,2026-03-02 21:00,7,,3,\n"  # partner B missed the day
+    )
+    mapping = {
+        "tables": {"checkins": "wide.csv"},
+        "wide": {"suffixes": {"_A": "a", "_B": "b"}, "couple_column": "dyad"},
+        "rename": {"date": "ts", "conn": "connection"},
+        "timezone": "Europe/Berlin",
+    }
+    exp = load_export(export_dir(tmp_path, {"wide.csv": text}), mapping=mapping)
+    ci = exp.checkins
+    assert ci[["couple_id", "partner", "connection", "stress"]].values.tolist() == [
+        ["d1", "d1-a", 5.0, 1.0],
+        ["d1", "d1-b", 6.0, 2.0],
+        ["d1", "d1-a", 7.0, 3.0],
+    ]
+    assert ci["ts"].iloc[0] == pd.Timestamp("2026-03-01T20:00:00Z")
+    assert exp.quarantine[["row", "reason"]].values.tolist() == [[2, "missing_required"]]
+    s = exp.summary().set_index("table").loc["checkins"]
+    assert (s["rows_in"], s["rows_loaded"], s["rows_quarantined"]) == (4, 3, 1)
+
+
+def test_shipped_mpath_mapping(tmp_path):
+    header = (
+        "dyad;connectionId;timeStampStart;timeZoneOffset;slider_connected_sliderNeutralPos;"
+        "slider_stress_sliderNeutralPos;multipleChoice_conflict;slider_tension_sliderNeutralPos;"
+        "open_reflection;extraItem"
+    )
+    rows = [
+        "d1;d1-a;1772402400;3600;75;20;nee;1;fijn;x",
+        "d1;d1-b;1772403000;3600;40,5;NA;ja;0;;x",
+        "d1;d1-a;;3600;;;;;;x",  # unanswered prompt
+    ]
+    data = ("\ufeff" + header + "\n" + "\n".join(rows) + "\n").encode("utf-8")
+    exp = load_export(export_dir(tmp_path, {"mpath_export.csv": data}), mapping="mpath")
+    ci = exp.checkins
+    local = pd.Timestamp(1772402400, unit="s")  # wall clock stored as if Unix time
+    assert ci["ts"].iloc[0] == (local - pd.Timedelta(seconds=3600)).tz_localize("UTC")
+    assert ci["connection"].tolist() == [7.5, 4.05]
+    assert ci["stress"].iloc[0] == 2.0 and pd.isna(ci["stress"].iloc[1])
+    assert ci["conflict"].tolist() == [False, True]
+    assert exp.quarantine[["row", "column", "reason"]].values.tolist() == [
+        [3, "ts", "missing_required"]
+    ]
+    assert exp.dropped_columns["checkins"] == ["extraItem", "timeZoneOffset"]
+
+
+def test_shipped_redcap_mapping(tmp_path):
+    text = (
+        "record_id,redcap_event_name,redcap_repeat_instrument,redcap_repeat_instance,dyad_id,"
+        "diary_datetime,closeness,stress_level,conflict_yn,body___1,body___2\n"
+        "p01,baseline_arm_1,,,D01,,,,,,\n"
+        "p01,baseline_arm_1,daily_diary,1,D01,2026-02-02 20:15,4,1,0,1,0\n"
+        "p02,baseline_arm_1,,,D01,,,,,,\n"
+        "p02,baseline_arm_1,daily_diary,1,D01,2026-02-02 20:30,7,7,1,0,1\n"
+    )
+    exp = load_export(export_dir(tmp_path, {"redcap_export.csv": text}), mapping="redcap")
+    ci = exp.checkins
+    assert ci["partner"].tolist() == ["p01", "p02"]
+    assert ci["connection"].tolist() == [5.0, 10.0]
+    assert ci["tension"].tolist() == [1.0, 0.0] and ci["urge_withdraw"].tolist() == [0.0, 1.0]
+    assert ci["ts"].iloc[0] == _fold0_utc("2026-02-02T20:15:00", "America/Chicago")
+    q = exp.quarantine
+    assert sorted(set(q["row"])) == [1, 3] and "excluded" in set(q["reason"])
+    assert_accounting(exp)
+
+
+def test_shipped_qualtrics_mapping(tmp_path):
+    text = (
+        "StartDate,EndDate,Status,ResponseId,Q_couple,Q_partner,Q1_connected,Q2_lonely,"
+        "Q3_argued,Q3_topic,Q4_reflection\n"
+        "Start Date,End Date,Response Type,Response ID,Couple code,Your code,"
+        '"How connected, 1-7?",Lonely?,Argued?,Topic,Anything else?\n'
+        '"{""ImportId"":""startDate"",""timeZone"":""America/Denver""}",'
+        '"{""ImportId"":""endDate""}",x,x,x,x,x,x,x,x,x\n'
+        "2026-04-01 20:00:00,2026-04-01 20:03:00,0,R_1,c9,c9-a,7,1,Yes,money,private words\n"
+        "2026-04-01 20:10:00,2026-04-01 20:12:00,1,R_2,c9,c9-b,1,1,No,,\n"
+    )
+    exp = load_export(export_dir(tmp_path, {"survey_export.csv": text}), mapping="qualtrics")
+    ci = exp.checkins
+    assert len(ci) == 1
+    assert ci["connection"].iloc[0] == 10.0 and ci["lonely"].iloc[0] == 0.0
+    assert ci["conflict"].iloc[0] and ci["conflict_topic"].iloc[0] == "money"
+    assert ci["ts"].iloc[0] == _fold0_utc("2026-04-01T20:03:00", "America/Denver")
+    assert exp.quarantine[["row", "reason"]].values.tolist() == [[4, "excluded"]]
+    assert "private words" not in exp.quarantine.to_string()
+
+
+def test_read_mapping_examples_are_valid():
+    for name in ("mpath", "redcap", "qualtrics"):
+        assert read_mapping(name)["description"]
+
+
+# --------------------------------------------------------------------------------------
+# for_couple
+
+
+def test_for_couple_restricts_everything(tmp_path):
+    text = (
+        "couple_id,ts,actor,code\n"
+        "c1,2026-03-01T10:00:00Z,a,bid\n"
+        "c2,2026-03-01T10:00:00Z,x,bid\n"
+        "c2,bad,x,bid\n"
+    )
+    man = {
+        "couples": [
+            {"couple_id": "c1", "timezone": "UTC"},
+            {"couple_id": "c2", "timezone": "Europe/Rome"},
+        ]
+    }
+    exp = load_export(export_dir(tmp_path, {"events.csv": text}, man))
+    sub = exp.for_couple("c2")
+    assert sub.couples == ["c2"] and sub.timezones == {"c2": "Europe/Rome"}
+    assert sub.events["couple_id"].tolist() == ["c2"]
+    assert sub.quarantine["row"].tolist() == [3]
+    assert sub.manifest["couples"] == [{"couple_id": "c2", "timezone": "Europe/Rome"}]
+    s = sub.summary().set_index("table").loc["events"]
+    assert (s["rows_in"], s["rows_loaded"], s["rows_quarantined"]) == (2, 1, 1)
+    with pytest.raises(ValueError, match=r"couple_id must be one of \['c1', 'c2'\]; got 'c3'"):
+        exp.for_couple("c3")
+
+
+# --------------------------------------------------------------------------------------
+# Property test: random messy tables
+
+
+_CELLS = st.one_of(
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "NA",
+            "007",
+            "c1",
+            "c2",
+            "a",
+            "b",
+            "z",
+            "bid",
+            "toward",
+            "hug",
+            "2026-03-29 02:30",
+            "2026-03-01T10:00:00+01:00",
+            "1772355600",
+            "45678.5",
+            "yes",
+            "nope",
+            "0.5",
+            "1e400",
+            "-3",
+            "\u00e9t\u00e9",
+            '"',
+            "'",
+            "\\",
+            "=1+1",
+            "nan",
+            "inf",
+            "2026-13-01",
+        ]
+    ),
+    st.text(alphabet=string.printable + "éü€\u2028", max_size=8),
+    st.integers(-(10**15), 10**15).map(str),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    table=st.sampled_from(["events", "checkins"]),
+    extra=st.lists(
+        st.sampled_from(
+            ["intensity", "connection", "conflict", "tension", "note", "bid_id", "junk"]
+        ),
+        max_size=3,
+        unique=True,
+    ),
+    rows=st.lists(st.lists(_CELLS, min_size=0, max_size=9), max_size=25),
+    dup=st.integers(0, 3),
+    delim=st.sampled_from([",", ";", "\t"]),
+    encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]),
+    fmt=st.sampled_from(["csv", "jsonl"]),
+)
+def test_property_random_messy_tables_keep_row_accounting(
+    tmp_path_factory, table, extra, rows, dup, delim, encoding, fmt
+):
+    cols = [c.name for c in schema.columns_of(table) if c.required] + extra
+    rows = rows + rows[:dup]
+    d = tmp_path_factory.mktemp("prop")
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, delimiter=delim, lineterminator="\r\n")
+        w.writerow(cols)
+        for r in rows:
+            w.writerow(r)
+        (d / f"{table}.csv").write_bytes(buf.getvalue().encode(encoding, errors="replace"))
+    else:
+        lines = [json.dumps(dict(zip(cols, r, strict=False))) for r in rows]
+        (d / f"{table}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        exp = load_export(d, timezone="Europe/Amsterdam")
+    except ExportError as exc:
+        assert "internal" not in str(exc)
+        return
+    assert_accounting(exp)
+    s = exp.summary().set_index("table").loc[table]
+    # Independent count of data rows: csv.writer writes an empty list as a blank line.
+    expected = sum(1 for r in rows if r) if fmt == "csv" else len(rows)
+    assert s["rows_in"] == expected
+    q = exp.quarantine
+    assert set(q["reason"]) <= set(schema.QUARANTINE_REASONS)
+    assert ((q["row"] >= 1) & (q["row"] <= max(s["rows_in"], 1) + len(rows))).all()
+    frame = getattr(exp, table)
+    assert str(frame["ts"].dtype) == "datetime64[ns, UTC]"
+    assert not frame.duplicated().any()
+    assert frame[[c.name for c in schema.columns_of(table) if c.required]].notna().all().all()
+
+
+def test_hidden_files_and_other_folders_are_ignored(tmp_path):
+    d = export_dir(tmp_path, {"events.csv": EVENTS, ".events.csv": "garbage", "notes.txt": "x"})
+    (d / "truth").mkdir()
+    (d / "truth" / "events.csv").write_text("garbage")
+    exp = load_export(d)
+    assert len(exp.events) == 4
+    assert exp.sources["file"].tolist() == ["events.csv"]
+
+
+def test_folder_symlink_outside_export_rejected(tmp_path):
+    outside = tmp_path / "outside.csv"
+    outside.write_text(EVENTS)
+    d = export_dir(tmp_path, {})
+    os.symlink(outside, d / "events.csv")
+    with pytest.raises(ExportError, match="symlink pointing outside"):
+        load_export(d)
