@@ -746,3 +746,39 @@ def test_loads_with_the_loader_without_quarantine():
     pd.testing.assert_frame_equal(
         exp.checkins.reset_index(drop=True)[sim.checkins.columns], sim.checkins
     )
+
+
+def test_cli_simulate_options_and_errors(tmp_path):
+    from typer.testing import CliRunner
+
+    from patterns.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "imp"
+    res = runner.invoke(
+        app,
+        [
+            "simulate",
+            "-o",
+            str(out),
+            "--couples",
+            "2",
+            "--days",
+            "14",
+            "--archetype",
+            "improving",
+            "--archetype",
+            "secure",
+            "--start",
+            "2026-06-01",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    couples = pd.read_csv(out / "truth" / "couples.csv")
+    assert couples["archetype"].tolist() == ["improving", "secure"]
+    bad = runner.invoke(app, ["simulate", "-o", str(tmp_path / "x"), "--archetype", "nope"])
+    assert bad.exit_code == 2
+    assert "archetypes must be one of" in bad.output
+    assert not (tmp_path / "x").exists()
+    bad = runner.invoke(app, ["simulate", "-o", str(tmp_path / "y"), "--start", "soon"])
+    assert bad.exit_code == 2 and "start must be an ISO date" in bad.output

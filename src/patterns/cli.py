@@ -84,14 +84,34 @@ def validate(
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the export to.")],
-    couples: Annotated[int, typer.Option(help="Number of couples.", min=1)] = 3,
+    couples: Annotated[int, typer.Option(help="Number of couples.", min=1)] = 4,
     days: Annotated[int, typer.Option(help="Days per couple.", min=14)] = 120,
-    seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.")] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same bytes.", min=0)] = 0,
+    start: Annotated[str, typer.Option(help="First local day (ISO date).")] = "2026-01-05",
+    archetype: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--archetype",
+            help="Archetype(s) to cycle through (repeat the option): secure, "
+            "pursue_withdraw, conflict_heavy, improving. Default: all four in turn.",
+        ),
+    ] = None,
 ) -> None:
     """Write a synthetic export with planted truth (episodes, topics, change points)."""
     from patterns.simulate import simulate_export
 
-    simulate_export(couples=couples, days=days, seed=seed, out=out)
+    try:
+        simulate_export(
+            couples=couples,
+            days=days,
+            seed=seed,
+            out=out,
+            start=start,
+            archetypes=archetype or None,
+        )
+    except ValueError as exc:
+        _err(str(exc))
+        raise typer.Exit(2) from None
     typer.echo(f"Wrote a synthetic export of {couples} couple(s) × {days} days to {out}")
 
 
