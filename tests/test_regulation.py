@@ -201,13 +201,41 @@ class TestLaggedAssociation:
         assert r.loc[r["lag"] == 1, "p_value"].item() < 0.01
         assert r.loc[r["lag"] == 0, "p_value"].item() > 0.05
 
+    def test_exact_matches_enumeration_and_monte_carlo(self):
+        from itertools import combinations
+
+        # tiny case: enumerate every placement of the signal days by brute force
+        x = np.array([1, 1, 0, 0, 1, 0, 0, 0], bool)
+        y = np.array([1, 1, 0, 1, 0, 0, 0, 0], float)
+        ci = make_checkins(
+            couple_id="c1",
+            partner="a",
+            overwhelmed=x * 2.0,
+            withdrew=y.astype(bool),
+            ts=pd.date_range("2026-01-05 20:00", periods=8, freq="D"),
+        )
+        r = lagged_association(ci, signals=["overwhelmed"], lags=[0])
+        d = y[x].mean() - y[~x].mean()
+        ds = [y[list(c)].mean() - np.delete(y, list(c)).mean() for c in combinations(range(8), 3)]
+        expected = np.mean(np.abs(ds) >= abs(d) - 1e-12)
+        assert r.loc[0, "p_value"] == pytest.approx(expected)
+        assert r.loc[0, "n_perm"] == 0
+        # larger case: Monte Carlo agrees with the exact value within its error
+        ci = lagged_frame(effect=0.15, seed=4)
+        ex = lagged_association(ci, signals=["overwhelmed"])
+        mc = lagged_association(
+            ci, signals=["overwhelmed"], method="monte_carlo", n_perm=20000, seed=2
+        )
+        se = np.sqrt(ex["p_value"] * (1 - ex["p_value"]) / 20000)
+        assert (np.abs(ex["p_value"] - mc["p_value"]) < 4 * se + 1e-4).all()
+        pd.testing.assert_series_equal(ex["ci_low"], mc["ci_low"])
+
     def test_seeded_and_independent_of_other_partners(self):
         ci = lagged_frame()
         other = lagged_frame(seed=9).assign(partner="z", couple_id="c9")
-        r1 = lagged_association(ci, signals=["overwhelmed"], n_perm=199, seed=3)
-        r2 = lagged_association(
-            pd.concat([ci, other], ignore_index=True), signals=["overwhelmed"], n_perm=199, seed=3
-        )
+        kw = dict(signals=["overwhelmed"], method="monte_carlo", n_perm=199, seed=3)
+        r1 = lagged_association(ci, **kw)
+        r2 = lagged_association(pd.concat([ci, other], ignore_index=True), **kw)
         pd.testing.assert_frame_equal(r1, r2[r2["partner"] == "a"].reset_index(drop=True))
 
     def test_recovers_planted_effect(self):
@@ -257,6 +285,8 @@ class TestLaggedAssociation:
     def test_errors(self, small):
         with pytest.raises(ValueError, match="lagged_association: n_perm must be an integer ≥ 99"):
             lagged_association(small, n_perm=10)
+        with pytest.raises(ValueError, match="method must be one of"):
+            lagged_association(small, method="bootstrap")
         with pytest.raises(ValueError, match="seed must be a non-negative integer"):
             lagged_association(small, seed=-1)
         with pytest.raises(ValueError, match="lags must be a non-empty sequence"):
