@@ -19,6 +19,9 @@ _LAZY: dict[str, str] = {
     "chart_topic_weeks": "topics",
     "chart_escalation_repair": "topics",
     "chart_signal_calendar": "regulation",
+    "chart_connection": "trends",
+    "chart_before_after": "trends",
+    "chart_indicators": "trends",
 }
 
 __all__ = sorted(_LAZY)
