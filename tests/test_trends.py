@@ -620,3 +620,26 @@ def test_contract_on_simulated_data(sims):
     check_contract(mann_kendall, daily["connection"].to_numpy()[:50])
     check_contract(lonely_together, sim.checkins)
     check_contract(lonely_together_days, sim.checkins)
+
+
+def test_rolling_connection_keeps_series_apart(sims):
+    d = daily_connection(sims[4].checkins)
+    r = rolling_connection(d, window=5)
+    parts = []
+    for (c, p), g in d.groupby(["couple_id", "partner"]):
+        s = g.set_index("day")["connection"].rolling("5D")
+        parts.append(
+            pd.DataFrame(
+                {
+                    "couple_id": c,
+                    "partner": p,
+                    "day": g["day"].to_numpy(),
+                    "ref_mean": s.mean().to_numpy(),
+                    "ref_n": s.count().to_numpy(),
+                }
+            )
+        )
+    m = r.merge(pd.concat(parts), on=["couple_id", "partner", "day"], validate="1:1")
+    assert len(m) == len(r) == len(d)
+    np.testing.assert_allclose(m["rolling_mean"], m["ref_mean"])
+    np.testing.assert_allclose(m["n"], m["ref_n"])
