@@ -134,7 +134,7 @@ def _reflections(
         {
             "couple_id": ci["couple_id"].astype(_STR).to_numpy(),
             "partner": ci["partner"].astype(_STR).to_numpy(),
-            "ts": pd.to_datetime(ci["ts"], utc=True).to_numpy(),
+            "ts": pd.to_datetime(ci["ts"], utc=True).reset_index(drop=True),
             "day": timeutil.diary_day(
                 ci["ts"], ci["couple_id"], zones, cutoff_hour=cutoff_hour
             ).to_numpy(),

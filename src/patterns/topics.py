@@ -968,7 +968,7 @@ def _against_in_session(c: pd.DataFrame, events: pd.DataFrame, gap: pd.Timedelta
     ).dropna(subset=["ts"])
     ev = ev.sort_values(["couple_id", "ts"], kind="stable").reset_index(drop=True)
     cid = ev["couple_id"].to_numpy(dtype=object)
-    ts = ev["ts"].to_numpy()
+    ts = ev["ts"].dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
     new = np.r_[True, cid[1:] != cid[:-1]] | np.r_[True, (ts[1:] - ts[:-1]) > gap.to_timedelta64()]
     ev["session"] = np.cumsum(new)
     fam = ev["code"].map(schema._FAMILY_OF)
