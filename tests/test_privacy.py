@@ -338,3 +338,130 @@ def test_redact_frame_errors() -> None:
         redact_frame(pd.DataFrame(), allow_text="yes")
     with pytest.raises(ValueError, match="redact_frame: df must be a pandas DataFrame"):
         redact_frame({"note": [1]})
+
+
+# --- redaction by default: every public analysis ------------------------------------------
+
+CANARY = "Xylophona"  # a "name" planted in every note and answer
+
+
+@pytest.fixture(scope="module")
+def canary_export(tmp_path_factory):
+    from patterns.io import load_export
+    from patterns.simulate import simulate_export
+
+    root = tmp_path_factory.mktemp("canary") / "export"
+    simulate_export(couples=2, days=42, seed=3, out=root)
+    ev = pd.read_csv(root / "events.csv", dtype=str, keep_default_na=False)
+    ck = pd.read_csv(root / "checkins.csv", dtype=str, keep_default_na=False)
+    ev.loc[ev["note"] != "", "note"] = CANARY + " said: " + ev["note"]
+    ck.loc[ck["answer"] != "", "answer"] = CANARY + " wrote: " + ck["answer"]
+    ev.to_csv(root / "events.csv", index=False)
+    ck.to_csv(root / "checkins.csv", index=False)
+    exp = load_export(root)
+    assert exp.events["note"].str.contains(CANARY).sum() > 5
+    assert exp.checkins["answer"].str.contains(CANARY).sum() > 5
+    return exp
+
+
+def _analysis_calls():
+    """Every public analysis (patterns._LAZY) with a call on an export. A new public name
+    must be added here or to NOT_ANALYSES, so the test keeps covering everything."""
+    import patterns as P
+
+    def conflicts(e):
+        return P.conflict_log(e.events, e.checkins)
+
+    def daily(e):
+        return P.daily_connection(e.checkins)
+
+    def episodes(e):
+        return P.pursue_withdraw_episodes(e.events)
+
+    return {
+        "turning_rates": lambda e: P.turning_rates(e.events),
+        "match_responses": lambda e: P.match_responses(e.events),
+        "lag_table": lambda e: P.lag_table(P.code_stream(e.events)),
+        "lag_test": lambda e: P.lag_test(P.code_stream(e.events)),
+        "code_stream": lambda e: P.code_stream(e.events),
+        "lag_effects": lambda e: P.lag_effects(e.events, given="pursue", target="withdraw"),
+        "pooled_effect": lambda e: P.pooled_effect(
+            P.lag_effects(e.events, given="pursue", target="withdraw")
+        ),
+        "pursue_withdraw_episodes": episodes,
+        "pursuer_share": lambda e: P.pursuer_share(episodes(e)),
+        "episode_summary": lambda e: P.episode_summary(episodes(e), events=e.events),
+        "episode_topics": lambda e: P.episode_topics(episodes(e)),
+        "daily_cycle_reports": lambda e: P.daily_cycle_reports(e.checkins),
+        "conflict_log": conflicts,
+        "topic_recurrence": lambda e: P.topic_recurrence(conflicts(e), events=e.events),
+        "topic_weeks": lambda e: P.topic_weeks(conflicts(e), events=e.events),
+        "cycle_topics": lambda e: P.cycle_topics(e.events),
+        "signal_frequency": lambda e: P.signal_frequency(e.checkins),
+        "signal_cooccurrence": lambda e: P.signal_cooccurrence(e.checkins),
+        "lagged_association": lambda e: P.lagged_association(e.checkins),
+        "pooled_lagged_association": lambda e: P.pooled_lagged_association(e.checkins),
+        "reflection_summary": lambda e: P.reflection_summary(e.checkins),
+        "paired_answers": lambda e: P.paired_answers(e.checkins),
+        "mann_kendall": lambda e: P.mann_kendall(daily(e)["connection"].dropna().to_numpy()),
+        "daily_connection": daily,
+        "weekly_connection": lambda e: P.weekly_connection(daily(e)),
+        "rolling_connection": lambda e: P.rolling_connection(daily(e)),
+        "theil_sen": lambda e: P.theil_sen(daily(e)),
+        "trend_tests": lambda e: P.trend_tests(daily(e)),
+        "change_points": lambda e: P.change_points(daily(e)),
+        "partner_agreement": lambda e: P.partner_agreement(daily(e)),
+        "intervention_effect": lambda e: P.intervention_effect(
+            daily(e), intervention_date="2026-01-26", n_boot=200
+        ),
+        "lonely_together": lambda e: P.lonely_together(e.checkins),
+        "couple_week_metrics": lambda e: P.couple_week_metrics(e),
+        "couple_metrics": lambda e: P.couple_metrics(
+            e.for_couple(e.couples[0]).events, e.for_couple(e.couples[0]).checkins
+        ),
+        "dyadic_daily": lambda e: P.dyadic_daily(e.checkins),
+        "indicators": lambda e: P.indicators(e),
+        "metrics_codebook": lambda e: P.metrics_codebook(),
+    }
+
+
+#: Public names that are not analyses returning result tables.
+NOT_ANALYSES = {
+    "Export",
+    "load_export",
+    "simulate_export",
+    "load_lexicon",
+    "load_thresholds",
+    "write_metrics",  # writes a table (checked for formula injection elsewhere)
+    "explain_topics",  # takes notes explicitly; returns matched lexicon terms (checked below)
+}
+
+
+def test_every_public_analysis_is_covered() -> None:
+    import patterns
+
+    missing = set(patterns._LAZY) - set(_analysis_calls()) - NOT_ANALYSES
+    assert not missing, f"add these public analyses to the redaction test: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", sorted(_analysis_calls()))
+def test_results_carry_no_free_text(canary_export, name: str) -> None:
+    from patterns.testing import assert_tidy
+
+    result = _analysis_calls()[name](canary_export)
+    assert_tidy(result)
+    assert not set(result.columns) & set(FREE_TEXT_COLUMNS) - {"text"}, name
+    cells = [str(c) for c in result.to_numpy().ravel()]
+    leaked = [c for c in cells if CANARY in c]
+    assert not leaked, (name, leaked[:2])
+
+
+def test_text_shown_only_when_asked(canary_export) -> None:
+    """Positive control: with the explicit argument the canary does appear, so the
+    check above can fail."""
+    import patterns as P
+
+    shown = P.paired_answers(canary_export.checkins, show_text=True)
+    assert any(CANARY in str(c) for c in shown.to_numpy().ravel())
+    terms = P.explain_topics(canary_export.events["note"].dropna())
+    assert not any(CANARY in str(c) for c in terms.to_numpy().ravel())
