@@ -23,11 +23,23 @@ Timing
 ------
 Times are generated as *seconds after local midnight* of a local day and converted to UTC
 through the couple's IANA zone (one of :data:`TIMEZONES`; every zone has a DST transition
-between January and May). Events run 06:30–24:00 local with morning and evening peaks and
-more midday bids at weekends; check-ins come in the evening, a few after midnight (so the
-diary-day cutoff matters). On the one transition day the wall clock after the switch is off
-by the DST hour (times are ``local midnight + seconds``), which keeps every time valid
-(no non-existent or ambiguous local times).
+between January and May). Bids (~8 a weekday, ~11 a weekend day) fall between 06:30 and
+23:45 local with a morning and an evening peak and more midday bids at weekends; the other
+partner answers ``toward``/``away``/``against`` with the same ``bid_id`` after a lognormal
+latency (median 1 min, at most 30 min) or not at all (missed). Conflicts (at most one per
+couple and local day) fall between 08:00 and 22:00; episodes start between 09:00 and 21:00
+and may run past midnight. Check-ins come in the evening (a few after midnight, before
+02:00, so the diary-day cutoff matters); ~8% are missed, more at weekends, but never the
+check-in that reports a conflict. On the one transition day the wall clock after the
+switch is off by the DST hour (times are ``local midnight + seconds``), which keeps every
+time valid (no non-existent or ambiguous local times).
+
+Check-ins: ``connection`` = partner baseline + AR(1) noise (phi 0.5) + the planted steps;
+``stress``, ``supported``, ``lonely`` (against connection) and ``intimacy_comfort`` follow
+from it with noise; body signals (0–4) are higher on conflict days and for the withdrawer;
+``pursued``/``withdrew`` are mostly true on the partner's episode days; ~1 check-in in 5
+carries a prompt from :data:`PROMPTS` (the answer is sometimes blank). Ratings have one
+decimal, intensities three; the CSV writes exactly these (fixed-point text).
 
 Planted truth (``Simulation.truth`` keys, and ``truth/<key>.csv`` on disk)
 ------------------------------------------------------------------------
@@ -87,7 +99,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -1495,12 +1506,3 @@ def _write(path: Path, events, checkins, manifest, truth, tz_map) -> None:
         (path / "truth" / f"{key}.csv").write_text(
             _truth_csv(truth[key]), encoding="utf-8", newline="\n"
         )
-
-
-def _digest(path: str | Path) -> str:  # pragma: no cover - small helper for tests/benchmarks
-    h = hashlib.sha256()
-    for f in sorted(Path(path).rglob("*")):
-        if f.is_file():
-            h.update(f.relative_to(path).as_posix().encode())
-            h.update(f.read_bytes())
-    return h.hexdigest()
