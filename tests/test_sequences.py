@@ -354,3 +354,30 @@ def test_input_errors():
         pooled_effect(eff, confidence=95)
     with pytest.raises(schema.SchemaError, match="effects is missing columns"):
         pooled_effect(eff.drop(columns="log_odds_se"))
+
+
+def test_unknown_code_is_refused():
+    ev = make_events([("c1", "p1", "2026-01-05 10:00", "pursue")])
+    ev["code"] = pd.Series(["hug"], dtype=object)
+    with pytest.raises(ValueError, match="code_stream: events must be codes from the vocabulary"):
+        code_stream(ev)
+
+
+def test_fast_local_days_match_timeutil_diary_day():
+    from patterns._eventcodes import local_day_ns, period_start_ns
+    from patterns.timeutil import diary_day
+
+    ts = pd.Series(pd.date_range("2026-03-20", periods=3000, freq="37min", tz="UTC"))
+    couple = np.arange(3000) % 3
+    names = np.array(["c1", "c2", "c3"], dtype=object)
+    zones = {"c1": "Europe/Berlin", "c2": "America/New_York"}  # c3: UTC
+    ns = ts.dt.as_unit("ns").astype("int64").to_numpy()
+    for cutoff in (0, 4):
+        got = local_day_ns(ns, couple, names, zones, cutoff)
+        ref = diary_day(ts, pd.Series(names[couple]), zones, cutoff_hour=cutoff)
+        np.testing.assert_array_equal(got, ref.to_numpy().astype("datetime64[ns]").astype(np.int64))
+    weeks = pd.to_datetime(period_start_ns(got, "W"))
+    assert set(weeks.day_of_week) == {0}
+    assert set(pd.to_datetime(period_start_ns(got, "M")).day) == {1}
+    with pytest.raises(ValueError, match=r"cutoff_hour must be in 0\.\.23"):
+        local_day_ns(ns, couple, names, zones, 24)
