@@ -41,7 +41,13 @@ else:
     exp = load_export(path)
     n = int(exp.summary()["rows_loaded"].sum())
 dt = time.perf_counter() - t0
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+# VmHWM (peak RSS of this process image): ru_maxrss would carry the parent's peak across
+# fork+exec on Linux, so it is only the fallback off Linux.
+try:
+    with open("/proc/self/status") as fh:
+        peak = next(int(l.split()[1]) * 1024 for l in fh if l.startswith("VmHWM:"))
+except OSError:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"seconds": dt, "peak_bytes": peak, "rows": n}))
 """
 

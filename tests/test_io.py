@@ -859,7 +859,7 @@ _CELLS = st.one_of(
 
 
 @settings(
-    max_examples=40,
+    max_examples=int(os.environ.get("PATTERNS_IO_EXAMPLES", "40")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

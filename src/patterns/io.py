@@ -1054,35 +1054,74 @@ def _text(s: pd.Series) -> pd.Series:
     return s.astype("string")
 
 
+def _arrow(t: pd.Series):
+    """The pyarrow array behind a string Series (zero-copy for arrow-backed strings).
+
+    The hot checks below call pyarrow.compute directly: at 10^6 rows it is 10–20× faster
+    than the equivalent pandas calls (``to_numeric``, ``Index.get_indexer``) on pandas 3.
+    """
+    import pyarrow as pa
+
+    arr = pa.array(t.astype("string"), from_pandas=True)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def _np_bool(arr, fill: bool) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    return np.asarray(pc.fill_null(arr, fill).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _missing(t: pd.Series, na_values: list[str]) -> np.ndarray:
-    stripped = t.str.strip()
-    miss = t.isna() | stripped.eq("")
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    stripped = pc.utf8_trim_whitespace(_arrow(t))
+    miss = pc.equal(stripped, "")
     if na_values:
-        miss |= stripped.isin(na_values)
-    return miss.fillna(True).to_numpy(dtype=bool)
+        miss = pc.or_(
+            miss,
+            pc.is_in(
+                stripped,
+                value_set=pa.array(na_values, pa.large_string())
+                if pa.types.is_large_string(stripped.type)
+                else pa.array(na_values),
+            ),
+        )
+    return _np_bool(miss, True)
 
 
 def _to_float(t: pd.Series, miss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Float values and a bad mask (non-missing text that is not a finite number)."""
-    txt = t.str.strip().where(~miss)
-    if txt.str.contains(",", regex=False).any():
-        txt = txt.str.replace(r"^([+-]?[0-9]*),([0-9]+)$", r"\1.\2", regex=True)
-    vals = pd.to_numeric(txt, errors="coerce")
-    vals = np.asarray(pd.Series(vals).astype("Float64").to_numpy(dtype="float64", na_value=np.nan))
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pc.utf8_trim_whitespace(_arrow(t))
+    arr = pc.if_else(pa.array(miss), pa.nulls(len(arr), arr.type), arr)
+    if pc.any(pc.match_substring(arr, ",")).as_py():
+        arr = pc.replace_substring_regex(arr, r"^([+-]?[0-9]*),([0-9]+)$", r"\1.\2")
+    try:  # fast path: every value casts
+        vals = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False).astype("float64")
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        num = pd.to_numeric(pd.Series(arr.to_pandas()), errors="coerce")
+        vals = np.asarray(num.astype("Float64").to_numpy(dtype="float64", na_value=np.nan))
     bad = ~miss & ~np.isfinite(vals)
     vals[bad | miss] = np.nan
     return vals, bad
 
 
 def _to_bool(t: pd.Series, miss: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    low = t.str.strip().str.lower()
-    is_true = low.isin(_TRUE).fillna(False).to_numpy(dtype=bool)
-    is_false = low.isin(_FALSE).fillna(False).to_numpy(dtype=bool)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    low = pc.utf8_lower(pc.utf8_trim_whitespace(_arrow(t)))
+    is_true = _np_bool(pc.is_in(low, value_set=pa.array(_TRUE, low.type)), False)
+    is_false = _np_bool(pc.is_in(low, value_set=pa.array(_FALSE, low.type)), False)
     bad = ~miss & ~is_true & ~is_false
     return is_true, is_false, bad
 
 
-def _localize(naive: pd.Series, zones: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+def _localize(naive: pd.Series, zones: pd.Series | str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Localise naive local times per zone (fold=0 rule) → UTC, nonexistent, ambiguous masks.
 
     Written by hand around ``tz_localize`` because pandas' ``shift_forward`` moves a gap time
@@ -1093,9 +1132,14 @@ def _localize(naive: pd.Series, zones: pd.Series) -> tuple[pd.Series, np.ndarray
     nonexist = np.zeros(n, dtype=bool)
     ambig = np.zeros(n, dtype=bool)
     valid = naive.notna().to_numpy()
-    zone_arr = zones.to_numpy(dtype=object)
-    for zone in pd.unique(zone_arr[valid]):
-        pos = np.flatnonzero(valid & (zone_arr == zone))
+    if isinstance(zones, str):
+        groups = [(zones, np.flatnonzero(valid))]
+    else:
+        zone_arr = zones.to_numpy(dtype=object)
+        groups = [(z, np.flatnonzero(valid & (zone_arr == z))) for z in pd.unique(zone_arr[valid])]
+    for zone, pos in groups:
+        if not len(pos):
+            continue
         wall = pd.DatetimeIndex(naive.to_numpy()[pos]).as_unit("ns")
         first = wall.tz_localize(zone, ambiguous=np.ones(len(pos), bool), nonexistent="NaT")
         second = wall.tz_localize(
@@ -1130,7 +1174,11 @@ def _naive_ns(values: pd.Series) -> np.ndarray:
 
 
 def _parse_ts(
-    s: pd.Series, miss: np.ndarray, zones: pd.Series, cfg: dict, offset: np.ndarray | None
+    s: pd.Series,
+    miss: np.ndarray,
+    zones: pd.Series | str,
+    cfg: dict,
+    offset: np.ndarray | None,
 ) -> tuple[pd.Series, np.ndarray, np.ndarray, np.ndarray]:
     """UTC timestamps, bad mask, DST-nonexistent mask, DST-ambiguous mask."""
     n = len(s)
@@ -1191,9 +1239,8 @@ def _parse_ts(
     am = np.zeros(n, bool)
     if is_naive.any():
         pos = np.flatnonzero(is_naive)
-        loc, nonexist, ambig = _localize(
-            pd.Series(naive[pos]), zones[is_naive].reset_index(drop=True)
-        )
+        sub_zones = zones if isinstance(zones, str) else zones[is_naive].reset_index(drop=True)
+        loc, nonexist, ambig = _localize(pd.Series(naive[pos]), sub_zones)
         utc[pos] = loc.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
         ne[pos] = nonexist
         am[pos] = ambig
@@ -1406,18 +1453,20 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
                     t = t.str.normalize("NFC")
             out[c.name] = t.where(~m).astype(schema.STRING)
         elif c.name == "code":
-            low = t.str.strip().str.lower()
-            known = low.isin(schema.CODES).fillna(False).to_numpy(dtype=bool)
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            low = pc.utf8_lower(pc.utf8_trim_whitespace(_arrow(t)))
+            idx = pc.index_in(low, value_set=pa.array(schema.CODES, low.type))
+            codes = np.asarray(pc.fill_null(idx, -1).to_numpy(zero_copy_only=False), np.int64)
+            known = codes >= 0
             unknown = ~m & ~known
             if unknown.any():
-                vals = low[unknown].fillna("").str.slice(0, 24)
+                vals = pd.Series(low.to_pandas())[unknown].fillna("").str.slice(0, 24)
                 detail = np.full(n, "", dtype=object)
                 detail[unknown] = ("unknown code " + vals.map(repr)).to_numpy(dtype=object)
                 probs.add(unknown, "code", "unknown_code", detail)
-            out["code"] = pd.Categorical(
-                low.where(known).to_numpy(dtype=object, na_value=None),
-                dtype=schema.CODE_DTYPE,
-            )
+            out["code"] = pd.Categorical.from_codes(codes, dtype=schema.CODE_DTYPE)
         elif c.dtype == "timestamp":
             continue  # after couple ids are known (zones)
         elif c.dtype == "bool":
@@ -1433,7 +1482,7 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
         zones = pd.Series(couple.to_numpy(dtype=object, na_value=None)).map(ctx.manifest.zones)
         zones = zones.astype(object).where(zones.notna(), ctx.fallback_zone)
     else:
-        zones = pd.Series(np.full(n, ctx.fallback_zone, dtype=object))
+        zones = ctx.fallback_zone  # one zone for every row
     offset = None
     ts_off = cfg.get("ts_offset") or {}
     if ts_off:
