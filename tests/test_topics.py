@@ -270,6 +270,12 @@ class TestConflictLog:
         log = conflict_log(ev, ci)
         assert log.attrs["observed_period"]["c1"] == ("2026-01-05", "2026-01-12")
 
+    def test_any_index(self, two_tables):
+        ev, ci = two_tables
+        ev2 = ev.set_index(pd.Index([7, 7, 3, 3, 1]))
+        ci2 = ci.set_index(pd.Index(["x"] * len(ci)))
+        pd.testing.assert_frame_equal(conflict_log(ev2, ci2), conflict_log(ev, ci))
+
     def test_one_table_each(self, two_tables):
         ev, ci = two_tables
         assert set(check_contract(conflict_log, ev)["source"]) == {"events"}

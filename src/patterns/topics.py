@@ -233,10 +233,11 @@ def _topic_scores(text: pd.Series, lex: Mapping[str, Sequence[str]]) -> pd.DataF
     outweigh a single generic word ("phone", screens).
     """
     scores = pd.DataFrame(0, index=text.index, columns=list(lex), dtype="int64")
+    nonempty = text[text.str.strip().ne("").to_numpy(dtype=bool)]  # skip empty notes
     for topic, pattern in _patterns_for(lex).items():
-        if pattern is None:
+        if pattern is None or nonempty.empty:
             continue
-        hits = text.str.extractall("(" + pattern + ")")
+        hits = nonempty.str.extractall("(" + pattern + ")")
         if hits.empty:
             continue
         words = hits[0].str.count(r"[\s\-]+") + 1
@@ -481,6 +482,7 @@ def conflict_log(
         )
         spans.append(events[["couple_id", "ts"]])
         ev = events.loc[events["code"].astype(_STR).eq("conflict").fillna(False).to_numpy()]
+        ev = ev.reset_index(drop=True)  # any index, even with repeated labels
         tag = ev["topic"] if "topic" in ev else pd.Series(pd.NA, index=ev.index, dtype=_STR)
         note = ev["note"] if "note" in ev else pd.Series(pd.NA, index=ev.index, dtype=_STR)
         assigned = _assign_topics(tag, note, lex)
@@ -515,8 +517,9 @@ def conflict_log(
             else pd.Series(pd.NA, index=checkins.index, dtype=_STR)
         )
         has_topic = ctag.str.strip().fillna("").ne("")
-        ci = checkins.loc[(flag | has_topic).to_numpy()]
-        ctag = ctag.loc[ci.index]
+        keep = (flag | has_topic).to_numpy(dtype=bool)
+        ci = checkins.loc[keep].reset_index(drop=True)
+        ctag = ctag.loc[keep].reset_index(drop=True)
         assigned = _assign_topics(ctag, pd.Series(pd.NA, index=ci.index, dtype=_STR), lex)
         parts.append(
             pd.DataFrame(
@@ -882,7 +885,7 @@ def _conflict_frame(
 ) -> pd.DataFrame:
     """Conflicts with day, week, escalated (_esc), repaired (_rep), resurfaced (_res) and
     the days since the previous conflict on the topic (_gap), sorted by couple/topic/ts."""
-    c = conflicts.copy()
+    c = conflicts.reset_index(drop=True)  # a copy; any index
     c["couple_id"] = c["couple_id"].astype(_STR)
     c["topic"] = c["topic"].astype(_STR).fillna("other")
     c["ts"] = pd.to_datetime(c["ts"], utc=True)
