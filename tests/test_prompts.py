@@ -67,7 +67,7 @@ def ci():
 
 
 def test_bank_is_the_issue_list():
-    bank = load_prompts()
+    bank = check_contract(load_prompts)
     assert bank["prompt"].tolist() == ISSUE_PROMPTS
     assert bank["prompt_id"].is_unique
 

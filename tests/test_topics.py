@@ -146,7 +146,7 @@ class TestLexicon:
 
     def test_explain_never_returns_text(self):
         note = "Sam lied about the money on Tuesday"
-        ex = explain_topics([note])
+        ex = check_contract(explain_topics, pd.Series([note, None]))
         assert_tidy(ex)
         assert set(ex.columns) == {"row", "topic", "term", "count", "words", "primary"}
         cells = {str(v) for v in ex.to_numpy().ravel()}

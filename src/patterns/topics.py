@@ -42,7 +42,7 @@ import pandas as pd
 import yaml
 
 from patterns import schema, timeutil
-from patterns.errors import check_option, option_error
+from patterns.errors import option_error
 
 __all__ = [
     "TOPICS",
@@ -1179,8 +1179,3 @@ def discover_topics(
     out["term"] = terms
     out["known_topic"] = known.astype(_STR)
     return out
-
-
-def check_topic(topic: str, *, func: str) -> str:
-    """Validate a topic name against :data:`TOPICS` (helper for charts and reports)."""
-    return check_option("topic", topic, TOPICS, func=func)
