@@ -263,6 +263,15 @@ class TestLaggedAssociation:
         # the planted effect shows in the estimates: larger where planted (both lags)
         planted = m["effect_truth"] > 0
         assert m.loc[planted, "effect"].mean() > m.loc[~planted, "effect"].mean() + 0.05
+        # null: the same data with overwhelmed shuffled within each person (seeded)
+        rng = np.random.default_rng(11)
+        shuffled = sim.checkins.copy()
+        shuffled["overwhelmed"] = shuffled.groupby("partner")["overwhelmed"].transform(
+            lambda v: rng.permutation(v.to_numpy())
+        )
+        null = lagged_association(shuffled, signals=["overwhelmed"], threshold=thr)
+        # 48 tests at 5%: > 7 rejections would happen < 1% of the time under the null
+        assert (null["p_value"] < 0.05).sum() <= 7
 
     def test_null_shuffled_not_significant_at_stated_rate(self):
         rng = np.random.default_rng(123)
