@@ -195,7 +195,8 @@ def test_manifest(sim, tmp_path):
     assert c["partners"] == ["c001-a", "c001-b"]
     p = c["consent"]["partners"]["c001-a"]
     assert (p["status"], p["decision"], p["withdrawn_at"]) == ("active", "permit", None)
-    assert p["period"] == {"start": "2026-01-05", "end": "2026-07-03"}
+    assert p["period"] == {"start": "2026-01-05", "end": "2031-07-03"}
+    assert c["consent"]["retention_until"] == "2031-07-03"
     assert set(p["categories"]) == {"ratings", "events", "free_text", "intimacy"}
     assert c["consent"]["recipients"] == ["therapist"]
     simulate_export(couples=2, days=14, seed=1, out=tmp_path)

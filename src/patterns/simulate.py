@@ -41,6 +41,11 @@ from it with noise; body signals (0–4) are higher on conflict days and for the
 carries a prompt from :data:`PROMPTS` (the answer is sometimes blank). Ratings have one
 decimal, intensities three; the CSV writes exactly these (fixed-point text).
 
+Manifest: both partners of every couple have ``status: active``, ``decision: permit``,
+purposes ``treatment`` and ``research``, all four data categories, recipient
+``therapist``; the consent ``period`` runs from the first day to ``retention_until``
+(the last day + 5 years), so analyses run after the diary period are covered.
+
 Planted truth (``Simulation.truth`` keys, and ``truth/<key>.csv`` on disk)
 ------------------------------------------------------------------------
 ``couples``
@@ -1322,7 +1327,9 @@ def _manifest(ids, zones, start: date, days: int) -> dict:
             p: {
                 "status": "active",
                 "decision": "permit",
-                "period": {"start": start.isoformat(), "end": end.isoformat()},
+                # consent to *process* runs until the retention date, so analyses made
+                # after the diary period are covered (FHIR Consent.provision.period)
+                "period": {"start": start.isoformat(), "end": retention.isoformat()},
                 "withdrawn_at": None,
                 "purposes": ["treatment", "research"],
                 "categories": ["ratings", "events", "free_text", "intimacy"],
