@@ -321,7 +321,15 @@ def script_injection_export(tmp_path: Path) -> Path:
         ck.loc[ck["conflict_topic"] != "", "conflict_topic"] = SCRIPT_MARKER
     ev.to_csv(out / "events.csv", index=False)
     ck.to_csv(out / "checkins.csv", index=False)
-    assert sim.manifest["couples"]
+    # consent valid today (the simulator's consent periods end with its data), free text
+    # allowed by both: a report run with --show-text then puts the payload on the page
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    for couple in manifest["couples"]:
+        for record in couple["consent"]["partners"].values():
+            record["period"]["end"] = None
+            assert "free_text" in record["categories"]
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    assert len(sim.manifest["couples"]) == 1
     return out
 
 
