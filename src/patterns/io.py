@@ -1072,22 +1072,33 @@ def _np_bool(arr, fill: bool) -> np.ndarray:
     return np.asarray(pc.fill_null(arr, fill).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def pc_call(name: str, *args: Any) -> Any:
+    import pyarrow.compute as pc
+
+    return getattr(pc, name)(*args)
+
+
+def _strip(t: pd.Series) -> pd.Series:
+    """Strip surrounding whitespace, skipping the copy when no value needs it."""
+    import pyarrow.compute as pc
+
+    arr = _arrow(t)
+    edge = pc.match_substring_regex(arr, r"^[ \t\r\n\f\v]|[ \t\r\n\f\v]$")
+    if not pc.any(edge).as_py():
+        return t.astype("string")
+    return t.astype("string").str.strip()
+
+
 def _missing(t: pd.Series, na_values: list[str]) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    stripped = pc.utf8_trim_whitespace(_arrow(t))
-    miss = pc.equal(stripped, "")
+    arr = _arrow(t)
+    # empty, or whitespace only (utf8_is_space is false for ""), or a declared NA string
+    miss = pc.or_(pc.equal(pc.utf8_length(arr), 0), pc.utf8_is_space(arr))
     if na_values:
-        miss = pc.or_(
-            miss,
-            pc.is_in(
-                stripped,
-                value_set=pa.array(na_values, pa.large_string())
-                if pa.types.is_large_string(stripped.type)
-                else pa.array(na_values),
-            ),
-        )
+        stripped = pc.utf8_trim_whitespace(arr)
+        miss = pc.or_(miss, pc.is_in(stripped, value_set=pa.array(na_values, stripped.type)))
     return _np_bool(miss, True)
 
 
@@ -1205,7 +1216,7 @@ def _parse_ts(
             nums = pd.to_numeric(s, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
             text = None
         else:
-            text = _text(s).str.strip()
+            text = _strip(_text(s))
             is_num = text.str.fullmatch(_NUMBER_RE).fillna(False).to_numpy(dtype=bool) & todo
             nums = np.full(n, np.nan)
             if is_num.any():
@@ -1448,10 +1459,11 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
             probs.add(m, c.name, "missing_required", f"{c.name} is empty")
         if c.dtype == "string":
             if c.name in _ID_COLUMNS or c.name in _LABEL_COLUMNS:
-                t = t.str.strip()
-                if not t.fillna("").str.isascii().all():
+                t = _strip(t)
+                if not _np_bool(pc_call("string_is_ascii", _arrow(t)), True).all():
                     t = t.str.normalize("NFC")
-            out[c.name] = t.where(~m).astype(schema.STRING)
+            t = t.astype(schema.STRING)
+            out[c.name] = t.where(~m) if m.any() else t
         elif c.name == "code":
             import pyarrow as pa
             import pyarrow.compute as pc
@@ -1903,8 +1915,17 @@ def _assemble(
 
 def _duplicated(f: pd.DataFrame) -> np.ndarray:
     """Later copies of identical rows: row hashes find candidates, then an exact check."""
-    h = pd.util.hash_pandas_object(f, index=False).to_numpy()
-    cand = pd.Series(h).duplicated(keep=False).to_numpy()
+    # Identical rows share couple and time: a cheap numeric pre-filter, then exact checks.
+    key = pd.DataFrame(
+        {
+            "ts": f["ts"].to_numpy(dtype="datetime64[ns]").view("i8"),
+            "couple": pd.factorize(f["couple_id"])[0],
+        }
+    )
+    cand = key.duplicated(keep=False).to_numpy().copy()
+    if cand.any():
+        h = pd.util.hash_pandas_object(f[cand], index=False).to_numpy()
+        cand[cand] = pd.Series(h).duplicated(keep=False).to_numpy()
     out = np.zeros(len(f), bool)
     if cand.any():
         out[cand] = f[cand].duplicated(keep="first").to_numpy()
