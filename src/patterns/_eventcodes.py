@@ -52,8 +52,10 @@ def encode(events: pd.DataFrame) -> Encoded:
     if not isinstance(code.dtype, pd.CategoricalDtype) or list(code.cat.categories) != list(
         schema.CODES
     ):
-        code = code.astype(str).astype(schema.CODE_DTYPE)
-    cc = code.cat.codes.to_numpy().astype(np.int64)
+        # unknown codes → −1 (callers refuse or skip them)
+        cc = pd.Index(schema.CODES).get_indexer(code.astype(str)).astype(np.int64)
+    else:
+        cc = code.cat.codes.to_numpy().astype(np.int64)
     ts = pd.to_datetime(events["ts"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
     return Encoded(
         couple=np.asarray(couple, dtype=np.int64),
