@@ -783,3 +783,13 @@ def test_cli_simulate_options_and_errors(tmp_path):
     assert not (tmp_path / "x").exists()
     bad = runner.invoke(app, ["simulate", "-o", str(tmp_path / "y"), "--start", "soon"])
     assert bad.exit_code == 2 and "start must be an ISO date" in bad.output
+
+
+def test_truth_tables_are_tidy(sim):
+    from patterns.testing import assert_tidy
+
+    for key, df in sim.truth.items():
+        assert_tidy(df)
+        assert df.columns[0] == "couple_id", key
+    assert str(sim.truth["episodes"]["start"].dtype) == "datetime64[ns, UTC]"
+    assert (sim.truth["episodes"]["end"] >= sim.truth["episodes"]["start"]).all()
