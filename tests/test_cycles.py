@@ -385,3 +385,16 @@ def test_recovery_survives_dropped_events(sims):
     found = pursue_withdraw_episodes(sim.events[keep])
     precision, recall = _match(found, sim.truth["episodes"])
     assert precision >= 0.9 and recall >= 0.9, (precision, recall)
+
+
+def test_sample_export_through_the_loader(sample_path):
+    """End to end: the committed sample export, read by ``load_export`` (CSV round trip,
+    local zones), gives back its planted episodes."""
+    from patterns import load_export
+    from patterns.simulate import load_truth
+
+    exp = load_export(sample_path)
+    truth = load_truth(sample_path)["episodes"]
+    found = pursue_withdraw_episodes(exp.events)
+    precision, recall = _match(found, truth)
+    assert len(truth) > 0 and precision >= 0.9 and recall >= 0.9, (precision, recall)
