@@ -98,7 +98,9 @@ def test_per_couple_function_gives_identical_rows(sim, table):
     for couple in table["couple_id"].unique():
         ev = sim.events[sim.events["couple_id"] == couple].reset_index(drop=True)
         ci = sim.checkins[sim.checkins["couple_id"] == couple].reset_index(drop=True)
-        one = couple_metrics(ev, ci, timezone=sim.checkins.attrs["timezones"][couple])
+        one = check_contract(
+            couple_metrics, ev, ci, timezone=sim.checkins.attrs["timezones"][couple]
+        )
         want = table[table["couple_id"] == couple].reset_index(drop=True)
         pd.testing.assert_frame_equal(one, want)
 

@@ -15,6 +15,7 @@ from patterns.testing import check_contract
 from patterns.trends import (
     change_points,
     daily_connection,
+    daily_partner_table,
     default_penalty,
     intervention_effect,
     lonely_together,
@@ -620,6 +621,9 @@ def test_contract_on_simulated_data(sims):
     check_contract(mann_kendall, daily["connection"].to_numpy()[:50])
     check_contract(lonely_together, sim.checkins)
     check_contract(lonely_together_days, sim.checkins)
+    check_contract(daily_partner_table, sim.checkins, ["stress", "lonely"])
+    check_contract(change_points, daily, penalty=20.0)
+    check_contract(intervention_effect, daily, intervention_date="2026-02-15", n_boot=200)
 
 
 def test_rolling_connection_keeps_series_apart(sims):
