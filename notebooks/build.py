@@ -11,6 +11,7 @@ sections that only call the package. No function definitions.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -24,12 +25,7 @@ HERE = Path(__file__).resolve().parent
 PREPARE = """\
 import patterns
 import patterns.charts
-import patterns.cycles
-import patterns.quality
-import patterns.regulation
-import patterns.topics
-import patterns.trends
-from patterns import report
+{imports}from patterns import report
 
 ctx = report.prepare(
     export_path=export_path,
@@ -62,6 +58,73 @@ def code(text: str):
 
 
 NOTEBOOKS: dict[str, tuple[str, list]] = {
+    "00_summary": (
+        "# Summary for the therapist\n\nSigns that couples therapists look for, each with how "
+        "sure the number is and a plain-language line. They are prompts for a conversation, "
+        "**never a diagnosis**; the later pages show the detail behind each one.",
+        [
+            md("## The signs at a glance"),
+            code(
+                """
+signs = ctx.run(
+    patterns.indicators,
+    ctx.export,
+    couple_id=ctx.couple_id,
+    what="the summary signs",
+)
+if signs is not None:
+    ctx.say(
+        f"{int((signs['level'] == 'discuss').sum())} sign(s) past the discuss line, "
+        f"{int((signs['level'] == 'watch').sum())} past the watch line, "
+        f"{int((signs['level'] == 'no_data').sum())} without enough data."
+    )
+ctx.sentences(signs, "{label}: {sentence}")"""
+            ),
+            md("## The numbers behind them"),
+            code(
+                """
+ctx.table(
+    signs,
+    columns=["label", "value", "ci_low", "ci_high", "threshold", "threshold_discuss",
+             "unit", "level", "n"],
+    names={"label": "sign", "ci_low": "95% interval from", "ci_high": "95% interval to",
+           "threshold": "watch line", "threshold_discuss": "discuss line",
+           "n": "observations"},
+)
+ctx.sentences(signs, "{label}: {caveat}")"""
+            ),
+            md("## Reflection questions"),
+            code(
+                """
+reflections = ctx.run(
+    patterns.reflection_summary,
+    ctx.checkins,
+    what="reflection questions",
+    needs=["checkins.prompt"],
+)
+ctx.sentences(
+    reflections,
+    "{partner} answered {answered} of {asked} reflection questions ({answer_rate:.0%}).",
+)
+answers = None
+if ctx.show_text:
+    answers = ctx.run(
+        patterns.paired_answers, ctx.checkins, show_text=True, what="answers",
+        needs=["checkins.answer"],
+    )
+else:
+    ctx.say(
+        "Written answers are not shown: that needs both partners' consent to sharing free "
+        "text and the --show-text option."
+    )
+ctx.table(
+    answers,
+    columns=["prompt", "answer_a", "answer_b"],
+    names={"answer_a": "Partner A", "answer_b": "Partner B"},
+)"""
+            ),
+        ],
+    ),
     "01_data_quality": (
         "# What the data holds\n\nWhat was loaded, what was set aside (and why), and how "
         "regularly each partner checked in. Read this first: every later page rests on it.",
@@ -69,11 +132,12 @@ NOTEBOOKS: dict[str, tuple[str, list]] = {
             md("## What loaded"),
             code(
                 """
-ctx.say("Rows read from the export file, and how many of them were set aside.")
+ctx.say("Rows read for this couple from the export file, and how many were set aside.")
 ctx.table(
-    ctx.loaded.summary(),
+    ctx.loaded.for_couple(ctx.couple_id).summary(),
     names={"table": "table", "rows_in": "rows read", "rows_loaded": "rows used",
-           "rows_quarantined": "rows set aside"},
+           "rows_quarantined": "rows set aside",
+           "rows_dst_adjusted": "times adjusted for daylight saving"},
 )
 ctx.say(
     f"For this couple: {len(ctx.events)} logged moves and {len(ctx.checkins)} check-ins "
@@ -83,11 +147,12 @@ ctx.say(
             md("## What was set aside, and why"),
             code(
                 """
+ctx.say(f"In the whole file, {len(ctx.loaded.quarantine)} rows were set aside.")
 reasons = ctx.run(
     patterns.quality.quarantine_reasons,
-    ctx.loaded.quarantine,
+    ctx.loaded.for_couple(ctx.couple_id).quarantine,
     what="set-aside rows",
-    empty="No rows were set aside: everything in the file could be used.",
+    empty="No rows of this couple were set aside: everything could be used.",
 )
 ctx.table(reasons, names={"rows": "rows set aside"})"""
             ),
@@ -476,8 +541,14 @@ def build(name: str) -> nbformat.NotebookNode:
     title, cells = NOTEBOOKS[name]
     params = new_code_cell(parameters_source())
     params.metadata["tags"] = ["parameters"]
+    # import only the modules this notebook calls (each import costs start-up time)
+    body = "\n".join(c.source for c in cells)
+    modules = sorted(
+        set(re.findall(r"patterns\.(cycles|quality|regulation|topics|trends)\.", body))
+    )
+    imports = "".join(f"import patterns.{m}\n" for m in modules)
     nb = new_notebook(
-        cells=[md(title), params, code(PREPARE), *cells],
+        cells=[md(title), params, code(PREPARE.format(imports=imports)), *cells],
         metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
             "language_info": {"name": "python", "pygments_lexer": "ipython3"},

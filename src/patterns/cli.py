@@ -173,7 +173,7 @@ def report(
     """Run the report notebooks per couple: executed notebooks, one offline HTML per couple,
     index.html and run.json. Exit 1 if any couple failed or was refused, 2 for bad input."""
     from patterns.errors import ExportError
-    from patterns.report import run_report
+    from patterns.report import ParameterError, run_report
 
     try:
         result = run_report(
@@ -196,7 +196,7 @@ def report(
     except ExportError as exc:
         _err(f"Cannot read export {export}: {exc}")
         raise typer.Exit(2) from None
-    except ValueError as exc:
+    except ParameterError as exc:
         _err(f"Bad arguments: {exc}")
         raise typer.Exit(2) from None
     ok = sum(c["status"] == "ok" for c in result.couples)
@@ -297,6 +297,7 @@ def metrics(
         f"Wrote {len(table)} couple-week rows for {table['couple_id'].nunique()} couple(s) "
         f"to {path} (codebook: {path.stem}_codebook.csv)"
     )
+
 
 def main() -> None:  # console-script entry point
     app()

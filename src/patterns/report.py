@@ -38,6 +38,7 @@ index (and in ``run.json``) instead, and any older ``report.html`` in its folder
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -64,6 +65,7 @@ __all__ = [
     "PARAMETERS",
     "ConsentRefused",
     "NotebookRun",
+    "ParameterError",
     "ReportContext",
     "ReportParameters",
     "ReportRun",
@@ -113,6 +115,21 @@ _PARTNER_COLUMNS = (
 _ID_COLUMNS = ("couple_id",)
 
 
+class ParameterError(ValueError):
+    """A report argument or notebook parameter is invalid (raised before any notebook runs).
+    The message names the parameter, what is allowed, what was given and the fix."""
+
+
+@contextlib.contextmanager
+def _as_parameter_error():
+    try:
+        yield
+    except ParameterError:
+        raise
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from exc
+
+
 class ConsentRefused(ValueError):
     """A couple lacks valid two-partner consent; the message names partner, rule and fix."""
 
@@ -145,9 +162,9 @@ class ReportParameters:
         return out
 
 
-def _param_error(param: str, allowed: str, got: Any, fix: str) -> ValueError:
+def _param_error(param: str, allowed: str, got: Any, fix: str) -> ParameterError:
     base = str(option_error(param, _FUNC, allowed, got))
-    return ValueError(f"{base} Fix: {fix}")
+    return ParameterError(f"{base} Fix: {fix}")
 
 
 def _parse_date(name: str, value: Any) -> dt.date | None:
@@ -209,7 +226,7 @@ consent_check
     >>> validate_parameters(start="2026-02-01", end="2026-01-01")
     Traceback (most recent call last):
     ...
-    ValueError: validate_parameters: end must be on or after start (2026-02-01); ...
+    patterns.report.ParameterError: validate_parameters: end must be on or after start ...
     """
     for name, value in (
         ("export_path", export_path),
@@ -613,11 +630,16 @@ def prepare(
         raise ConsentRefused(_refusal_message(p.couple_id, consent, labels))
     allow_text = bool(p.show_text and "free_text" in consent["categories"])
     zones = dict(export.timezones)
+    events = _filter_days(couple.events, p, zones)
+    checkins = _filter_days(couple.checkins, p, zones)
+    if dataclasses.is_dataclass(couple) and (p.start is not None or p.end is not None):
+        # the couple's export restricted to the period, for analyses that take an Export
+        couple = dataclasses.replace(couple, events=events, checkins=checkins)
     return ReportContext(
         params=p,
         export=couple,
-        events=_filter_days(couple.events, p, zones),
-        checkins=_filter_days(couple.checkins, p, zones),
+        events=events,
+        checkins=checkins,
         labels=labels,
         consent=consent,
         show_text=allow_text,
@@ -1052,9 +1074,10 @@ def run_report(
 
     Raises
     ------
-    ValueError
-        Bad arguments or parameters, and :class:`patterns.ExportError` (a ValueError) for an
-        unreadable export — all before any notebook runs.
+    ParameterError
+        Bad arguments or parameters (a ``ValueError``), before any notebook runs.
+    patterns.ExportError
+        The export cannot be read, before any notebook runs.
     """
     from patterns.io import load_export
     from patterns.privacy import safe_path_component
@@ -1062,34 +1085,37 @@ def run_report(
 
     t_run = time.perf_counter()
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise option_error("jobs", "run_report", "an integer ≥ 1", jobs)
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
-        raise option_error("timeout", "run_report", "a number of seconds > 0", timeout)
-    chosen = list_notebooks(notebooks, notebook_dir=notebook_dir)
-    export_path = Path(export_path).resolve()
-    base = validate_parameters(
-        export_path=str(export_path),
-        start=start,
-        end=end,
-        timezone=timezone,
-        intervention_date=intervention_date,
-        audience=audience,
-        show_text=show_text,
-        consent_check=consent_check,
-    )
+    with _as_parameter_error():
+        if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+            raise option_error("jobs", "run_report", "an integer ≥ 1", jobs)
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+            raise option_error("timeout", "run_report", "a number of seconds > 0", timeout)
+        chosen = list_notebooks(notebooks, notebook_dir=notebook_dir)
+        export_path = Path(export_path).resolve()
+        base = validate_parameters(
+            export_path=str(export_path),
+            start=start,
+            end=end,
+            timezone=timezone,
+            intervention_date=intervention_date,
+            audience=audience,
+            show_text=show_text,
+            consent_check=consent_check,
+        )
+    # ExportError (unreadable export) passes through; any other error here is a bug.
     export = load_export(export_path, timezone=base.timezone)
-    known = [str(c) for c in export.couples]
-    selected = list(dict.fromkeys(couples)) if couples else known
-    params_by_couple = {
-        c: validate_parameters(**{**base.as_papermill(), "couple_id": c, "couples": known})
-        for c in selected
-    }
-    if not selected:
-        raise option_error("couples", "run_report", "at least one couple", selected)
-    folders = {c: safe_path_component(c) for c in selected}
-    if len(set(folders.values())) != len(folders):
-        raise ValueError("run_report: two couple ids map to the same folder name; rename them.")
+    with _as_parameter_error():
+        known = [str(c) for c in export.couples]
+        selected = list(dict.fromkeys(couples)) if couples else known
+        if not selected:
+            raise option_error("couples", "run_report", "at least one couple", selected)
+        params_by_couple = {
+            c: validate_parameters(**{**base.as_papermill(), "couple_id": c, "couples": known})
+            for c in selected
+        }
+        folders = {c: safe_path_component(c) for c in selected}
+        if len(set(folders.values())) != len(folders):
+            raise ValueError("run_report: two couple ids map to the same folder name; rename them.")
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
