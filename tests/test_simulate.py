@@ -792,3 +792,20 @@ def test_truth_tables_are_tidy(sim):
         assert df.columns[0] == "couple_id", key
     assert str(sim.truth["episodes"]["start"].dtype) == "datetime64[ns, UTC]"
     assert (sim.truth["episodes"]["end"] >= sim.truth["episodes"]["start"]).all()
+
+
+def test_csv_times_match_pandas_isoformat(tmp_path):
+    """The hand-written ISO 8601 writer against pandas' own isoformat (local offset)."""
+    s = simulate_export(couples=4, days=120, seed=8, out=tmp_path)
+    text = pd.read_csv(tmp_path / "events.csv", dtype=str, keep_default_na=False)["ts"]
+    rng = np.random.default_rng(0)
+    rows = rng.choice(len(text), 400, replace=False)
+    zones = s.events.attrs["timezones"]
+    for i in rows:
+        ts = s.events["ts"].iloc[i].tz_convert(zones[s.events["couple_id"].iloc[i]])
+        assert text.iloc[i] == ts.isoformat()
+    ch = pd.read_csv(tmp_path / "checkins.csv", dtype=str, keep_default_na=False)
+    assert ch["connection"].str.fullmatch(r"\d{1,2}\.\d").all()
+    assert ch["time_together_min"].str.fullmatch(r"\d+").all()
+    assert set(ch["conflict"]) == {"true", "false"}
+    assert set(ch["repaired"]) == {"true", "false", ""}
