@@ -639,6 +639,7 @@ def lag_effects(
     timezone: str | dict[str, str] | None = None,
     cutoff_hour: int = DEFAULT_CUTOFF_HOUR,
     merge_repeats: bool = False,
+    cross_partner: bool = False,
 ) -> pd.DataFrame:
     """Per-couple sequential effect of ``given`` → ``target``: Yule's Q and log odds.
 
@@ -654,6 +655,11 @@ def lag_effects(
         As in :func:`lag_table`.
     by, actor_tagged, session_gap, timezone, cutoff_hour
         As in :func:`code_stream` (default ``by="family"``).
+    cross_partner : bool
+        Role-free effect: ``given`` and ``target`` are untagged labels (``"pursue"``,
+        ``"withdraw"``) and a pair counts as a target only when the *other* partner made the
+        second move (so "pursue → partner withdraws", whoever pursues). The 2×2 collapse is
+        then given / not given × "the next move is ``target`` by the other partner" / not.
 
     Returns
     -------
@@ -696,7 +702,7 @@ def lag_effects(
     stream = code_stream(
         events,
         by=by,
-        actor_tagged=actor_tagged,
+        actor_tagged=actor_tagged or cross_partner,
         session_gap=session_gap,
         timezone=timezone,
         cutoff_hour=cutoff_hour,
@@ -709,9 +715,20 @@ def lag_effects(
         keep = np.ones(len(v), dtype=bool)
         keep[1:] = (v[1:] != v[:-1]) | (sess[1:] != sess[:-1])
         lab, sess, couple = lab[keep].reset_index(drop=True), sess[keep], couple[keep]
-    g, t = _match(lab, given), _match(lab, target)
     ok = sess[:-lag] == sess[lag:] if len(sess) > lag else np.zeros(0, dtype=bool)
-    gi, ti = g[:-lag][ok], t[lag:][ok]
+    if cross_partner:
+        # split "A:pursue" into actor side and untagged label, per category (not per row)
+        cats = pd.Series(lab.cat.categories.astype(str))
+        codes_ = lab.cat.codes.to_numpy()
+        bare = cats.str.slice(2)
+        side = cats.str.startswith("B:").to_numpy()[codes_]
+        g = bare.isin([given] if isinstance(given, str) else list(given)).to_numpy()[codes_]
+        t = bare.isin([target] if isinstance(target, str) else list(target)).to_numpy()[codes_]
+        gi = g[:-lag][ok]
+        ti = (t[lag:] & (side[lag:] != side[:-lag]))[ok]
+    else:
+        g, t = _match(lab, given), _match(lab, target)
+        gi, ti = g[:-lag][ok], t[lag:][ok]
     cid = couple[:-lag][ok] if len(sess) > lag else np.array([], dtype=np.int64)
     k = len(all_couples)
     sums = pd.DataFrame(
