@@ -790,11 +790,12 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
         payload = text.encode("utf-8")
     header = next(csv.reader(io.StringIO(_first_record_line(head)), delimiter=delim), [])
     names = _unique_names(header)
-    df, ragged = _arrow_csv(payload, names, delim, skip)
+    quoted = payload.find(b'"') >= 0  # no quotes → no quoted newlines → parallel parse
+    df, ragged = _arrow_csv(payload, names, delim, skip, quoted)
     if df is None and not ragged and text is None:
         # Not valid UTF-8 (or not parseable): decode (cp1252 fallback) and try once more.
         text, encoding = _decode(data)
-        df, ragged = _arrow_csv(text.encode("utf-8"), names, delim, skip)
+        df, ragged = _arrow_csv(text.encode("utf-8"), names, delim, skip, True)
     if df is not None:
         rows = np.arange(skip + 1, skip + 1 + len(df), dtype=np.int64)
         return _Raw(table, name, df, rows), encoding, delim
@@ -825,7 +826,7 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
     return _Raw(table, name, df, rows, [(bad, "", "ragged_row", detail)]), encoding, delim
 
 
-def _arrow_csv(payload: bytes, names: list[str], delim: str, skip: int):
+def _arrow_csv(payload: bytes, names: list[str], delim: str, skip: int, quoted: bool):
     """Parse with pyarrow, every column a non-null string. Returns (frame or None, ragged)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -843,7 +844,7 @@ def _arrow_csv(payload: bytes, names: list[str], delim: str, skip: int):
                 column_names=names, skip_rows=1, skip_rows_after_names=skip, use_threads=True
             ),
             parse_options=pacsv.ParseOptions(
-                delimiter=delim, newlines_in_values=True, invalid_row_handler=on_bad
+                delimiter=delim, newlines_in_values=quoted, invalid_row_handler=on_bad
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types={n: pa.string() for n in names},
@@ -1080,11 +1081,14 @@ def pc_call(name: str, *args: Any) -> Any:
 
 def _strip(t: pd.Series) -> pd.Series:
     """Strip surrounding whitespace, skipping the copy when no value needs it."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     arr = _arrow(t)
-    edge = pc.match_substring_regex(arr, r"^[ \t\r\n\f\v]|[ \t\r\n\f\v]$")
-    if not pc.any(edge).as_py():
+    space = pa.array([" ", "\t", "\r", "\n", "\f", "\v"], arr.type)
+    first = pc.is_in(pc.utf8_slice_codeunits(arr, 0, 1), value_set=space)
+    last = pc.is_in(pc.utf8_slice_codeunits(arr, -1), value_set=space)
+    if not pc.any(pc.or_(first, last)).as_py():
         return t.astype("string")
     return t.astype("string").str.strip()
 
@@ -1916,13 +1920,10 @@ def _assemble(
 def _duplicated(f: pd.DataFrame) -> np.ndarray:
     """Later copies of identical rows: row hashes find candidates, then an exact check."""
     # Identical rows share couple and time: a cheap numeric pre-filter, then exact checks.
-    key = pd.DataFrame(
-        {
-            "ts": f["ts"].to_numpy(dtype="datetime64[ns]").view("i8"),
-            "couple": pd.factorize(f["couple_id"])[0],
-        }
-    )
-    cand = key.duplicated(keep=False).to_numpy().copy()
+    key = f["ts"].to_numpy(dtype="datetime64[ns]").view("i8") + 1_000_003 * pd.factorize(
+        f["couple_id"]
+    )[0].astype("i8")
+    cand = pd.Series(key).duplicated(keep=False).to_numpy().copy()
     if cand.any():
         h = pd.util.hash_pandas_object(f[cand], index=False).to_numpy()
         cand[cand] = pd.Series(h).duplicated(keep=False).to_numpy()
