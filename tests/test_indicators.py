@@ -147,3 +147,35 @@ def test_thresholds_yaml_documents_every_sign():
     assert "Gottman" in th["turning_toward"]["source"]
     assert th["turning_toward"]["evidence"] == "reported_popular"
     assert th["conflict_ratio"]["evidence"] == "reported_peer"
+
+
+def test_thresholds_from_a_yaml_copy_and_validation_errors(tmp_path, sim):
+    import yaml
+
+    raw = yaml.safe_load(
+        (__import__("importlib").resources.files("patterns") / "data/thresholds.yaml").read_text(
+            "utf-8"
+        )
+    )
+    raw["indicators"]["turning_toward"]["watch"] = 0.99
+    raw["indicators"]["turning_toward"]["discuss"] = 0.95
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    out = indicators(sim, couple_id="c001", thresholds=str(path)).set_index("indicator")
+    assert out.loc["turning_toward", "level"] == "discuss"
+    bad = dict(raw)
+    del bad["indicators"]["intimacy"]["caveat"]
+    path.write_text(yaml.safe_dump(bad), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"thresholds\['intimacy'\] must be to have keys"):
+        load_thresholds(str(path))
+    path.write_text("just: text\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="a YAML file with an 'indicators' mapping"):
+        load_thresholds(path)
+    with pytest.raises(ValueError, match="evidence must be one of"):
+        load_thresholds({"escalation": {"evidence": "folk wisdom"}})
+    with pytest.raises(ValueError, match="watch must be a number"):
+        load_thresholds({"escalation": {"watch": "high"}})
+    with pytest.raises(ValueError, match="overrides must be a mapping"):
+        load_thresholds(42)
+    with pytest.raises(ValueError, match=r"overrides\['escalation'\] must be a mapping"):
+        load_thresholds({"escalation": 3})

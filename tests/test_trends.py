@@ -647,3 +647,24 @@ def test_rolling_connection_keeps_series_apart(sims):
     assert len(m) == len(r) == len(d)
     np.testing.assert_allclose(m["rolling_mean"], m["ref_mean"])
     np.testing.assert_allclose(m["n"], m["ref_n"])
+
+
+def test_more_option_errors():
+    d = _series(np.arange(20.0))
+    with pytest.raises(ValueError, match="maxlags must be"):
+        intervention_effect(d, intervention_date="2026-01-15", maxlags=-1)
+    with pytest.raises(ValueError, match="penalty must be a non-negative number"):
+        change_points(d, penalty="high")
+    with pytest.raises(ValueError, match="connection_max must be"):
+        lonely_together_days(
+            pd.DataFrame(
+                {
+                    "couple_id": ["c1"],
+                    "partner": ["a"],
+                    "ts": pd.to_datetime(["2026-01-05T20:00Z"]),
+                    "time_together_min": [60.0],
+                    "lonely": [3.0],
+                }
+            ),
+            connection_max=-1,
+        )

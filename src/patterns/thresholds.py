@@ -55,13 +55,18 @@ _REQUIRED = (
 _EVIDENCE = ("reported_popular", "reported_peer", "kit_default")
 
 
-@functools.lru_cache(maxsize=8)
-def _read(path: str | None) -> dict[str, Any]:
-    if path is None:
-        text = resources.files("patterns").joinpath("data/thresholds.yaml").read_text("utf-8")
-    else:
-        text = Path(path).read_text(encoding="utf-8")
+@functools.lru_cache(maxsize=1)
+def _packaged() -> dict[str, Any]:
+    text = resources.files("patterns").joinpath("data/thresholds.yaml").read_text("utf-8")
     return yaml.safe_load(text)
+
+
+def _read(path: str | None) -> dict[str, Any]:
+    # Only the packaged file is cached: a user's copy is re-read on every call, so edits
+    # made between two calls (e.g. in a notebook) take effect.
+    if path is None:
+        return _packaged()
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
 
 
 def load_thresholds(
@@ -94,7 +99,12 @@ def load_thresholds(
     """
     func = "load_thresholds"
     if isinstance(overrides, (str, Path)):
-        data = copy.deepcopy(_read(str(overrides)))["indicators"]
+        raw = _read(str(overrides))
+        if not isinstance(raw, Mapping) or not isinstance(raw.get("indicators"), Mapping):
+            raise option_error(
+                "overrides", func, "a YAML file with an 'indicators' mapping", str(overrides)
+            )
+        data = copy.deepcopy(dict(raw["indicators"]))
         overrides = None
     else:
         data = copy.deepcopy(_read(None))["indicators"]
