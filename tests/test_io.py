@@ -929,3 +929,43 @@ def test_folder_symlink_outside_export_rejected(tmp_path):
     os.symlink(outside, d / "events.csv")
     with pytest.raises(ExportError, match="symlink pointing outside"):
         load_export(d)
+
+
+# --------------------------------------------------------------------------------------
+# The committed sample export (written by the simulator)
+
+
+def test_sample_export_loads_cleanly_and_matches_the_simulator(sample_path):
+    if not (sample_path / "events.csv").exists():
+        pytest.skip("data/sample not generated yet")
+    from patterns.simulate import simulate_export
+
+    exp = load_export(sample_path)
+    assert exp.quarantine.empty
+    assert_accounting(exp)
+    # data/sample/README.md: make sample = simulate --couples 4 --days 120 --seed 20261126
+    sim = simulate_export(couples=4, days=120, seed=20261126)
+    pd.testing.assert_frame_equal(exp.events, sim.events.reset_index(drop=True))
+    pd.testing.assert_frame_equal(exp.checkins, sim.checkins.reset_index(drop=True))
+    assert exp.manifest == json.loads(json.dumps(sim.manifest))
+    assert exp.couples == sorted(sim.events["couple_id"].unique())
+    for c in sim.manifest["couples"]:
+        assert exp.timezones[c["couple_id"]] == c["timezone"]
+        assert exp.partners[c["couple_id"]] == c["partners"]
+
+
+def test_manifest_numbers_stay_numbers_in_single_json(tmp_path):
+    p = tmp_path / "export.json"
+    p.write_text(
+        json.dumps(
+            {
+                "manifest": {"scales": {"connection": [1, 7]}, "n": 2},
+                "checkins": [
+                    {"couple_id": "c", "partner": "a", "ts": "2026-01-01", "connection": 7}
+                ],
+            }
+        )
+    )
+    exp = load_export(p)
+    assert exp.manifest == {"scales": {"connection": [1, 7]}, "n": 2}
+    assert exp.checkins["connection"].tolist() == [10.0]

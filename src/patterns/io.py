@@ -895,9 +895,11 @@ def _records_raw(records: Any, name: str, table: str, skip: int) -> _Raw:
     return _Raw(table, name, df, rows, [(~ok, "", "bad_record", "not a JSON object")])
 
 
-def _json_loads(text: str, name: str) -> Any:
+def _json_loads(text: str, name: str, *, numbers_as_text: bool = True) -> Any:
     try:
-        # Numbers stay their source text, so "007"-like ids and decimals are never rounded.
+        if not numbers_as_text:  # the manifest: ordinary JSON numbers
+            return json.loads(text)
+        # Table values: numbers stay their source text, so decimals are never rounded.
         return json.loads(text, parse_float=str, parse_int=str, parse_constant=str)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ExportError(f"{_FUNC}: {name} is not valid JSON ({exc}).") from exc
@@ -1679,6 +1681,9 @@ def _open(path: Path, cfg: dict) -> tuple[_Container | None, dict | None]:
                 f"{_FUNC}: {path.name} must be a JSON object with `events` and/or `checkins` "
                 "(and optionally `manifest`)."
             )
+        if "manifest" in obj:  # parsed again with ordinary numbers (scales, versions)
+            plain = _json_loads(text.lstrip("\ufeff"), path.name, numbers_as_text=False)
+            obj["manifest"] = plain.get("manifest")
         return None, obj
     if _table_of(path.name, cfg) is not None:
         return _Folder(path.parent, only=[path.name]), None
@@ -1722,7 +1727,7 @@ def _load(path: str | Path, *, mapping: Any, timezone: str | None, strict: bool)
         if man:
             data = cont.read(man[0])
             text, _ = _decode(data)
-            manifest_obj = _json_loads(text.lstrip("\ufeff"), man[0])
+            manifest_obj = _json_loads(text.lstrip("\ufeff"), man[0], numbers_as_text=False)
             infos.append(
                 {
                     "file": man[0],
