@@ -969,3 +969,38 @@ def test_manifest_numbers_stay_numbers_in_single_json(tmp_path):
     exp = load_export(p)
     assert exp.manifest == {"scales": {"connection": [1, 7]}, "n": 2}
     assert exp.checkins["connection"].tolist() == [10.0]
+
+
+# --------------------------------------------------------------------------------------
+# patterns validate
+
+
+def test_cli_validate_exit_codes(tmp_path):
+    from typer.testing import CliRunner
+
+    from patterns.cli import app
+
+    runner = CliRunner()
+    clean = export_dir(tmp_path / "clean", {"events.csv": EVENTS})
+    res = runner.invoke(app, ["validate", str(clean)])
+    assert res.exit_code == 0, res.output
+    assert "No rows quarantined" in res.output and "rows_in" in res.output
+    res = runner.invoke(app, ["validate", str(clean), "--strict"])
+    assert res.exit_code == 0
+    messy = EVENTS + "007,never,a,bid,,,,private note\n"
+    bad = export_dir(tmp_path / "bad", {"events.csv": messy})
+    res = runner.invoke(app, ["validate", str(bad)])
+    assert res.exit_code == 0
+    assert "bad_timestamp" in res.output and "private note" not in res.output
+    res = runner.invoke(app, ["validate", str(bad), "--strict"])
+    assert res.exit_code == 1
+    assert "--strict: 1 row(s) were quarantined" in res.output
+    res = runner.invoke(app, ["validate", str(tmp_path / "missing")])
+    assert res.exit_code == 2 and "does not exist" in res.output
+    dst = export_dir(
+        tmp_path / "dst", {"events.csv": "couple_id,ts,actor,code\nc,2026-03-29 02:30,a,bid\n"}
+    )
+    res = runner.invoke(app, ["validate", str(dst), "--timezone", "Europe/Amsterdam"])
+    assert res.exit_code == 0 and "dst_nonexistent" in res.output
+    res = runner.invoke(app, ["validate", str(dst), "--timezone", "Mars/Base"])
+    assert res.exit_code == 2 and "not a known IANA zone" in res.output

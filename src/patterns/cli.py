@@ -28,7 +28,10 @@ MappingOpt = Annotated[
 ]
 TimezoneOpt = Annotated[
     str | None,
-    typer.Option("--timezone", help="IANA zone for naive times (overrides the manifest)."),
+    typer.Option(
+        "--timezone",
+        help="IANA zone for naive times of couples the manifest gives no zone for.",
+    ),
 ]
 
 
@@ -65,19 +68,25 @@ def validate(
     for row in summary.itertuples(index=False):
         table.add_row(*[str(v) for v in row])
     console.print(table)
-    q = exp.quarantine
-    if len(q):
-        reasons = q.groupby(["table", "reason"], observed=True).size().reset_index(name="rows")
-        rt = Table(title="Quarantine reasons")
-        for col in reasons.columns:
-            rt.add_column(str(col))
-        for row in reasons.itertuples(index=False):
-            rt.add_row(*[str(v) for v in row])
+    from patterns.schema import QUARANTINE_REASONS
+
+    for frame, title in ((exp.quarantine, "Quarantine reasons"), (exp.notices, "DST notices")):
+        if not len(frame):
+            continue
+        counts = frame.groupby(["table", "reason"], observed=True).agg(
+            rows=("record", "nunique")
+        )
+        rt = Table(title=title)
+        for col in ("table", "reason", "rows", "meaning"):
+            rt.add_column(col, justify="right" if col == "rows" else "left")
+        for (tbl, reason), row in counts.iterrows():
+            rt.add_row(tbl, reason, str(row["rows"]), QUARANTINE_REASONS.get(reason, ""))
         console.print(rt)
-        if strict:
-            _err(f"--strict: {len(q)} row(s) were quarantined.")
-            raise typer.Exit(1)
-    else:
+    n_bad = int(summary["rows_quarantined"].sum())
+    if n_bad and strict:
+        _err(f"--strict: {n_bad} row(s) were quarantined.")
+        raise typer.Exit(1)
+    if not n_bad:
         console.print("No rows quarantined.")
 
 
