@@ -39,6 +39,7 @@ __all__ = [
     "couple_week_metrics",
     "dyadic_daily",
     "metrics_codebook",
+    "metrics_partition",
     "write_metrics",
 ]
 
@@ -156,6 +157,7 @@ _CODEBOOK: dict[str, tuple[str, str, str]] = {
     "withdrew_days_b": ("days partner b reported withdrawing", "days", "self-report `withdrew`"),
 }
 _COLUMNS = list(_CODEBOOK)
+_KEY = ["couple_id", "week_start"]
 
 
 def metrics_codebook() -> pd.DataFrame:
@@ -180,16 +182,293 @@ def _week_start(day: pd.Series) -> pd.Series:
     return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
 
 
-def _per_partner(frame: pd.DataFrame, value: str, ids: Sequence[str], how: str) -> pd.DataFrame:
-    """Week × partner aggregate of ``value`` widened to ``value_a``/``value_b`` columns."""
+def _wide(frame: pd.DataFrame, value: str, how: str) -> pd.DataFrame:
+    """(couple, week) × role aggregate of ``value`` widened to ``value_a``/``value_b``.
+
+    ``frame`` has ``couple_id``, ``week_start``, ``role`` (``"a"``, ``"b"``, or ``"x"`` for
+    an id that is neither listed partner: its weeks are kept, its values are not).
+    """
     if frame.empty:
         return pd.DataFrame(
-            columns=[f"{value}_a", f"{value}_b"], index=pd.DatetimeIndex([], name="week_start")
+            columns=[f"{value}_a", f"{value}_b"],
+            index=pd.MultiIndex.from_arrays([[], []], names=_KEY),
         )
-    wide = frame.groupby(["week_start", "partner"])[value].agg(how).unstack("partner")
-    wide = wide.reindex(columns=list(ids))
+    wide = frame.groupby([*_KEY, "role"], observed=True)[value].agg(how).unstack("role")
+    wide = wide.reindex(columns=["a", "b"])
     wide.columns = [f"{value}_a", f"{value}_b"]
     return wide
+
+
+def _partner_roles(
+    events: pd.DataFrame,
+    checkins: pd.DataFrame,
+    couples: Sequence[str],
+    partners: Mapping[str, Sequence[str]] | None,
+    func: str,
+) -> pd.DataFrame:
+    """``couple_id``, ``partner_a``, ``partner_b``: the two ids of each couple, sorted.
+
+    Ids come from ``partners`` when given for a couple, else from the rows (partner and
+    actor ids). A couple with one id gets ``""`` as partner b; more than two is an error.
+    """
+    partners = dict(partners or {})
+    seen = pd.concat(
+        [
+            pd.DataFrame({"couple_id": checkins["couple_id"], "p": checkins["partner"]}),
+            pd.DataFrame({"couple_id": events["couple_id"], "p": events["actor"]}),
+        ],
+        ignore_index=True,
+    ).dropna()
+    seen = seen.astype(str).drop_duplicates()
+    seen = seen[~seen["couple_id"].isin([c for c in couples if partners.get(c) is not None])]
+    listed = [(c, str(p)) for c in couples if partners.get(c) is not None for p in partners[c]]
+    ids = pd.concat(
+        [seen, pd.DataFrame(listed, columns=["couple_id", "p"], dtype=object)], ignore_index=True
+    ).astype(str)
+    ids = ids.drop_duplicates().sort_values(["couple_id", "p"], ignore_index=True)
+    n = ids.groupby("couple_id")["p"].transform("size")
+    if (n > 2).any():
+        bad = ids[n > 2]
+        first = bad["couple_id"].iloc[0]
+        raise option_error(
+            "partners", func, "two partner ids", bad.loc[bad["couple_id"] == first, "p"].tolist()
+        )
+    k = ids.groupby("couple_id").cumcount()
+    roles = ids.assign(k=k).pivot(index="couple_id", columns="k", values="p")
+    roles = roles.reindex(columns=[0, 1]).fillna("")
+    roles.columns = ["partner_a", "partner_b"]
+    return roles.reindex(list(couples)).fillna("").reset_index()
+
+
+def _with_role(frame: pd.DataFrame, roles: pd.DataFrame, column: str = "partner") -> pd.DataFrame:
+    """``frame`` plus ``role``: ``"a"``/``"b"`` for the couple's listed ids, else ``"x"``."""
+    r = roles.set_index("couple_id")
+    cid = frame["couple_id"].astype(str)
+    who = frame[column].astype(str).to_numpy()
+    a = cid.map(r["partner_a"]).to_numpy()
+    b = cid.map(r["partner_b"]).to_numpy()
+    role = np.where(who == a, "a", np.where(who == b, "b", "x"))
+    return frame.assign(role=role)
+
+
+def _keyed(frame: pd.DataFrame, day: str = "day") -> pd.DataFrame:
+    """Add the (couple, week) key: string ``couple_id`` and local Monday ``week_start``."""
+    return frame.assign(
+        couple_id=frame["couple_id"].astype(str), week_start=_week_start(frame[day])
+    )
+
+
+def _metrics_rows(
+    events: pd.DataFrame,
+    checkins: pd.DataFrame,
+    *,
+    timezone: str | Mapping[str, str],
+    cutoff_hour: int,
+    partners: Mapping[str, Sequence[str]] | None,
+    func: str,
+) -> pd.DataFrame:
+    """The couple-week table for the WHOLE couples in ``events``/``checkins`` (one or many).
+
+    Every step is a grouped operation keyed by couple (the analyses called are themselves
+    per couple), so the rows of a couple do not depend on which other couples are present:
+    one call on all couples (pandas engine) equals the concatenation of calls on any
+    partition of the couples (Dask engine), and of :func:`couple_metrics` per couple.
+    """
+    couples = sorted(
+        set(events["couple_id"].dropna().astype(str))
+        | set(checkins["couple_id"].dropna().astype(str))
+    )
+    if not couples:
+        return couple_metrics_empty()
+    roles = _partner_roles(events, checkins, couples, partners, func)
+    tz = timezone
+    ev = events.copy(deep=False)
+    ci = checkins.copy(deep=False)
+    ev.attrs = {"timezones": tz}
+    ci.attrs = {"timezones": tz}
+    parts: list[pd.DataFrame] = []
+
+    # --- check-ins ------------------------------------------------------------------------
+    if len(ci):
+        from patterns.trends import daily_connection, daily_partner_table, lonely_together_days
+
+        measures = [
+            "connection",
+            "stress",
+            "lonely",
+            "supported",
+            "intimacy_comfort",
+            "time_together_min",
+        ]
+        d = daily_partner_table(ci, measures, cutoff_hour=cutoff_hour, timezone=tz, func=func)
+        ci_day = diary_day(ci["ts"], ci["couple_id"], tz, cutoff_hour=cutoff_hour)
+        flags = (
+            pd.DataFrame(
+                {
+                    "couple_id": ci["couple_id"].astype(str).to_numpy(),
+                    "partner": ci["partner"].astype(str).to_numpy(),
+                    "day": ci_day.to_numpy(),
+                    "body": (ci[list(schema.BODY_SIGNALS)].astype(float) >= _BODY_MIN)
+                    .any(axis=1)
+                    .to_numpy(),
+                    "protective": ci[list(schema.PROTECTIVE)]
+                    .astype("boolean")
+                    .fillna(False)
+                    .any(axis=1)
+                    .to_numpy(),
+                    "pursued": ci["pursued"].astype("boolean").fillna(False).to_numpy(bool),
+                    "withdrew": ci["withdrew"].astype("boolean").fillna(False).to_numpy(bool),
+                }
+            )
+            .groupby(["couple_id", "partner", "day"])
+            .any()
+            .reset_index()
+        )
+        d = d.assign(couple_id=d["couple_id"].astype(str), partner=d["partner"].astype(str))
+        d = d.merge(flags, on=["couple_id", "partner", "day"], how="left")
+        d = _with_role(_keyed(d), roles)
+        wk = d.groupby(_KEY)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "days_observed": wk["day"].nunique(),
+                    "checkins": wk["n"].sum(),
+                    "time_together_min": wk["time_together_min"].mean(),
+                }
+            )
+        )
+        d["checkins"] = d["n"]
+        parts.append(_wide(d, "checkins", "sum"))
+        for m in ("connection", "stress", "lonely", "supported", "intimacy_comfort"):
+            parts.append(_wide(d, m, "mean"))
+        for flag, col in (
+            ("body", "body_signal_days"),
+            ("protective", "protective_days"),
+            ("pursued", "pursued_days"),
+            ("withdrew", "withdrew_days"),
+        ):
+            parts.append(_wide(d.assign(**{col: d[flag].astype(float)}), col, "sum"))
+        if ci["connection"].notna().any():
+            dc = daily_connection(ci, cutoff_hour=cutoff_hour, timezone=tz)
+            dc = _keyed(dc[(dc["partner"] == "couple").to_numpy()])
+            parts.append(
+                dc.groupby(_KEY)[["connection"]]
+                .mean()
+                .rename(columns={"connection": "connection_couple"})
+            )
+        if ci["time_together_min"].notna().any():
+            lt = lonely_together_days(ci, cutoff_hour=cutoff_hour, timezone=tz)
+            lt = _with_role(_keyed(lt), roles).assign(
+                lonely_together_days=lt["lonely_together"].astype(float).to_numpy()
+            )
+            parts.append(_wide(lt, "lonely_together_days", "sum"))
+
+    # --- events: bids and episodes ---------------------------------------------------------
+    if len(ev):
+        from patterns.bids import turning_rates
+        from patterns.cycles import pursue_withdraw_episodes
+
+        if (ev["code"] == "bid").any():
+            tr = turning_rates(ev, period="W", timezone=tz, cutoff_hour=cutoff_hour)
+            tr = _with_role(_keyed(tr, "period_start"), roles)
+            parts.append(_wide(tr, "bids", "sum"))
+            tw = _wide(tr, "toward", "sum")
+            bw = _wide(tr, "bids", "sum")
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = pd.DataFrame(
+                    {
+                        "toward_share_a": tw["toward_a"] / bw["bids_a"],
+                        "toward_share_b": tw["toward_b"] / bw["bids_b"],
+                        "toward_share": tw.sum(axis=1) / bw.sum(axis=1),
+                    }
+                )
+            parts.append(share)
+        ep = pursue_withdraw_episodes(ev)
+        if len(ep):
+            day = diary_day(ep["start"], ep["couple_id"], tz, cutoff_hour=cutoff_hour)
+            e = _with_role(ep[["couple_id", "pursuer"]].assign(day=day), roles, "pursuer")
+            e = _keyed(e).assign(a=(e["role"] == "a").astype(float))
+            g = e.groupby(_KEY)["a"]
+            parts.append(pd.DataFrame({"episodes": g.size(), "pursuer_share_a": g.mean()}))
+
+    # --- conflicts ---------------------------------------------------------------------------
+    has_conflict = (len(ev) and (ev["code"] == "conflict").any()) or (
+        (len(ci) and ci["conflict"].astype("boolean").fillna(False).any())
+        or (len(ci) and ci["conflict_topic"].notna().any())
+    )
+    if has_conflict:
+        from patterns.topics import conflict_log
+
+        cl = conflict_log(
+            ev if len(ev) else None, ci if len(ci) else None, timezone=tz, cutoff_hour=cutoff_hour
+        )
+        if len(cl):
+            cl = _keyed(cl.sort_values("ts", kind="stable"))
+            prev = cl.groupby(["couple_id", "topic"], dropna=False)["repaired"].shift(1)
+            cl = cl.assign(
+                escalated=(cl["intensity"] >= 0.6).astype(float),
+                resurfaced=prev.astype("boolean").fillna(False).astype(float),
+                rep=cl["repaired"].astype("Float64"),
+            )
+            g = cl.groupby(_KEY)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "conflicts": g.size(),
+                        "escalated": g["escalated"].sum(),
+                        "repair_share": g["rep"].mean().astype(float),
+                        "resurfaced": g["resurfaced"].sum(),
+                    }
+                )
+            )
+
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return couple_metrics_empty()
+    out = pd.concat(parts, axis=1)
+    # every week from each couple's first to its last week with data (vectorised ranges)
+    keys = out.index.to_frame(index=False)
+    span = keys.groupby("couple_id")["week_start"].agg(["min", "max"])
+    n = ((span["max"] - span["min"]) // pd.Timedelta(days=7)).astype("int64").to_numpy() + 1
+    offset = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
+    starts = np.repeat(span["min"].to_numpy(), n) + offset * np.timedelta64(7, "D")
+    full = pd.MultiIndex.from_arrays(
+        [np.repeat(span.index.to_numpy(), n), pd.DatetimeIndex(starts)], names=_KEY
+    )
+    out = out.reindex(full).reset_index()
+    iso = out["week_start"].dt.isocalendar()
+    out["iso_year"] = iso["year"].astype("int64").to_numpy()
+    out["iso_week"] = iso["week"].astype("int64").to_numpy()
+    out = out.merge(roles, on="couple_id", how="left")
+    counts = [
+        "days_observed",
+        "checkins",
+        "checkins_a",
+        "checkins_b",
+        "bids_a",
+        "bids_b",
+        "episodes",
+        "conflicts",
+        "escalated",
+        "resurfaced",
+    ]
+    counts += [c for c in _COLUMNS if c.endswith(("_days_a", "_days_b"))]
+    for c in _COLUMNS:
+        if c not in out.columns:
+            out[c] = np.nan
+    for c in counts:
+        out[c] = out[c].fillna(0).astype("int64")
+    floats = [
+        c
+        for c in _COLUMNS
+        if c not in counts
+        and c not in ("couple_id", "week_start", "iso_year", "iso_week", "partner_a", "partner_b")
+    ]
+    out[floats] = out[floats].astype(float)
+    out[["couple_id", "partner_a", "partner_b"]] = out[
+        ["couple_id", "partner_a", "partner_b"]
+    ].astype("string")
+    return out[_COLUMNS].reset_index(drop=True)
 
 
 def couple_metrics(
@@ -224,6 +503,12 @@ def couple_metrics(
     ValueError
         When the rows hold more than one couple.
 
+    Notes
+    -----
+    Computed by the same grouped (per couple) code that :func:`couple_week_metrics` runs on
+    all couples at once, so this one-couple table equals that couple's rows of the full
+    table (tested).
+
     Examples
     --------
     >>> from patterns.simulate import simulate_export
@@ -241,209 +526,26 @@ def couple_metrics(
         )
     couple = ids_c.pop()
     tz = resolve_timezones(checkins if len(checkins) else events, timezone)
-    if partners is None:
-        partners = sorted(
-            set(checkins["partner"].dropna().astype(str))
-            | set(events["actor"].dropna().astype(str))
-        )
-    ids = sorted(str(p) for p in partners)
-    if len(ids) == 1:
-        ids = [ids[0], ""]
-    if len(ids) != 2:
-        raise option_error("partners", func, "two partner ids", ids)
-    ev = events.copy()
-    ci = checkins.copy()
-    ev.attrs["timezones"] = ci.attrs["timezones"] = tz
-    parts: list[pd.DataFrame] = []
-
-    # --- check-ins ------------------------------------------------------------------------
-    if len(ci):
-        from patterns.trends import daily_connection, daily_partner_table, lonely_together_days
-
-        measures = [
-            "connection",
-            "stress",
-            "lonely",
-            "supported",
-            "intimacy_comfort",
-            "time_together_min",
-        ]
-        d = daily_partner_table(ci, measures, cutoff_hour=cutoff_hour, timezone=tz, func=func)
-        ci_day = diary_day(ci["ts"], ci["couple_id"], tz, cutoff_hour=cutoff_hour)
-        flags = (
-            pd.DataFrame(
-                {
-                    "partner": ci["partner"].astype(str).to_numpy(),
-                    "day": ci_day.to_numpy(),
-                    "body": (ci[list(schema.BODY_SIGNALS)].astype(float) >= _BODY_MIN)
-                    .any(axis=1)
-                    .to_numpy(),
-                    "protective": ci[list(schema.PROTECTIVE)]
-                    .astype("boolean")
-                    .fillna(False)
-                    .any(axis=1)
-                    .to_numpy(),
-                    "pursued": ci["pursued"].astype("boolean").fillna(False).to_numpy(bool),
-                    "withdrew": ci["withdrew"].astype("boolean").fillna(False).to_numpy(bool),
-                }
-            )
-            .groupby(["partner", "day"])
-            .any()
-            .reset_index()
-        )
-        d["partner"] = d["partner"].astype(str)
-        d = d.merge(flags, on=["partner", "day"], how="left")
-        d["week_start"] = _week_start(d["day"])
-        wk = d.groupby("week_start")
-        parts.append(
-            pd.DataFrame(
-                {
-                    "days_observed": wk["day"].nunique(),
-                    "checkins": wk["n"].sum(),
-                    "time_together_min": wk["time_together_min"].mean(),
-                }
-            )
-        )
-        d["checkins"] = d["n"]
-        parts.append(_per_partner(d, "checkins", ids, "sum"))
-        for m in ("connection", "stress", "lonely", "supported", "intimacy_comfort"):
-            parts.append(_per_partner(d, m, ids, "mean"))
-        for flag, col in (
-            ("body", "body_signal_days"),
-            ("protective", "protective_days"),
-            ("pursued", "pursued_days"),
-            ("withdrew", "withdrew_days"),
-        ):
-            parts.append(_per_partner(d.assign(**{col: d[flag].astype(float)}), col, ids, "sum"))
-        if ci["connection"].notna().any():
-            dc = daily_connection(ci, cutoff_hour=cutoff_hour, timezone=tz)
-            dc = dc[dc["partner"] == "couple"]
-            parts.append(
-                dc.assign(week_start=_week_start(dc["day"]))
-                .groupby("week_start")[["connection"]]
-                .mean()
-                .rename(columns={"connection": "connection_couple"})
-            )
-        if ci["time_together_min"].notna().any():
-            lt = lonely_together_days(ci, cutoff_hour=cutoff_hour, timezone=tz)
-            lt = lt.assign(
-                week_start=_week_start(lt["day"]),
-                partner=lt["partner"].astype(str),
-                lonely_together_days=lt["lonely_together"].astype(float),
-            )
-            parts.append(_per_partner(lt, "lonely_together_days", ids, "sum"))
-
-    # --- events: bids and episodes ---------------------------------------------------------
-    if len(ev):
-        from patterns.bids import turning_rates
-        from patterns.cycles import pursue_withdraw_episodes
-
-        if (ev["code"] == "bid").any():
-            tr = turning_rates(ev, period="W", timezone=tz, cutoff_hour=cutoff_hour)
-            tr = tr.rename(columns={"period_start": "week_start"})
-            tr["partner"] = tr["partner"].astype(str)
-            parts.append(_per_partner(tr, "bids", ids, "sum"))
-            tw = _per_partner(tr, "toward", ids, "sum")
-            bw = _per_partner(tr, "bids", ids, "sum")
-            with np.errstate(invalid="ignore", divide="ignore"):
-                share = pd.DataFrame(
-                    {
-                        "toward_share_a": tw["toward_a"] / bw["bids_a"],
-                        "toward_share_b": tw["toward_b"] / bw["bids_b"],
-                        "toward_share": tw.sum(axis=1) / bw.sum(axis=1),
-                    }
-                )
-            parts.append(share)
-        ep = pursue_withdraw_episodes(ev)
-        if len(ep):
-            day = diary_day(ep["start"], ep["couple_id"], tz, cutoff_hour=cutoff_hour)
-            e = pd.DataFrame(
-                {
-                    "week_start": _week_start(day),
-                    "a": (ep["pursuer"].astype(str) == ids[0]).astype(float),
-                }
-            )
-            g = e.groupby("week_start")["a"]
-            parts.append(pd.DataFrame({"episodes": g.size(), "pursuer_share_a": g.mean()}))
-
-    # --- conflicts ---------------------------------------------------------------------------
-    has_conflict = (len(ev) and (ev["code"] == "conflict").any()) or (
-        (len(ci) and ci["conflict"].astype("boolean").fillna(False).any())
-        or (len(ci) and ci["conflict_topic"].notna().any())
+    listed = None
+    if partners is not None:
+        ids = sorted(str(p) for p in partners)
+        if len(ids) not in (1, 2):
+            raise option_error("partners", func, "two partner ids", ids)
+        listed = {couple: ids}
+    return _metrics_rows(
+        events, checkins, timezone=tz, cutoff_hour=cutoff_hour, partners=listed, func=func
     )
-    if has_conflict:
-        from patterns.topics import conflict_log
-
-        cl = conflict_log(
-            ev if len(ev) else None, ci if len(ci) else None, timezone=tz, cutoff_hour=cutoff_hour
-        )
-        if len(cl):
-            cl = cl.sort_values("ts", kind="stable")
-            prev = cl.groupby("topic", dropna=False)["repaired"].shift(1)
-            cl = cl.assign(
-                week_start=_week_start(cl["day"]),
-                escalated=(cl["intensity"] >= 0.6).astype(float),
-                resurfaced=prev.astype("boolean").fillna(False).astype(float),
-                rep=cl["repaired"].astype("Float64"),
-            )
-            g = cl.groupby("week_start")
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "conflicts": g.size(),
-                        "escalated": g["escalated"].sum(),
-                        "repair_share": g["rep"].mean().astype(float),
-                        "resurfaced": g["resurfaced"].sum(),
-                    }
-                )
-            )
-
-    out = (
-        pd.concat(parts, axis=1)
-        if parts
-        else pd.DataFrame(index=pd.DatetimeIndex([], name="week_start"))
-    )
-    out.index.name = "week_start"
-    if len(out):
-        weeks = pd.date_range(out.index.min(), out.index.max(), freq="7D", name="week_start")
-        out = out.reindex(weeks)
-    out = out.reset_index()
-    iso = out["week_start"].dt.isocalendar()
-    out["iso_year"] = iso["year"].astype("int64").to_numpy() if len(out) else []
-    out["iso_week"] = iso["week"].astype("int64").to_numpy() if len(out) else []
-    out["couple_id"] = couple
-    out["partner_a"], out["partner_b"] = ids
-    counts = [
-        "days_observed",
-        "checkins",
-        "checkins_a",
-        "checkins_b",
-        "bids_a",
-        "bids_b",
-        "episodes",
-        "conflicts",
-        "escalated",
-        "resurfaced",
-    ]
-    counts += [c for c in _COLUMNS if c.endswith(("_days_a", "_days_b"))]
-    for c in _COLUMNS:
-        if c not in out.columns:
-            out[c] = np.nan
-    for c in counts:
-        out[c] = out[c].fillna(0).astype("int64")
-    floats = [
-        c
-        for c in _COLUMNS
-        if c not in counts
-        and c not in ("couple_id", "week_start", "iso_year", "iso_week", "partner_a", "partner_b")
-    ]
-    out[floats] = out[floats].astype(float)
-    out["couple_id"] = out["couple_id"].astype("string")
-    out[["partner_a", "partner_b"]] = out[["partner_a", "partner_b"]].astype("string")
-    return out[_COLUMNS].reset_index(drop=True)
 
 
-def couple_week_metrics(export: Any, *, cutoff_hour: int = DEFAULT_CUTOFF_HOUR) -> pd.DataFrame:
+def couple_week_metrics(
+    export: Any,
+    *,
+    cutoff_hour: int = DEFAULT_CUTOFF_HOUR,
+    engine: str = "pandas",
+    scheduler: Any = None,
+    partitions: int | None = None,
+    staging: str | Path | None = None,
+) -> pd.DataFrame:
     """One row per couple and ISO week with every headline number (see the codebook).
 
     Parameters
@@ -453,17 +555,39 @@ def couple_week_metrics(export: Any, *, cutoff_hour: int = DEFAULT_CUTOFF_HOUR) 
         ``.timezones`` and ``.partners``).
     cutoff_hour : int, default 4
         Local hour at which a diary day starts.
+    engine : {"pandas", "dask"}, default "pandas"
+        ``"pandas"`` computes all couples in this process with grouped operations;
+        ``"dask"`` writes the tables as Parquet partitioned by couple and runs the same
+        per-couple code on a Dask cluster (:func:`patterns.engine.dask_couple_week_metrics`).
+        Both give the identical table.
+    scheduler : str or distributed.Client, optional
+        Dask only: a scheduler address (``"tcp://host:8786"``) or a ``Client``; default a
+        ``distributed.LocalCluster`` of 2 single-threaded worker processes for this call.
+    partitions : int, optional
+        Dask only: number of couple partitions (default about 4 per worker).
+    staging : str or Path, optional
+        Dask only: folder for the partitioned Parquet (must be readable by every worker;
+        default a temporary folder, removed afterwards).
 
     Returns
     -------
     DataFrame
         Columns of :func:`metrics_codebook`, sorted by couple and week.
 
+    Raises
+    ------
+    ValueError
+        For an object without tables, an unknown ``engine``, or Dask options with the
+        pandas engine.
+
     Notes
     -----
-    Applies :func:`couple_metrics` to each couple's rows and concatenates; each couple's
-    rows are independent of every other couple's. Tested against few-line pandas counts,
-    the simulator's planted truth (episodes, bids) and the codebook.
+    Every number is computed by grouped operations keyed by couple (the analyses called are
+    per couple too), so a couple's rows never depend on other couples: mapping
+    :func:`couple_metrics` over couples, one call on all couples, and the Dask engine over
+    any partition of couples all give the same table (tested with ``assert_frame_equal``).
+    Tested against few-line pandas counts, the simulator's planted truth (episodes, bids)
+    and the codebook.
 
     Examples
     --------
@@ -473,6 +597,7 @@ def couple_week_metrics(export: Any, *, cutoff_hour: int = DEFAULT_CUTOFF_HOUR) 
     {'c001': 2, 'c002': 2}
     """
     func = "couple_week_metrics"
+    check_option("engine", engine, ["pandas", "dask"], func=func)
     ev = getattr(export, "events", None)
     ci = getattr(export, "checkins", None)
     if ev is None or ci is None:
@@ -481,26 +606,54 @@ def couple_week_metrics(export: Any, *, cutoff_hour: int = DEFAULT_CUTOFF_HOUR) 
         )
     tz = getattr(export, "timezones", None) or resolve_timezones(ci if len(ci) else ev)
     partners = dict(getattr(export, "partners", {}) or {})
-    couples = sorted(
-        set(ev["couple_id"].dropna().astype(str)) | set(ci["couple_id"].dropna().astype(str))
-    )
-    ev_by = dict(tuple(ev.groupby(ev["couple_id"].astype(str), sort=False)))
-    ci_by = dict(tuple(ci.groupby(ci["couple_id"].astype(str), sort=False)))
-    tables = []
-    for couple in couples:  # per couple, not per event: the unit an engine would map
-        zone = tz.get(couple, "UTC") if isinstance(tz, Mapping) else tz
-        tables.append(
-            couple_metrics(
-                ev_by.get(couple, ev.iloc[:0]).reset_index(drop=True),
-                ci_by.get(couple, ci.iloc[:0]).reset_index(drop=True),
-                timezone=zone,
-                cutoff_hour=cutoff_hour,
-                partners=partners.get(couple),
-            )
+    if engine == "dask":
+        from patterns.engine import dask_couple_week_metrics
+
+        return dask_couple_week_metrics(
+            ev,
+            ci,
+            timezone=tz,
+            partners=partners,
+            cutoff_hour=cutoff_hour,
+            scheduler=scheduler,
+            partitions=partitions,
+            staging=staging,
         )
-    if not tables:
-        return couple_metrics_empty()
-    return pd.concat(tables, ignore_index=True)
+    for name, value in (("scheduler", scheduler), ("partitions", partitions), ("staging", staging)):
+        if value is not None:
+            raise option_error(name, func, "None with engine='pandas'", value)
+    return metrics_partition(ev, ci, timezone=tz, partners=partners, cutoff_hour=cutoff_hour)
+
+
+def metrics_partition(
+    events: pd.DataFrame,
+    checkins: pd.DataFrame,
+    *,
+    timezone: str | Mapping[str, str],
+    partners: Mapping[str, Sequence[str]] | None = None,
+    cutoff_hour: int = DEFAULT_CUTOFF_HOUR,
+) -> pd.DataFrame:
+    """The couple-week rows of the whole couples in ``events``/``checkins`` (any number).
+
+    The unit of work of every engine: the pandas engine calls it once on all couples, the
+    Dask engine once per couple partition. Rows sorted by couple and week.
+
+    Examples
+    --------
+    >>> from patterns.simulate import simulate_export
+    >>> sim = simulate_export(couples=2, days=14, seed=2)
+    >>> tz = sim.events.attrs["timezones"]
+    >>> len(metrics_partition(sim.events, sim.checkins, timezone=tz))
+    4
+    """
+    return _metrics_rows(
+        events,
+        checkins,
+        timezone=timezone,
+        cutoff_hour=cutoff_hour,
+        partners=partners,
+        func="couple_week_metrics",
+    )
 
 
 def couple_metrics_empty() -> pd.DataFrame:
