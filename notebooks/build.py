@@ -78,6 +78,11 @@ if signs is not None:
         f"{int((signs['level'] == 'watch').sum())} past the watch line, "
         f"{int((signs['level'] == 'no_data').sum())} without enough data."
     )
+if signs is not None:
+    ctx.chart(
+        patterns.charts.chart_indicators(ctx.for_chart(signs)),
+        alt_text="Each sign and its level: none, watch or discuss",
+    )
 ctx.sentences(signs, "{label}: {sentence}")"""
             ),
             md("## The numbers behind them"),
@@ -332,6 +337,19 @@ ctx.sentences(
     "{topic}: {conflicts} conflicts in {weeks_active} of {observed_weeks} weeks; came back "
     "after a repair {resurfaced} times; {repair_share:.0%} repaired.",
 )
+if recurrence is not None:
+    ctx.chart(
+        patterns.charts.chart_escalation_repair(ctx.for_chart(recurrence)),
+        alt_text="Per topic, the share of conflicts that escalated and that were repaired",
+    )
+weeks = None if conflicts is None else ctx.run(
+    patterns.topics.topic_weeks, conflicts, events=ctx.events, what="conflicts per week"
+)
+if weeks is not None:
+    ctx.chart(
+        patterns.charts.chart_topic_weeks(ctx.for_chart(weeks)),
+        alt_text="Conflicts per topic and week; diamonds where a repaired topic came back",
+    )
 ctx.table(
     recurrence,
     columns=["topic", "conflicts", "weeks_active", "median_days_between", "resurfaced",
@@ -421,7 +439,19 @@ ctx.sentences(
     changes,
     "{partner}: from {date} connection moved from about {mean_before:.1f} to "
     "{mean_after:.1f}.",
-)"""
+)
+rolling = None if daily is None else ctx.run(
+    patterns.trends.rolling_connection, daily, what="rolling connection"
+)
+if rolling is not None:
+    ctx.chart(
+        patterns.charts.chart_connection(
+            ctx.for_chart(rolling),
+            change_points=ctx.for_chart(changes),
+            intervention_date=ctx.params.intervention_date,
+        ),
+        alt_text="Daily connection with a 7-day rolling mean and its interval",
+    )"""
             ),
             md("## Before and after the intervention date"),
             code(
@@ -440,7 +470,12 @@ else:
         effect,
         "{partner}: mean connection {mean_before:.1f} before and {mean_after:.1f} after "
         "(difference {difference:+.2f}, 95% interval {ci_low:+.2f} to {ci_high:+.2f}).",
-    )"""
+    )
+    if effect is not None:
+        ctx.chart(
+            patterns.charts.chart_before_after(ctx.for_chart(effect)),
+            alt_text="Mean connection before and after the intervention date",
+        )"""
             ),
             md("## Do the partners agree, and lonely despite time together"),
             code(
@@ -484,6 +519,14 @@ frequency = ctx.run(
     what="body signals and protective responses",
     needs=["checkins"],
 )
+days = None if frequency is None else ctx.run(
+    patterns.regulation.signal_frequency, ctx.checkins, period="D", what="signals per day"
+)
+if days is not None:
+    ctx.chart(
+        patterns.charts.chart_signal_calendar(ctx.for_chart(days)),
+        alt_text="Calendar of days each signal was noticed, per partner",
+    )
 ctx.table(
     frequency,
     columns=["partner", "signal", "kind", "days_observed", "days_present", "share"],
