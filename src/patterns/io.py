@@ -788,7 +788,10 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
         payload, head = None, text[:65536]
     if payload is None:
         payload = text.encode("utf-8")
-    header = next(csv.reader(io.StringIO(_first_record_line(head)), delimiter=delim), [])
+    try:
+        header = next(csv.reader(io.StringIO(_first_record_line(head)), delimiter=delim), [])
+    except csv.Error as exc:  # e.g. a bare CR inside the header line (found by fuzzing)
+        raise ExportError(f"{_FUNC}: {name} has an unreadable header line ({exc}).") from exc
     names = _unique_names(header)
     quoted = payload.find(b'"') >= 0  # no quotes → no quoted newlines → parallel parse
     df, ragged = _arrow_csv(payload, names, delim, skip, quoted)
