@@ -286,6 +286,24 @@ def metrics(
     cutoff_hour: Annotated[
         int, typer.Option(help="Local hour at which a diary day starts.", min=0, max=23)
     ] = 4,
+    engine: Annotated[
+        str,
+        typer.Option(help="pandas (this process) or dask (a Dask cluster; same table)."),
+    ] = "pandas",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="--engine dask: scheduler address (tcp://host:8786); default a local "
+            "cluster of 2 worker processes."
+        ),
+    ] = None,
+    staging: Annotated[
+        Path | None,
+        typer.Option(
+            help="--engine dask: folder for the partitioned Parquet, readable by every "
+            "worker (default a private temporary folder, removed afterwards)."
+        ),
+    ] = None,
 ) -> None:
     """Write the couple-week metrics table (one row per couple and ISO week) and its codebook."""
     from patterns.errors import ExportError
@@ -300,7 +318,14 @@ def metrics(
     except ExportError as exc:
         _err(f"Cannot read export {export}: {exc}")
         raise typer.Exit(2) from None
-    table = couple_week_metrics(exp, cutoff_hour=cutoff_hour)
+    if engine not in ("pandas", "dask"):
+        _err(f"--engine must be pandas or dask; got {engine!r}.")
+        raise typer.Exit(2)
+    if engine == "pandas" and (scheduler or staging):
+        _err("--scheduler and --staging need --engine dask.")
+        raise typer.Exit(2)
+    extra = {"scheduler": scheduler, "staging": staging} if engine == "dask" else {}
+    table = couple_week_metrics(exp, cutoff_hour=cutoff_hour, engine=engine, **extra)
     path = write_metrics(table, out)
     typer.echo(
         f"Wrote {len(table)} couple-week rows for {table['couple_id'].nunique()} couple(s) "
