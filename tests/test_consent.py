@@ -211,9 +211,10 @@ def test_consent_table_matches_check_consent() -> None:
     for row in t.itertuples(index=False):
         d = check_consent(m, row.couple_id, on=ON)
         assert row.ok == d.ok and row.n_problems == len(d.problems)
-        assert {c: getattr(row, c) for c in CATEGORIES} == {c: d.allows(c) for c in CATEGORIES}
+        got = {c: getattr(row, f"allows_{c}") for c in CATEGORIES}
+        assert got == {c: d.allows(c) for c in CATEGORIES}
     assert t["rules"].tolist() == ["", "", "c001-a:withdrawn", "couple:consent_present"]
-    assert t["free_text"].tolist() == [True, False, False, False]
+    assert t["allows_free_text"].tolist() == [True, False, False, False]
     assert t["ok"].dtype == bool and t["n_problems"].dtype == "int64"
     empty = consent_table(None, on=ON)
     assert len(empty) == 0 and list(empty.columns) == list(t.columns)

@@ -422,6 +422,7 @@ def _analysis_calls():
         "dyadic_daily": lambda e: P.dyadic_daily(e.checkins),
         "indicators": lambda e: P.indicators(e),
         "metrics_codebook": lambda e: P.metrics_codebook(),
+        "consent_table": lambda e: P.consent_table(e.manifest),
     }
 
 
@@ -434,6 +435,7 @@ NOT_ANALYSES = {
     "load_thresholds",
     "write_metrics",  # writes a table (checked for formula injection elsewhere)
     "explain_topics",  # takes notes explicitly; returns matched lexicon terms (checked below)
+    "check_consent",  # returns a ConsentDecision, not a table (consent_table is covered)
 }
 
 

@@ -66,6 +66,8 @@ _LAZY: dict[str, str] = {
     "dyadic_daily": "patterns.metrics",
     "indicators": "patterns.indicators",
     "load_thresholds": "patterns.thresholds",
+    "check_consent": "patterns.consent",
+    "consent_table": "patterns.consent",
 }
 
 __all__ = ["ExportError", "__version__", *sorted(_LAZY)]

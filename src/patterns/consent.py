@@ -534,9 +534,9 @@ def consent_table(
         ``couple_id`` (str), ``purpose`` (str), ``ok`` (bool), ``n_problems`` (int),
         ``rules`` (str: ``partner:rule`` pairs joined by ``; ``, ``couple`` when the rule is
         about the couple), ``purposes`` (str, comma-joined, empty when not ok),
-        ``ratings``, ``events``, ``free_text``, ``intimacy`` (bool: both partners allow the
-        category and consent is ok), ``retention_until`` (naive Timestamp or NaT),
-        ``n_warnings`` (int). No partner names and no free text.
+        ``allows_ratings``, ``allows_events``, ``allows_free_text``, ``allows_intimacy``
+        (bool: consent is ok and both partners allow the category), ``retention_until``
+        (naive Timestamp or NaT), ``n_warnings`` (int). No partner names and no free text.
 
     Notes
     -----
@@ -548,10 +548,10 @@ def consent_table(
     ...      "categories": ["ratings"], "period": {"start": "2026-01-01"}}
     >>> m = {"couples": [{"couple_id": "c1", "partners": ["a", "b"], "consent":
     ...       {"partners": {"a": p, "b": p}}}, {"couple_id": "c2", "partners": ["x", "y"]}]}
-    >>> consent_table(m, on="2026-02-01")[["couple_id", "ok", "rules", "ratings"]]
-      couple_id     ok                     rules  ratings
-    0        c1   True                               True
-    1        c2  False  couple:consent_present    False
+    >>> consent_table(m, on="2026-02-01")[["couple_id", "ok", "rules", "allows_ratings"]]
+      couple_id     ok                     rules  allows_ratings
+    0        c1   True                                      True
+    1        c2  False  couple:consent_present           False
     """
     rows = []
     couples = manifest.get("couples") if isinstance(manifest, Mapping) else None
@@ -573,7 +573,7 @@ def consent_table(
                     for p in d.problems
                 ),
                 "purposes": ",".join(d.purposes),
-                **{cat: d.allows(cat) for cat in CATEGORIES},
+                **{f"allows_{cat}": d.allows(cat) for cat in CATEGORIES},
                 "retention_until": d.retention_until if d.retention_until is not None else pd.NaT,
                 "n_warnings": len(d.warnings),
             }
@@ -585,7 +585,7 @@ def consent_table(
         "n_problems",
         "rules",
         "purposes",
-        *CATEGORIES,
+        *(f"allows_{cat}" for cat in CATEGORIES),
         "retention_until",
         "n_warnings",
     ]
@@ -598,7 +598,7 @@ def consent_table(
             "n_problems": "int64",
             "rules": "string",
             "purposes": "string",
-            **dict.fromkeys(CATEGORIES, bool),
+            **dict.fromkeys((f"allows_{cat}" for cat in CATEGORIES), bool),
             "retention_until": "datetime64[ns]",
             "n_warnings": "int64",
         }
