@@ -1004,3 +1004,84 @@ def test_cli_validate_exit_codes(tmp_path):
     assert res.exit_code == 0 and "dst_nonexistent" in res.output
     res = runner.invoke(app, ["validate", str(dst), "--timezone", "Mars/Base"])
     assert res.exit_code == 2 and "not a known IANA zone" in res.output
+
+
+# --------------------------------------------------------------------------------------
+# Hostile and odd inputs: quarantine or ExportError, never another exception
+
+
+def test_odd_timestamps_never_crash(tmp_path):
+    text = (
+        "couple_id,ts,actor,code\n"
+        "c1,1/1/2999,a,bid\n"  # day/month form, far future (beyond ns range before checks)
+        "c1,2026-03-01T10:00:00+25:00,a,bid\n"  # impossible offset
+        "c1,13/13/2026,a,bid\n"
+        "c1,0,a,bid\n"
+        "c1, 2026-03-01T10:00:00Z ,a,bid\n"  # surrounding spaces are fine
+    )
+    exp = load_export(export_dir(tmp_path, {"events.csv": text}))
+    assert exp.quarantine["row"].tolist() == [1, 2, 3, 4]
+    assert set(exp.quarantine["reason"]) == {"bad_timestamp"}
+    assert exp.events["ts"].tolist() == [pd.Timestamp("2026-03-01T10:00:00Z")]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "pattern"),
+    [
+        ({"ts_format": "%Q"}, "`ts_format` '%Q' is not usable"),
+        ({"skip_rows": -1}, r"`skip_rows` must be a whole number ≥ 0"),
+        ({"skip_rows": "two"}, r"`skip_rows` must be a whole number ≥ 0"),
+        ({"keep": {"Status": ["0"]}}, "mapping `keep` names column 'Status'"),
+        ({"wide": {"suffixes": {"_A": "a"}}}, "no couple column 'couple_id'"),
+        ({"rename": ["a"]}, "`rename` must be a mapping"),
+        ({"na_values": "NA"}, "`na_values` must be a list"),
+        ({"ts_offset": {"column": "nope"}}, "`ts_offset` needs an existing `column`"),
+        ({"delimiter": ";;"}, "`delimiter` must be one character"),
+    ],
+)
+def test_mapping_errors_are_export_errors(tmp_path, mapping, pattern):
+    d = export_dir(
+        tmp_path,
+        {
+            "events.csv": "couple_id,ts,actor,code\nc1,x,a,bid\n",
+            "checkins.csv": "dyad,partner,ts\nc1,a,2026-01-01\n",
+        },
+    )
+    with pytest.raises(ExportError, match=pattern):
+        load_export(d, mapping=mapping)
+
+
+def test_manifest_errors_are_export_errors(tmp_path):
+    for i, man in enumerate(
+        [
+            [1, 2],
+            {"couples": "c1"},
+            {"couples": [{"timezone": "UTC"}]},
+            {"couples": [{"couple_id": "c1", "partners": [{"name": "x"}]}]},
+            {"scales": {"connection": "0-10"}},
+        ]
+    ):
+        d = export_dir(tmp_path / str(i), {"events.csv": EVENTS}, man)
+        with pytest.raises(ExportError, match="manifest"):
+            load_export(d)
+
+
+def test_no_tables_and_glob_never_reads_the_manifest(tmp_path):
+    d = export_dir(tmp_path, {"notes.txt": "hello"}, {"timezone": "UTC"})
+    with pytest.raises(ExportError, match=r"found no table files .* files present"):
+        load_export(d)
+    d2 = export_dir(tmp_path / "g", {"a.json": json.dumps(_records())}, {"timezone": "UTC"})
+    exp = load_export(d2, mapping={"tables": {"events": "*.json"}})
+    assert len(exp.events) == 4
+
+
+def test_deeply_nested_json_and_binary_garbage(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(ExportError, match="not valid JSON"):
+        load_export(export_dir(tmp_path / "a", {"events.json": deep}))
+    garbage = bytes(range(256)) * 50
+    with pytest.raises(ExportError):
+        load_export(export_dir(tmp_path / "b", {"events.csv": garbage}))
+    nul = EVENTS.replace("hello there", "hel\x00lo").encode()
+    exp = load_export(export_dir(tmp_path / "c", {"events.csv": nul}))
+    assert_accounting(exp)

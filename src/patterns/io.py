@@ -689,6 +689,8 @@ class _Raw:
 
 def _table_of(name: str, cfg: dict) -> str | None:
     low = name.lower()
+    if low == "manifest.json":
+        return None
     globs = cfg.get("tables") or {}
     for table in _TABLES:
         pattern = globs.get(table)
@@ -760,7 +762,12 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
         and head_bytes.count(b"\x00") <= len(head_bytes) // 4
     )
     text: str | None = None
-    if plain_utf8:  # common case: hand the bytes to pyarrow untouched (it checks UTF-8)
+    if plain_utf8:
+        try:  # validate only (pyarrow's bad-row callback cannot take invalid UTF-8)
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            plain_utf8 = False
+    if plain_utf8:  # common case: hand the bytes to pyarrow untouched
         payload, encoding = data, "utf-8"
         head = data[:65536].decode("utf-8", errors="replace")
     else:
@@ -945,12 +952,7 @@ def _read_member(cont: _Container, name: str, table: str | None, cfg: dict) -> t
         data = _gunzip(data, name)
         low = low[:-3]
     info = {"file": name, "table": table or "", "sha256": sha, "encoding": "", "delimiter": ""}
-    skip_cfg = cfg.get("skip_rows", 0)
-    skip = skip_cfg.get(table, 0) if isinstance(skip_cfg, Mapping) else skip_cfg
-    try:
-        skip = int(skip)
-    except (TypeError, ValueError):
-        raise ExportError(f"{_FUNC}: mapping `skip_rows` must be an integer.") from None
+    skip = _skip_rows(cfg, table)
     raws: list[_Raw] = []
     if low.endswith((".csv", ".tsv", ".txt")):
         raw, enc, delim = _read_text_table(data, name, table, cfg, skip)
@@ -988,6 +990,18 @@ def _read_member(cont: _Container, name: str, table: str | None, cfg: dict) -> t
     if len(raws) > 1 or (raws and raws[0].table != table):
         info["table"] = ",".join(sorted({r.table for r in raws}))
     return raws, info
+
+
+def _skip_rows(cfg: dict, table: str | None) -> int:
+    skip_cfg = cfg.get("skip_rows", 0)
+    skip = skip_cfg.get(table, 0) if isinstance(skip_cfg, Mapping) else skip_cfg
+    try:
+        skip = int(skip)
+    except (TypeError, ValueError):
+        skip = -1
+    if skip < 0:
+        raise ExportError(f"{_FUNC}: mapping `skip_rows` must be a whole number ≥ 0.")
+    return skip
 
 
 def _read_xlsx(data: bytes, name: str, table: str | None, skip: int) -> list[_Raw]:
@@ -1275,7 +1289,12 @@ def _parse_text_ts(text: pd.Series, rest: np.ndarray, cfg: dict, put_utc, put_na
     done = np.zeros(len(pos), dtype=bool)
     fmt = cfg.get("ts_format")
     if fmt:
-        vals = pd.to_datetime(sub, format=str(fmt), errors="coerce")
+        try:
+            vals = pd.to_datetime(sub, format=str(fmt), errors="coerce")
+        except (ValueError, TypeError) as exc:
+            raise ExportError(
+                f"{_FUNC}: mapping `ts_format` {fmt!r} is not usable ({exc})."
+            ) from exc
         ok = vals.notna().to_numpy()
         if vals.dt.tz is not None:
             put_utc(pos[ok], vals[ok])
@@ -1307,7 +1326,7 @@ def _parse_text_ts(text: pd.Series, rest: np.ndarray, cfg: dict, put_utc, put_na
         b = pd.to_datetime(pd.Series(uniq), format="mixed", dayfirst=True, errors="coerce")
         agree = dict(zip(uniq, a.where(a == b), strict=True))
         idx = np.flatnonzero(left)
-        vals = pd.Series([agree[v] for v in sub[left]], dtype="datetime64[ns]")
+        vals = pd.Series([agree[v] for v in sub[left]], dtype="datetime64[us]")
         ok = vals.notna().to_numpy()
         put_naive(pos[idx[ok]], vals[ok])
 
@@ -1323,7 +1342,10 @@ def _apply_keep(raw: _Raw, cfg: dict) -> None:
     ok = np.ones(len(raw.df), dtype=bool)
     for col, allowed in keep.items():
         if col not in raw.df.columns:
-            continue
+            raise ExportError(
+                f"{_FUNC}: mapping `keep` names column {str(col)!r}, which {raw.source} lacks; "
+                f"present columns: {[str(c) for c in raw.df.columns]}."
+            )
         allowed = [str(a) for a in (allowed if isinstance(allowed, list) else [allowed])]
         ok &= _text(raw.df[col]).fillna("").str.strip().isin(allowed).to_numpy(dtype=bool)
     raw.pre.append((~ok, "", "excluded", "left out by the mapping's `keep` rule"))
@@ -1708,11 +1730,9 @@ def _load(path: str | Path, *, mapping: Any, timezone: str | None, strict: bool)
     if single is not None:
         manifest_obj = single.get("manifest")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        skip_cfg = cfg.get("skip_rows", 0)
         for table in _TABLES:
             if table in single:
-                skip = skip_cfg.get(table, 0) if isinstance(skip_cfg, Mapping) else skip_cfg
-                raws.append(_records_raw(single[table], path.name, table, int(skip)))
+                raws.append(_records_raw(single[table], path.name, table, _skip_rows(cfg, table)))
                 infos.append(
                     {
                         "file": path.name,
