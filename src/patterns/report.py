@@ -38,6 +38,7 @@ index (and in ``run.json``) instead, and any older ``report.html`` in its folder
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import datetime as dt
 import json
@@ -787,6 +788,20 @@ def _notebook_body(nb: Any, *, audience: str) -> str:
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     exporter.exclude_input = audience == "therapist"
+    nb = copy.deepcopy(nb)
+    for i, cell in enumerate(nb.cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        # papermill gives the injected cell a random id; a stable one keeps pages identical
+        # from run to run. Therapists do not see parameter cells at all.
+        if "injected-parameters" in tags or "parameters" in tags:
+            cell["id"] = f"parameters-{i}"
+    if audience == "therapist":
+        nb.cells = [
+            c
+            for c in nb.cells
+            if not {"parameters", "injected-parameters"}
+            & set(c.get("metadata", {}).get("tags", []))
+        ]
     body, _ = exporter.from_notebook_node(nb)
     return body
 
