@@ -4,6 +4,7 @@ planted names (``NOTE_NAMES``) for redaction recall/precision, and the analyses 
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
 import json
@@ -475,3 +476,27 @@ def test_cli_names_file_and_drop_text(exported: Path) -> None:
 
     exp = load_export(out2)
     assert exp.events["note"].isna().all() and exp.checkins["answer"].isna().all()
+
+
+def test_cli_output_is_spreadsheet_safe(exported: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from patterns.io import load_export
+
+    export = tmp_path / "export"
+    shutil.copytree(exported / "export", export)
+    ev = pd.read_csv(export / "events.csv", dtype=str, keep_default_na=False)
+    conflict = ev.index[ev["code"] == "conflict"]
+    ev.loc[conflict[0], "note"] = '=HYPERLINK("http://evil.example","x")'
+    ev.loc[conflict[1], "note"] = "@SUM(1+1)"
+    ev.to_csv(export / "events.csv", index=False)
+    out = tmp_path / "out"
+    r = _run(["pseudonymize", str(export), str(out), "--key-file", str(exported / "secret.key")])
+    assert r.exit_code == 0, r.output
+    with (out / "events.csv").open(newline="", encoding="utf-8") as fh:
+        cells = [c for row in csv.reader(fh) for c in row]
+    assert not [c for c in cells if c.startswith(("=", "+", "@", "\t", "\r", "\n", "\x00"))]
+    # (the capitalised SUM/HYPERLINK are themselves redacted as possible names)
+    assert sum(c.startswith("'@") for c in cells) == 1
+    notes = load_export(out).events["note"].dropna()
+    assert notes.str.startswith("'=").sum() == 1

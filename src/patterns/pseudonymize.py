@@ -30,6 +30,9 @@ What it does, and records in ``OUT/pseudonymization.json`` (never the key, never
 * **Rows.** The output holds the rows the loader accepted (contract columns only; extra
   source columns are dropped because they may carry identifiers). Quarantined source rows
   are not copied: their number is recorded.
+* **Files.** ``events.csv`` and ``checkins.csv`` are written spreadsheet-safe
+  (:func:`patterns.privacy.safe_csv`): a text cell starting with ``=``, ``+``, ``-``, ``@``,
+  tab, CR, LF or NUL gains a leading ``'``, which the loader then reads as part of the text.
 * **Manifest.** Only known keys are copied (a whitelist); anything else (e.g. names, e-mail
   addresses of a clinic) is dropped and the dropped key *names* are listed.
 
@@ -64,6 +67,7 @@ import pandas as pd
 
 from patterns import schema
 from patterns.errors import ExportError, check_option, option_error
+from patterns.privacy import safe_csv
 
 __all__ = [
     "COMMON_WORDS",
@@ -563,9 +567,10 @@ def pseudonymize_export(
 def _write_table(df: pd.DataFrame, path: Path) -> None:
     out = df.copy()
     out["ts"] = out["ts"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-    # Plain CSV (not safe_csv): this is an export for the loader, and a leading apostrophe
-    # would change the data on reload. Ids are hex pseudonyms; free text was redacted.
-    out.to_csv(path, index=False, lineterminator="\r\n", encoding="utf-8")
+    # Researchers open these files in spreadsheets: text cells starting with = + - @ tab CR
+    # LF NUL get a leading ' (a hostile note cannot run as a formula). The loader reads the
+    # ' back as text, so such a cell differs from the source by that one character.
+    safe_csv(out, path, index=False, encoding="utf-8")
 
 
 def write_pseudonymized(
