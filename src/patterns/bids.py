@@ -134,7 +134,7 @@ def match_responses(events: pd.DataFrame, *, passes: int = 3) -> pd.DataFrame:
 def _first_per_bid(bid: np.ndarray, resp_rank: np.ndarray) -> np.ndarray:
     """Indices (into ``bid``) of the earliest response for each distinct bid."""
     order = np.lexsort((resp_rank, bid))
-    first = np.r_[True, bid[order][1:] != bid[order][:-1]]
+    first = np.r_[len(bid) > 0, bid[order][1:] != bid[order][:-1]][: len(bid)]  # empty-safe
     return order[first]
 
 
