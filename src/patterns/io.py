@@ -1099,16 +1099,7 @@ def pc_call(name: str, *args: Any) -> Any:
 
 
 def _strip(t: pd.Series) -> pd.Series:
-    """Strip surrounding whitespace, skipping the copy when no value needs it."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    arr = _arrow(t)
-    space = pa.array([" ", "\t", "\r", "\n", "\f", "\v"], arr.type)
-    first = pc.is_in(pc.utf8_slice_codeunits(arr, 0, 1), value_set=space)
-    last = pc.is_in(pc.utf8_slice_codeunits(arr, -1), value_set=space)
-    if not pc.any(pc.or_(first, last)).as_py():
-        return t.astype("string")
+    """Strip surrounding whitespace (pyarrow's kernel behind pandas' ``str.strip``)."""
     return t.astype("string").str.strip()
 
 
@@ -1841,8 +1832,10 @@ def _assemble(
             ne.append(notes["dst_nonexistent"])
             am.append(notes["dst_ambiguous"])
         if fs:
-            frame = pd.concat(fs, ignore_index=True) if len(fs) > 1 else fs[0]
-            frame = schema.coerce_dtypes(frame, table)
+            if len(fs) > 1:  # concat can widen dtypes (e.g. all-NA parts): coerce again
+                frame = schema.coerce_dtypes(pd.concat(fs, ignore_index=True), table)
+            else:
+                frame = fs[0]
         else:
             frame = schema.empty_frame(table)
         n = len(frame)
@@ -1924,7 +1917,7 @@ def _assemble(
             "local time in a DST overlap; first occurrence taken",
         )
         notices.append(_problem_frame(table, note, m, f["couple_id"]))
-        out[table] = f[~bad].reset_index(drop=True)
+        out[table] = f[~bad].reset_index(drop=True) if bad.any() else f
     quarantine_df = pd.concat(quarantine, ignore_index=True)
     notices_df = pd.concat(notices, ignore_index=True)
     if strict and len(quarantine_df):
