@@ -1085,3 +1085,22 @@ def test_deeply_nested_json_and_binary_garbage(tmp_path):
     nul = EVENTS.replace("hello there", "hel\x00lo").encode()
     exp = load_export(export_dir(tmp_path / "c", {"events.csv": nul}))
     assert_accounting(exp)
+
+
+def test_result_tables_are_tidy(tmp_path):
+    from patterns.testing import assert_tidy, check_contract
+
+    text = EVENTS + "007,2026-03-29 02:30,a,bid,,,,\n007,bad,a,bid,,,,\n"
+    exp = load_export(export_dir(tmp_path, {"events.csv": text}), timezone="Europe/Amsterdam")
+    summary = check_contract(Export.summary, exp)
+    assert summary["rows_dst_adjusted"].tolist() == [1, 0]
+    for frame in (exp.quarantine, exp.notices, exp.sources):
+        assert_tidy(frame)
+    assert list(exp.quarantine.columns[:6]) == [
+        "table",
+        "source",
+        "row",
+        "column",
+        "reason",
+        "detail",
+    ]

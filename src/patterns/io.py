@@ -252,7 +252,7 @@ _QCOLS = ["table", "source", "row", "column", "reason", "detail", "couple_id", "
 # The result object
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq=False: DataFrames have no single truth value
 class Export:
     """A loaded export: validated tables plus everything needed to account for every row.
 
