@@ -1104,3 +1104,19 @@ def test_result_tables_are_tidy(tmp_path):
         "reason",
         "detail",
     ]
+
+
+def test_partner_actor_hints(tmp_path):
+    with pytest.raises(ExportError, match="did you mean `partner` → map it to `actor`"):
+        load_export(
+            export_dir(
+                tmp_path / "e", {"events.csv": "couple_id,ts,partner,code\nc1,2026-01-01,a,bid\n"}
+            )
+        )
+    with pytest.raises(ExportError, match="did you mean `actor` → map it to `partner`"):
+        load_export(
+            export_dir(
+                tmp_path / "c",
+                {"checkins.csv": "couple_id,ts,actor,connection\nc1,2026-01-01,a,5\n"},
+            )
+        )

@@ -318,6 +318,15 @@ _ALIASES: dict[str, str] = {
     "user": "actor",
     "event": "code",
     "move": "code",
+    # loader hints: events name the partner `actor`, check-ins name it `partner`
+    "partner": "actor",
+    "actor": "partner",
+    "who": "actor",
+    "sender": "actor",
+    "timestamp_utc": "ts",
+    "start_date": "ts",
+    "startdate": "ts",
+    "recorded_at": "ts",
 }
 
 
