@@ -251,7 +251,11 @@ def dask_couple_week_metrics(
                 )
                 for k, (p, run) in enumerate(zip(paths, runs, strict=True))
             ]
-            parts = client.gather(futures)
+            try:
+                parts = client.gather(futures)
+            except BaseException:
+                client.cancel(futures)  # stop the other tasks before their files go
+                raise
     finally:
         if own_staging:
             shutil.rmtree(folder, ignore_errors=True)
