@@ -1120,3 +1120,8 @@ def test_partner_actor_hints(tmp_path):
                 {"checkins.csv": "couple_id,ts,actor,connection\nc1,2026-01-01,a,5\n"},
             )
         )
+
+
+def test_old_mac_line_endings(tmp_path):
+    exp = load_export(export_dir(tmp_path, {"events.csv": EVENTS.replace("\n", "\r")}))
+    assert len(exp.events) == 4 and exp.quarantine.empty

@@ -725,8 +725,8 @@ def _decode(data: bytes) -> tuple[str, str]:
 
 
 def _first_record_line(text: str) -> str:
-    end = text.find("\n")
-    return (text if end < 0 else text[:end]).rstrip("\r")
+    """The header line: up to the first CR or LF (old Mac files end lines with a bare CR)."""
+    return re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
 
 
 def _sniff(line: str) -> tuple[str, bool]:
