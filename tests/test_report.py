@@ -388,3 +388,28 @@ def test_failed_notebook_makes_no_client_page_and_exit_1(small_export, tmp_path)
     assert runs["01_data_quality"]["status"] == "ok"
     assert runs["02_broken"]["status"] == "failed" and runs["02_broken"]["attempts"] == 1
     assert "RuntimeError: planted failure" in runs["02_broken"]["error"]
+
+
+def test_free_topic_labels_read_other_unless_text_is_allowed(small_export):
+    df = pd.DataFrame({"topic": ["money", "Sam's mother", None, "none"], "n": [1, 2, 3, 4]})
+    ctx = prepare(export_path=str(small_export))
+    assert ctx.labelled(df)["topic"].tolist() == ["money", "other", pd.NA, "none"]
+    ctx_text = prepare(export_path=str(small_export), show_text=True)
+    assert ctx_text.labelled(df)["topic"].tolist()[1] == "Sam's mother"
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_notebook_run_directly_with_bad_parameter_fails_clearly(small_export, tmp_path):
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError) as info:
+        papermill.execute_notebook(
+            str(list_notebooks(["01"])[0]),
+            str(tmp_path / "out.ipynb"),
+            parameters={"export_path": str(small_export), "couple_id": "c404"},
+            kernel_name="python3",
+            progress_bar=False,
+        )
+    assert info.value.ename == "ParameterError"
+    assert "couple_id must be one of the export's couples ['c001', 'c002']" in info.value.evalue

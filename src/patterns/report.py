@@ -460,6 +460,16 @@ class ReportContext:
                     .astype("string")
                     .map(lambda v: self.labels.get(v, v) if isinstance(v, str) else v)
                 )
+        if not self.show_text:
+            # A topic may be a free label typed by a partner ("her mother's visit"): show
+            # only the kit's topic vocabulary; anything else reads "other".
+            from patterns.topics import TOPICS
+
+            known = {*TOPICS, "none"}
+            for col in ("topic", "conflict_topic"):
+                if col in out.columns:
+                    topic = out[col].astype("string")
+                    out[col] = topic.where(topic.isna() | topic.isin(known), "other")
         zone = self.timezones.get(self.couple_id, "UTC")
         for col in out.columns:
             if isinstance(out[col].dtype, pd.DatetimeTZDtype):
