@@ -795,6 +795,7 @@ def test_for_couple_restricts_everything(tmp_path):
         "c1,2026-03-01T10:00:00Z,a,bid\n"
         "c2,2026-03-01T10:00:00Z,x,bid\n"
         "c2,bad,x,bid\n"
+        ",2026-03-01T10:00:00Z,x,bid\n"  # no couple: in no couple's accounting
     )
     man = {
         "couples": [
@@ -1125,3 +1126,18 @@ def test_partner_actor_hints(tmp_path):
 def test_old_mac_line_endings(tmp_path):
     exp = load_export(export_dir(tmp_path, {"events.csv": EVENTS.replace("\n", "\r")}))
     assert len(exp.events) == 4 and exp.quarantine.empty
+
+
+def test_xlsx_workbook_with_both_tables_as_sheets(tmp_path):
+    d = tmp_path / "export"
+    d.mkdir()
+    with pd.ExcelWriter(d / "export.xlsx") as xw:
+        pd.DataFrame(_records()).to_excel(xw, sheet_name="Events", index=False)
+        pd.read_csv(io.StringIO(CHECKINS), dtype=str).to_excel(
+            xw, sheet_name="checkins", index=False
+        )
+        pd.DataFrame({"x": [1]}).to_excel(xw, sheet_name="notes", index=False)
+    exp = load_export(d)
+    assert len(exp.events) == 4 and len(exp.checkins) == 2
+    assert exp.events["couple_id"].iloc[0] == "007"
+    assert exp.sources["table"].tolist() == ["checkins,events"]

@@ -340,11 +340,17 @@ class Export:
         frames = {}
         for table in _TABLES:
             df = getattr(self, table)
-            sub = df[df["couple_id"] == couple_id].reset_index(drop=True)
+            sub = df[(df["couple_id"] == couple_id).fillna(False).to_numpy(dtype=bool)].reset_index(
+                drop=True
+            )
             sub.attrs["timezones"] = {couple_id: self.timezones[couple_id]}
             frames[table] = sub
-        q = self.quarantine[self.quarantine["couple_id"] == couple_id].reset_index(drop=True)
-        n = self.notices[self.notices["couple_id"] == couple_id].reset_index(drop=True)
+        q = self.quarantine[
+            (self.quarantine["couple_id"] == couple_id).fillna(False).to_numpy(dtype=bool)
+        ].reset_index(drop=True)
+        n = self.notices[
+            (self.notices["couple_id"] == couple_id).fillna(False).to_numpy(dtype=bool)
+        ].reset_index(drop=True)
         manifest = dict(self.manifest)
         if isinstance(manifest.get("couples"), list):
             manifest["couples"] = [
