@@ -296,10 +296,11 @@ def consent_categories_not_shared(folder: Path) -> Path:
     return _standard(folder, _csv(_events_rows()), m)
 
 
-def script_injection_export(tmp_path: Path) -> Path:
-    """A complete export (simulated couple, both tables, valid consent) whose notes,
-    answers and topics carry a script that would set ``document.title = 'PWNED'`` and
-    ``window.__pwned = 1`` if it ever ran; the couple id tries to leave the output folder.
+def script_injection_export(tmp_path: Path, *, free_text: bool = True) -> Path:
+    """A complete export (one simulated couple, both tables, consent valid today) whose
+    notes, answers and topics carry a script that would set ``document.title = 'PWNED'``
+    and ``window.__pwned = 1`` if it ever ran. With ``free_text=False`` the second partner
+    does not allow the ``free_text`` category.
 
     For the report's browser test: build a report from it and check the title is not
     ``PWNED``, ``window.__pwned`` is undefined and no request left the machine.
@@ -325,9 +326,11 @@ def script_injection_export(tmp_path: Path) -> Path:
     # allowed by both: a report run with --show-text then puts the payload on the page
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     for couple in manifest["couples"]:
-        for record in couple["consent"]["partners"].values():
+        for i, record in enumerate(couple["consent"]["partners"].values()):
             record["period"]["end"] = None
             assert "free_text" in record["categories"]
+            if not free_text and i == 1:
+                record["categories"] = [c for c in record["categories"] if c != "free_text"]
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
     assert len(sim.manifest["couples"]) == 1
     return out
