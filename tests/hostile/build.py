@@ -20,6 +20,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import json
+import struct
 import sys
 import zipfile
 from collections.abc import Callable
@@ -200,6 +201,28 @@ def zip_bomb(folder: Path, size: int = 256 << 20) -> Path:
             fh.write((HEADER + "\n").encode())
             for _ in range(size // len(chunk)):
                 fh.write(chunk)
+    return path
+
+
+def zip_lying_size(folder: Path) -> Path:
+    """The zip bomb with its central directory patched to declare 1,000 bytes: the size
+    checks pass, so the reader itself must stop at the declared size (zipfile does, then
+    fails the CRC check) instead of expanding 256 MiB."""
+    path = zip_bomb(folder)
+    data = bytearray(path.read_bytes())
+    i = 0
+    while (i := data.find(b"PK\x01\x02", i)) >= 0:  # central directory entries
+        name_len, extra_len = struct.unpack_from("<HH", data, i + 28)
+        if bytes(data[i + 46 : i + 46 + name_len]) == b"events.csv":
+            struct.pack_into("<I", data, i + 24, 1000)  # uncompressed size
+            j = i + 46 + name_len
+            while j < i + 46 + name_len + extra_len:  # zip64 extra field, if any
+                hid, size = struct.unpack_from("<HH", data, j)
+                if hid == 1:
+                    struct.pack_into("<Q", data, j + 4, 1000)
+                j += 4 + size
+        i += 4
+    path.write_bytes(bytes(data))
     return path
 
 
@@ -398,6 +421,14 @@ CASES: tuple[Case, ...] = (
         "error",
         "zip member expanding to 256 MiB at ~1000:1",
         match="(?i)ratio|too large|bomb|exceeds",
+        slow=True,
+    ),
+    Case(
+        "zip_lying_size",
+        zip_lying_size,
+        "error",
+        "the zip bomb with its directory claiming 1,000 bytes: stops at 1,000, bad CRC",
+        match="Bad CRC",
         slow=True,
     ),
     Case(
