@@ -1088,7 +1088,10 @@ def _arrow(t: pd.Series):
     """
     import pyarrow as pa
 
-    arr = pa.array(t.astype("string"), from_pandas=True)
+    dtype = t.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        t = t.astype("string")
+    arr = pa.array(t, from_pandas=True)
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
@@ -1195,6 +1198,10 @@ def _localize(naive: pd.Series, zones: pd.Series | str) -> tuple[pd.Series, np.n
 
 def _naive_ns(values: pd.Series) -> np.ndarray:
     """datetime64[ns] numpy values (UTC wall time for aware input), NaT outside 1900–2199."""
+    if values.dtype == "datetime64[ns]":  # fast path: already ns, so already in range of ns
+        v = values.to_numpy()
+        ok = ~np.isnat(v) & (v >= _TS_MIN.to_datetime64()) & (v < _TS_MAX.to_datetime64())
+        return np.where(ok, v, np.datetime64("NaT", "ns"))
     if values.dt.tz is not None:
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     v = values.to_numpy(dtype="datetime64[us]")  # us: no overflow before the range check
