@@ -1101,7 +1101,7 @@ def _np_bool(arr, fill: bool) -> np.ndarray:
     return np.asarray(pc.fill_null(arr, fill).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def pc_call(name: str, *args: Any) -> Any:
+def _pc_call(name: str, *args: Any) -> Any:
     import pyarrow.compute as pc
 
     return getattr(pc, name)(*args)
@@ -1526,7 +1526,7 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
         if c.dtype == "string":
             if c.name in _ID_COLUMNS or c.name in _LABEL_COLUMNS:
                 t = _strip(t)
-                if not _np_bool(pc_call("string_is_ascii", _arrow(t)), True).all():
+                if not _np_bool(_pc_call("string_is_ascii", _arrow(t)), True).all():
                     t = t.str.normalize("NFC")
             t = t.astype(schema.STRING)
             out[c.name] = t.where(~m) if m.any() else t
