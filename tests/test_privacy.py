@@ -467,3 +467,78 @@ def test_text_shown_only_when_asked(canary_export) -> None:
     assert any(CANARY in str(c) for c in shown.to_numpy().ravel())
     terms = P.explain_topics(canary_export.events["note"].dropna())
     assert not any(CANARY in str(c) for c in terms.to_numpy().ravel())
+
+
+def _chart_calls():
+    """Every public chart (patterns.charts._LAZY) built from an analysis of the canary
+    export. A new chart must be added here."""
+    import patterns as P
+    from patterns import charts as C
+    from patterns.quality import checkin_completion
+
+    def c0(e):
+        return e.couples[0]
+
+    def episodes(e):
+        return P.pursue_withdraw_episodes(e.events)
+
+    def conflicts(e):
+        return P.conflict_log(e.events, e.checkins)
+
+    def daily(e):
+        return P.daily_connection(e.checkins)
+
+    return {
+        "chart_checkin_completion": lambda e: C.chart_checkin_completion(
+            checkin_completion(e.checkins)
+        ),
+        "chart_turning_rates": lambda e: C.chart_turning_rates(
+            P.turning_rates(e.events), couple_id=c0(e)
+        ),
+        "chart_transitions": lambda e: C.chart_transitions(
+            P.lag_table(P.code_stream(e.events.loc[e.events["couple_id"] == c0(e)]))
+        ),
+        "chart_episode_timeline": lambda e: C.chart_episode_timeline(
+            episodes(e), couple_id=episodes(e)["couple_id"].iloc[0]
+        ),
+        "chart_pursuer_share": lambda e: C.chart_pursuer_share(
+            P.pursuer_share(episodes(e)), couple_id=episodes(e)["couple_id"].iloc[0]
+        ),
+        "chart_topic_weeks": lambda e: C.chart_topic_weeks(
+            P.topic_weeks(conflicts(e), events=e.events), couple_id=c0(e)
+        ),
+        "chart_escalation_repair": lambda e: C.chart_escalation_repair(
+            P.topic_recurrence(conflicts(e), events=e.events), couple_id=c0(e)
+        ),
+        "chart_signal_calendar": lambda e: C.chart_signal_calendar(
+            P.signal_frequency(e.checkins, period="D"), couple_id=c0(e)
+        ),
+        "chart_connection": lambda e: C.chart_connection(
+            P.rolling_connection(daily(e)), couple_id=c0(e)
+        ),
+        "chart_before_after": lambda e: C.chart_before_after(
+            P.intervention_effect(daily(e), intervention_date="2026-01-26", n_boot=200),
+            couple_id=c0(e),
+        ),
+        "chart_indicators": lambda e: C.chart_indicators(P.indicators(e), couple_id=c0(e)),
+    }
+
+
+def test_every_chart_is_covered() -> None:
+    from patterns import charts
+
+    missing = set(charts._LAZY) - set(_chart_calls())
+    assert not missing, f"add these charts to the redaction test: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", sorted(_chart_calls()))
+def test_charts_carry_aggregates_only(canary_export, name: str) -> None:
+    spec = _chart_calls()[name](canary_export).to_dict()
+    text = json.dumps(spec)
+    assert CANARY not in text
+    rows = [r for data in spec.get("datasets", {}).values() for r in data]
+    assert 0 < len(rows) <= 5000
+    columns = {k for r in rows for k in r}
+    assert not columns & {"note", "answer", "prompt"}
+    html_json = json_for_html(spec)
+    assert "</" not in html_json and json.loads(html_json) == spec
