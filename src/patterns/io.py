@@ -93,7 +93,10 @@ All keys optional::
       couple_column: dyad               # source column with the couple id
       partner: "{couple_id}-{label}"    # partner id template (default)
 
-``rename`` is applied after the ``wide`` pivot. Examples ship in
+``keep`` is applied first (source column names), then the ``wide`` pivot, then ``rename``.
+A wide sheet counts one input row per partner per source row in ``rows_in`` (both carry
+the source ``row``); a partner side with no answers is quarantined as
+``missing_required``. Examples ship in
 ``patterns/data/mappings/`` (``mpath.yaml``, ``redcap.yaml``, ``qualtrics.yaml``) and can be
 passed by name (``mapping="mpath"``).
 
