@@ -5,6 +5,7 @@ the summary notebook, the one that can show answers (slow: papermill)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,19 @@ def test_free_text_needs_flag_and_consent(tmp_path: Path, free_text, flags, show
     html = _html(tmp_path / "out")
     assert (MARK in html) is shown
     assert "<script" not in html.lower()
+
+
+def test_path_traversal_id_stays_inside_output(tmp_path: Path) -> None:
+    from hostile.build import path_traversal_ids
+
+    export = path_traversal_ids(tmp_path / "export")
+    out = tmp_path / "reports" / "out"
+    run = run_cli(export, out, "../../etc", "--notebook", "00_summary")
+    assert run.returncode == 0, run.stderr
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and export not in p.parents]
+    assert written and all(out in p.parents for p in written)
+    folders = [p.name for p in out.iterdir() if p.is_dir()]
+    assert len(folders) == 1 and folders[0].startswith("etc-")
+    index = (out / "index.html").read_text(encoding="utf-8")
+    hrefs = re.findall(r'href="([^"]*)"', index)
+    assert hrefs and not [h for h in hrefs if ".." in h or h.startswith("/")]

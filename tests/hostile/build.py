@@ -62,7 +62,7 @@ def _manifest(
                 rec = {
                     "status": "active",
                     "decision": "permit",
-                    "period": {"start": "2026-01-01", "end": "2027-12-31"},
+                    "period": {"start": "2026-01-01", "end": None},  # valid on any later day
                     "withdrawn_at": None,
                     "purposes": ["treatment", "research"],
                     "categories": ["ratings", "events", "free_text", "intimacy"],
