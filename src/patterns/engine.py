@@ -213,12 +213,9 @@ def dask_couple_week_metrics(
     result does not depend on the partitioning; partitions are sorted runs of couple ids and
     come back in order, so the concatenation is already sorted by couple and week.
     """
-    from patterns.metrics import couple_metrics_empty
+    from patterns.metrics import _couple_ids, couple_metrics_empty
 
-    couples = sorted(
-        set(events["couple_id"].dropna().astype(str))
-        | set(checkins["couple_id"].dropna().astype(str))
-    )
+    couples = _couple_ids(events, checkins)
     if not couples:
         return couple_metrics_empty()
     own_staging = staging is None

@@ -172,7 +172,12 @@ def _fold_text(text: str) -> str:
 def _fold(values: pd.Series) -> pd.Series:
     """Vectorised NFKD fold: accents removed, case-folded; missing → empty string."""
     s = values.astype(_STR).fillna("")
-    return s.str.normalize("NFKD").str.replace(_MARKS, "", regex=True).str.casefold()
+    # Fold each distinct string once (tags and notes repeat a lot; the mark-stripping regex
+    # runs element by element in Python), then broadcast back by code.
+    codes, uniq = pd.factorize(s)
+    folded = pd.Series(uniq, dtype=_STR).str.normalize("NFKD")
+    folded = folded.str.replace(_MARKS, "", regex=True).str.casefold()
+    return pd.Series(folded.to_numpy(dtype=object)[codes], index=s.index, dtype=_STR)
 
 
 def _term_regex(term: str) -> str:
@@ -251,6 +256,13 @@ def _primary_topics(
     text: pd.Series, lex: Mapping[str, Sequence[str]]
 ) -> tuple[pd.Series, pd.Series]:
     """Primary lexicon topic (NA when nothing matched) and the other matched topics."""
+    codes, uniq = pd.factorize(text.astype(_STR).fillna(""))
+    if len(uniq) < len(text):  # score each distinct text once, then broadcast by code
+        primary, others = _primary_topics(pd.Series(uniq, dtype=_STR), lex)
+        return (
+            pd.Series(primary.to_numpy(dtype=object)[codes], index=text.index, dtype=_STR),
+            pd.Series(others.to_numpy(dtype=object)[codes], index=text.index, dtype=_STR),
+        )
     scores = _topic_scores(text, lex)
     matched = scores.gt(0)
     if scores.shape[1] == 0:
