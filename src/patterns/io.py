@@ -1108,8 +1108,7 @@ def _arrow(t: pd.Series):
     dtype = t.dtype
     if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
         t = t.astype("string")
-    arr = pa.array(t, from_pandas=True)
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return pa.array(t, from_pandas=True)  # may be chunked: pyarrow.compute takes both
 
 
 def _np_bool(arr, fill: bool) -> np.ndarray:
