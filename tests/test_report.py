@@ -413,3 +413,18 @@ def test_notebook_run_directly_with_bad_parameter_fails_clearly(small_export, tm
         )
     assert info.value.ename == "ParameterError"
     assert "couple_id must be one of the export's couples ['c001', 'c002']" in info.value.evalue
+
+
+def test_couple_folders_are_sanitised_and_stay_inside_out(small_export, tmp_path):
+    export = _withdrawn(small_export, tmp_path / "evil")  # refused: no notebook needs to run
+    for f in export.iterdir():
+        f.write_text(f.read_text().replace("c001", "../../evil"))
+    out = tmp_path / "deep" / "out"
+    result = run_report(export, couples=["../../evil"], out=out, progress=False)
+    assert result.runs == []  # refused before any notebook
+    folders = {c["couple_id"]: c["folder"] for c in result.couples}
+    assert folders["../../evil"] != "../../evil" and "/" not in folders["../../evil"]
+    assert (out / folders["../../evil"]).resolve().parent == out.resolve()
+    assert not (tmp_path / "evil-a").exists() and not (tmp_path / "deep" / "evil").exists()
+    again = run_report(export, couples=["../../evil"], out=out, progress=False)  # stable
+    assert {c["couple_id"]: c["folder"] for c in again.couples} == folders
