@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,6 +45,11 @@ def prepare_export(src: Path) -> Path:
     return dest
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(export: Path, out: Path, jobs: int, couples: list[str]) -> dict:
     if out.exists():
         shutil.rmtree(out)
@@ -51,9 +57,11 @@ def run(export: Path, out: Path, jobs: int, couples: list[str]) -> dict:
     for c in couples:
         cmd += ["--couple", c]
     load_before = os.getloadavg()[0]
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
+    cpu = _children_cpu() - cpu0
     record = json.loads((out / "run.json").read_text(encoding="utf-8"))
     per_nb = [n["seconds"] for c in record["couples"] for n in c["notebooks"]]
     return {
@@ -61,6 +69,9 @@ def run(export: Path, out: Path, jobs: int, couples: list[str]) -> dict:
         "notebook_runs": len(per_nb),
         "jobs": jobs,
         "wall_s": round(wall, 1),
+        # CPU seconds of the command and every process it waited for (papermill, kernels):
+        # a figure that does not depend on how busy the shared machine is.
+        "cpu_s": round(cpu, 1),
         "median_notebook_s": round(statistics.median(per_nb), 1) if per_nb else None,
         "max_notebook_s": round(max(per_nb), 1) if per_nb else None,
         "exit_code": proc.returncode,
@@ -89,7 +100,8 @@ def main() -> int:
         if isinstance(r, dict):
             print(
                 f"{name:12s} couples={r['couples']} notebooks={r['notebook_runs']} "
-                f"jobs={r['jobs']} wall={r['wall_s']} s (median notebook {r['median_notebook_s']}"
+                f"jobs={r['jobs']} wall={r['wall_s']} s cpu={r['cpu_s']} s "
+                f"(median notebook {r['median_notebook_s']}"
                 f" s, max {r['max_notebook_s']} s) exit={r['exit_code']} "
                 f"load {r['load_before']}→{r['load_after']} on {results['cpus']} CPUs"
             )
