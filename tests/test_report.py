@@ -4,7 +4,10 @@ refusals, offline HTML assembly, the runner's failure handling and retry rule.""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -305,7 +308,7 @@ def _fake_papermill(monkeypatch, outcomes):
         code, stderr = outcomes[min(len(calls), len(outcomes)) - 1]
         return subprocess.CompletedProcess(cmd, code, "", stderr)
 
-    monkeypatch.setattr(report.subprocess, "run", fake_run)
+    monkeypatch.setattr(report, "_run_process_group", fake_run)
     return calls
 
 
@@ -428,3 +431,17 @@ def test_couple_folders_are_sanitised_and_stay_inside_out(small_export, tmp_path
     assert not (tmp_path / "evil-a").exists() and not (tmp_path / "deep" / "evil").exists()
     again = run_report(export, couples=["../../evil"], out=out, progress=False)  # stable
     assert {c["couple_id"]: c["folder"] for c in again.couples} == folders
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path):
+    # known truth: a child that would outlive its parent is killed with the group
+    marker = tmp_path / "grandchild-ran"
+    script = (
+        "import subprocess, sys, time; "
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3); "
+        f'open(r"{marker}", "w").write("x")\']); time.sleep(30)'
+    )
+    with pytest.raises(subprocess.TimeoutExpired):
+        report._run_process_group([sys.executable, "-c", script], timeout=1, env=os.environ)
+    time.sleep(4)
+    assert not marker.exists()

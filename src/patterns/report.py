@@ -45,6 +45,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -994,14 +995,7 @@ def _run_notebook(
     for attempt in (1, 2):
         job.attempts = attempt
         try:
-            proc = subprocess.run(  # fixed argv, no shell
-                cmd,
-                capture_output=True,
-                text=True,
-                timeout=3 * timeout + 60,
-                env=env,
-                check=False,
-            )
+            proc = _run_process_group(cmd, timeout=3 * timeout + 60, env=env)
         except subprocess.TimeoutExpired:
             job.status, job.error = "timeout", f"no result after {3 * timeout + 60:.0f} s"
             break
@@ -1021,6 +1015,29 @@ def _run_notebook(
             job.status, job.error = "failed", errors[0][:500]
     job.seconds = time.perf_counter() - t0
     return job
+
+
+def _run_process_group(
+    cmd: list[str], *, timeout: float, env: Mapping[str, str]
+) -> subprocess.CompletedProcess:
+    """Run ``cmd`` (fixed argv, no shell) in its own process group; on timeout kill the
+    whole group, so papermill's kernel does not outlive it."""
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(env),
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def _cells_executed(output: Path) -> bool:
