@@ -264,6 +264,14 @@ def _couple_ids(events: pd.DataFrame, checkins: pd.DataFrame) -> list[str]:
     return sorted(ids)
 
 
+def _bare(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without ``attrs`` (an analysis's zones and observed periods, one entry per
+    couple), which pandas would deep-copy into every frame derived from it here."""
+    frame = frame.copy(deep=False)
+    frame.attrs = {}
+    return frame
+
+
 def _keyed(frame: pd.DataFrame, day: str = "day") -> pd.DataFrame:
     """Add the (couple, week) key: string ``couple_id`` and local Monday ``week_start``."""
     return frame.assign(
@@ -313,7 +321,9 @@ def _metrics_rows(
             "intimacy_comfort",
             "time_together_min",
         ]
-        d = daily_partner_table(ci, measures, cutoff_hour=cutoff_hour, timezone=tz, func=func)
+        d = _bare(
+            daily_partner_table(ci, measures, cutoff_hour=cutoff_hour, timezone=tz, func=func)
+        )
         ci_day = diary_day(ci["ts"], ci["couple_id"], tz, cutoff_hour=cutoff_hour)
         flags = (
             pd.DataFrame(
@@ -362,7 +372,7 @@ def _metrics_rows(
         ):
             parts.append(_wide(d.assign(**{col: d[flag].astype(float)}), col, "sum"))
         if ci["connection"].notna().any():
-            dc = daily_connection(ci, cutoff_hour=cutoff_hour, timezone=tz)
+            dc = _bare(daily_connection(ci, cutoff_hour=cutoff_hour, timezone=tz))
             dc = _keyed(dc[(dc["partner"] == "couple").to_numpy()])
             parts.append(
                 dc.groupby(_KEY)[["connection"]]
@@ -370,7 +380,7 @@ def _metrics_rows(
                 .rename(columns={"connection": "connection_couple"})
             )
         if ci["time_together_min"].notna().any():
-            lt = lonely_together_days(ci, cutoff_hour=cutoff_hour, timezone=tz)
+            lt = _bare(lonely_together_days(ci, cutoff_hour=cutoff_hour, timezone=tz))
             lt = _with_role(_keyed(lt), roles).assign(
                 lonely_together_days=lt["lonely_together"].astype(float).to_numpy()
             )
@@ -382,7 +392,7 @@ def _metrics_rows(
         from patterns.cycles import pursue_withdraw_episodes
 
         if (ev["code"] == "bid").any():
-            tr = turning_rates(ev, period="W", timezone=tz, cutoff_hour=cutoff_hour)
+            tr = _bare(turning_rates(ev, period="W", timezone=tz, cutoff_hour=cutoff_hour))
             tr = _with_role(_keyed(tr, "period_start"), roles)
             parts.append(_wide(tr, "bids", "sum"))
             tw = _wide(tr, "toward", "sum")
@@ -396,7 +406,7 @@ def _metrics_rows(
                     }
                 )
             parts.append(share)
-        ep = pursue_withdraw_episodes(ev)
+        ep = _bare(pursue_withdraw_episodes(ev))
         if len(ep):
             day = diary_day(ep["start"], ep["couple_id"], tz, cutoff_hour=cutoff_hour)
             e = _with_role(ep[["couple_id", "pursuer"]].assign(day=day), roles, "pursuer")
@@ -412,8 +422,13 @@ def _metrics_rows(
     if has_conflict:
         from patterns.topics import conflict_log
 
-        cl = conflict_log(
-            ev if len(ev) else None, ci if len(ci) else None, timezone=tz, cutoff_hour=cutoff_hour
+        cl = _bare(
+            conflict_log(
+                ev if len(ev) else None,
+                ci if len(ci) else None,
+                timezone=tz,
+                cutoff_hour=cutoff_hour,
+            )
         )
         if len(cl):
             cl = _keyed(cl.sort_values("ts", kind="stable"))
