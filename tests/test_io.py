@@ -389,6 +389,7 @@ def test_each_quarantine_reason_with_row_and_column(tmp_path):
         "c1,2026-03-01T10:09:00Z,a,bid,0.5,SECRET-6,extra\n"  # 10 ragged (too many)
         ",2026-03-01T10:10:00Z,a,bid,0.5,\n"  # 11 missing couple
         "c1,2026-03-01T10:11:00Z,b,Toward,,\n"  # 12 fine (case-insensitive code)
+        "c1,2026-03-01T10:12:00Z,b,SECRET told me off,,\n"  # 13 free text in the code column
     )
     exp = load_export(export_dir(tmp_path, {"events.csv": text}))
     q = exp.quarantine
@@ -403,12 +404,13 @@ def test_each_quarantine_reason_with_row_and_column(tmp_path):
         [9, "", "ragged_row"],
         [10, "", "ragged_row"],
         [11, "couple_id", "missing_required"],
+        [13, "code", "unknown_code"],
     ]
     assert (q["source"] == "events.csv").all() and (q["table"] == "events").all()
     assert len(exp.events) == 3
     assert "'hug'" in q.loc[q["reason"] == "unknown_code", "detail"].iloc[0]
     # Free text never reaches the quarantine table.
-    assert not q.astype(str).apply(lambda c: c.str.contains("SECRET")).any().any()
+    assert not q.astype(str).apply(lambda c: c.str.contains("secret", case=False)).any().any()
     assert set(q["reason"]) <= set(schema.QUARANTINE_REASONS)
     assert_accounting(exp)
 

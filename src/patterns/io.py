@@ -1558,9 +1558,13 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
             known = codes >= 0
             unknown = ~m & ~known
             if unknown.any():
-                vals = pd.Series(low.to_pandas())[unknown].fillna("").str.slice(0, 24)
+                vals = pd.Series(low.to_pandas())[unknown].fillna("").astype(str)
+                # Name the code only when it looks like one (a single short token): a
+                # sentence typed into the code column is free text and stays out.
+                token = vals.str.fullmatch(r"[a-z0-9_\-]{1,24}").to_numpy(dtype=bool)
+                shown = np.where(token, "unknown code " + vals.map(repr), "unknown code")
                 detail = np.full(n, "", dtype=object)
-                detail[unknown] = ("unknown code " + vals.map(repr)).to_numpy(dtype=object)
+                detail[unknown] = shown
                 probs.add(unknown, "code", "unknown_code", detail)
             out["code"] = pd.Categorical.from_codes(codes, dtype=schema.CODE_DTYPE)
         elif c.dtype == "timestamp":
