@@ -1143,3 +1143,5 @@ def test_xlsx_workbook_with_both_tables_as_sheets(tmp_path):
     assert len(exp.events) == 4 and len(exp.checkins) == 2
     assert exp.events["couple_id"].iloc[0] == "007"
     assert exp.sources["table"].tolist() == ["checkins,events"]
+    direct = load_export(d / "export.xlsx")  # a workbook can be the export itself
+    pd.testing.assert_frame_equal(direct.checkins, exp.checkins)

@@ -1767,7 +1767,7 @@ def _open(path: Path, cfg: dict) -> tuple[_Container | None, dict | None]:
             plain = _json_loads(text.lstrip("\ufeff"), path.name, numbers_as_text=False)
             obj["manifest"] = plain.get("manifest")
         return None, obj
-    if _table_of(path.name, cfg) is not None:
+    if _table_of(path.name, cfg) is not None or low.endswith(".xlsx"):
         return _Folder(path.parent, only=[path.name]), None
     raise ExportError(
         f"{_FUNC}: {path.name} is not an export: expected a folder, a .zip, a .json export or "
