@@ -23,10 +23,10 @@ from patterns.report import PARAMETERS
 HERE = Path(__file__).resolve().parent
 
 PREPARE = """\
+from patterns import report
 import patterns
 import patterns.charts
-{imports}from patterns import report
-
+{imports}
 ctx = report.prepare(
     export_path=export_path,
     couple_id=couple_id,

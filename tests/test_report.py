@@ -336,7 +336,7 @@ def test_one_retry_only_for_kernel_start_failures(
     )
     assert (done.status, done.attempts, len(calls)) == (status, attempts, attempts)
     cmd = calls[0]
-    assert cmd[1:3] == ["-m", "papermill"]
+    assert cmd[1:3] == ["-m", "patterns._papermill"]
     assert cmd[cmd.index("-k") + 1] == "python3"
     assert cmd[cmd.index("--execution-timeout") + 1] == "30"
     assert json.loads(cmd[cmd.index("-y") + 1]) == {"couple_id": "007"}

@@ -62,6 +62,12 @@ import pandas as pd
 
 from patterns.errors import option_error
 
+if os.environ.get("PATTERNS_REPORT_RUN") == "1":
+    # Inside a kernel started by `patterns report` only: skip jsonschema's optional IRI
+    # grammar (~1.5 CPU-s per notebook; see patterns/_papermill.py). Notebooks import this
+    # module before Altair so the line runs before jsonschema is imported.
+    sys.modules.setdefault("rfc3987_syntax", None)
+
 __all__ = [
     "AUDIENCES",
     "PARAMETERS",
@@ -974,7 +980,7 @@ def _run_notebook(
     cmd = [
         sys.executable,
         "-m",
-        "papermill",
+        "patterns._papermill",  # = python -m papermill, minus a slow optional import
         str(source),
         str(output),
         "-k",
@@ -990,7 +996,7 @@ def _run_notebook(
         "--log-level",
         "ERROR",
     ]
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "PATTERNS_REPORT_RUN": "1"}
     t0 = time.perf_counter()
     for attempt in (1, 2):
         job.attempts = attempt
