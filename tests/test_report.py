@@ -232,7 +232,7 @@ def test_prepare_bad_export_and_unknown_couple(small_export, tmp_path):
 def test_context_display_is_escaped_and_says_missing(small_export, capsys):
     ctx = prepare(export_path=str(small_export))
     ctx.say("<script>alert(1)</script>")
-    ctx.table(pd.DataFrame({"partner": ["c001-a"], "topic": ["<img src=x>"], "n": [1.23456]}))
+    ctx.table(pd.DataFrame({"partner": ["c001-a"], "label": ["<img src=x>"], "n": [1.23456]}))
     got = ctx.run(lambda df: df, ctx.events.iloc[0:0], what="logged moves", needs=["events"])
     assert got is None
     empty = ctx.run(lambda df: df.iloc[0:0], ctx.events, what="x", empty="Nothing at all.")
