@@ -421,14 +421,16 @@ ctx.sentences(
     "{partner}: connection changed by {slope:+.2f} points a week (95% interval "
     "{ci_low:+.2f} to {ci_high:+.2f}) from {first_day} to {last_day}.",
 )
-tests = None if daily is None else ctx.run(
-    patterns.trends.trend_tests, daily, what="trend tests"
-)
-ctx.table(
-    tests,
-    columns=["partner", "n", "tau", "p_value", "trend"],
-    names={"n": "days", "p_value": "p-value (Mann-Kendall)"},
-)
+if not ctx.therapist:
+    tests = None if daily is None else ctx.run(
+        patterns.trends.trend_tests, daily, what="trend tests"
+    )
+    ctx.table(
+        tests,
+        columns=["partner", "n", "s", "var_s", "z", "tau", "p_value", "slope", "trend",
+                 "autocorrelation"],
+        names={"n": "days", "p_value": "p-value (Mann-Kendall)"},
+    )
 changes = None if daily is None else ctx.run(
     patterns.trends.change_points,
     daily,
@@ -563,10 +565,13 @@ lagged = ctx.run(
 )
 ctx.table(
     lagged,
-    columns=["partner", "signal", "lag", "n", "p_withdrew_signal",
-             "p_withdrew_no_signal", "effect", "ci_low", "ci_high", "p_value"],
+    columns=["partner", "signal", "lag", "p_withdrew_signal", "p_withdrew_no_signal",
+             "effect", "ci_low", "ci_high"]
+    + ([] if ctx.therapist else ["n", "n_signal", "p_value", "n_perm"]),
     names={"lag": "days later", "p_withdrew_signal": "withdrew after the signal",
-           "p_withdrew_no_signal": "withdrew otherwise", "p_value": "p-value"},
+           "p_withdrew_no_signal": "withdrew otherwise", "effect": "difference",
+           "ci_low": "95% interval from", "ci_high": "95% interval to",
+           "p_value": "p-value (permutation)"},
     max_rows=30,
 )
 ctx.say(
