@@ -16,7 +16,7 @@ import pytest
 from hostile.build import CASES, FORMULAS, SCRIPT, Case, outcome_table
 from patterns.consent import check_consent
 from patterns.errors import ExportError
-from patterns.io import load_export
+from patterns.io import MAX_FIELD_BYTES, load_export
 from patterns.privacy import (
     FORMULA_PREFIXES,
     escape_html,
@@ -229,9 +229,24 @@ def test_consent_withdrawn_stops_joint_analysis(tmp_path: Path) -> None:
     assert not d.ok and "withdrew consent on 2026-04-01" in d.explain()
 
 
-def test_big_field_message_names_the_limit(tmp_path: Path) -> None:
-    with pytest.raises(ExportError, match="field larger than field limit"):
-        _load("big_field", tmp_path)
+def test_big_field_quarantines_only_its_row(tmp_path: Path) -> None:
+    exp = _load("big_field", tmp_path)
+    q = exp.quarantine
+    assert q[["row", "column", "reason"]].values.tolist() == [[13, "note", "field_too_large"]]
+    assert q["detail"].tolist() == [
+        f"note is {10 * 1024 * 1024:,} bytes, over the {MAX_FIELD_BYTES:,}-byte field limit"
+    ]
+    assert len(exp.events) == 12  # the other rows load
+    assert exp.events["note"].isna().all()  # the huge cell is nowhere in the tables
+    assert exp.quarantine.memory_usage(deep=True).sum() < 100_000
+
+
+def test_big_field_under_the_limit_loads(tmp_path: Path) -> None:
+    from hostile.build import big_field
+
+    exp = load_export(big_field(tmp_path / "ok", size=MAX_FIELD_BYTES))
+    assert exp.quarantine.empty
+    assert exp.events["note"].str.len().max() == MAX_FIELD_BYTES
 
 
 def test_script_injection_export_builder(tmp_path: Path) -> None:

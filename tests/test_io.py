@@ -1145,3 +1145,88 @@ def test_xlsx_workbook_with_both_tables_as_sheets(tmp_path):
     assert exp.sources["table"].tolist() == ["checkins,events"]
     direct = load_export(d / "export.xlsx")  # a workbook can be the export itself
     pd.testing.assert_frame_equal(direct.checkins, exp.checkins)
+
+
+# --- field limit: an overlong cell quarantines only its row ---------------------------------
+
+
+@pytest.mark.parametrize("layout", ["plain", "quoted_multiline", "ragged", "jsonl", "wide"])
+def test_overlong_field_quarantines_only_its_row(tmp_path, layout):
+    from patterns.io import MAX_FIELD_BYTES
+
+    big = "é" * (MAX_FIELD_BYTES // 2 + 1)  # 2 bytes each in UTF-8: just over the limit
+    size = len(big.encode("utf-8"))
+    detail = f"note is {size:,} bytes, over the {MAX_FIELD_BYTES:,}-byte field limit"
+    head = "couple_id,ts,actor,code,note\n"
+    ok1 = "c1,2026-03-01T10:00:00Z,a,bid,hi\n"
+    ok2 = "c1,2026-03-01T10:05:00Z,a,bid,there\n"
+    table, want_row, want_loaded = "events", 2, 2
+    if layout == "plain":
+        files = {"events.csv": head + ok1 + f"c1,2026-03-01T10:01:00Z,b,toward,{big}\n" + ok2}
+    elif layout == "quoted_multiline":
+        files = {
+            "events.csv": head
+            + 'c1,2026-03-01T10:00:00Z,a,bid,"two\nlines"\n'
+            + f'c1,2026-03-01T10:01:00Z,b,toward,"{big}\n{big[:10]}"\n'
+            + ok2
+        }
+        detail = detail.replace(f"{size:,}", f"{size + 21:,}")
+    elif layout == "ragged":  # the exact (Python csv) path: its own field limit is lifted
+        files = {
+            "events.csv": head
+            + ok1
+            + f"c1,2026-03-01T10:01:00Z,b,toward,{big}\n"
+            + ok2
+            + "c1,2026-03-01T10:06:00Z\n"
+        }
+    elif layout == "jsonl":
+        recs = [
+            {"couple_id": "c1", "ts": "2026-03-01T10:00:00Z", "actor": "a", "code": "bid"},
+            {"couple_id": "c1", "ts": "2026-03-01T10:01:00Z", "actor": "b", "code": "toward"},
+            {"couple_id": "c1", "ts": "2026-03-01T10:05:00Z", "actor": "a", "code": "bid"},
+        ]
+        recs[1]["note"] = big
+        files = {"events.jsonl": "\n".join(json.dumps(r) for r in recs) + "\n"}
+    else:  # a wide diary: the source row's cell is over, both partner rows are quarantined
+        table, want_loaded = "checkins", 2
+        files = {
+            "daily.csv": "dyad,ts,connection_A,connection_B,answer_A\n"
+            "d1,2026-03-01 21:00,5,6,fine\n"
+            f"d1,2026-03-02 21:00,5,6,{big}\n"
+        }
+        detail = detail.replace("note is", "answer_A is")
+    mapping = {"wide": {"suffixes": {"_A": "a", "_B": "b"}, "couple_column": "dyad"}}
+    limit = csv.field_size_limit()
+    exp = load_export(
+        export_dir(tmp_path, files),
+        timezone="UTC",
+        mapping=mapping if layout == "wide" else None,
+    )
+    assert csv.field_size_limit() == limit  # the process-wide csv limit is restored
+    q = exp.quarantine[exp.quarantine["reason"] == "field_too_large"]
+    if layout == "wide":
+        assert q[["row", "column"]].values.tolist() == [[2, "answer_A"], [2, "answer_A"]]
+    else:
+        assert q[["row", "column"]].values.tolist() == [[want_row, "note"]]
+    assert set(q["detail"]) == {detail}
+    assert len(getattr(exp, table)) == want_loaded
+    if layout == "ragged":
+        assert exp.quarantine["reason"].tolist() == ["field_too_large", "ragged_row"]
+    else:
+        assert exp.quarantine["reason"].eq("field_too_large").all()
+    assert_accounting(exp)
+    if table == "events":  # nothing of the huge cell survives in any table
+        assert exp.events["note"].fillna("").str.len().max() < 100
+
+
+def test_field_at_the_limit_loads_and_strict_refuses_overlong(tmp_path):
+    from patterns.io import MAX_FIELD_BYTES
+
+    head = "couple_id,ts,actor,code,note\n"
+    at = "x" * MAX_FIELD_BYTES
+    d = export_dir(tmp_path, {"events.csv": head + f"c1,2026-03-01T10:00:00Z,a,bid,{at}\n"})
+    exp = load_export(d)
+    assert exp.quarantine.empty and exp.events["note"].str.len().tolist() == [MAX_FIELD_BYTES]
+    (d / "events.csv").write_text(head + f"c1,2026-03-01T10:00:00Z,a,bid,{at}x\n")
+    with pytest.raises(ExportError, match=r"row 1 column note: field_too_large \(note is 1,048,5"):
+        load_export(d, strict=True)

@@ -58,8 +58,10 @@ normalisation), ``bad_number``, ``bad_bool``, ``unknown_couple`` (the manifest l
 list: per couple the two ids with the most rows over both tables are kept, ties broken by
 first appearance), ``duplicate`` (a row identical in every loaded column to an earlier clean
 row of the same table; the first copy loads), ``ragged_row`` (more or fewer fields than the
-header), ``bad_record`` (a JSON line/record that is not an object) and ``excluded`` (a row
-the mapping's ``keep`` rule leaves out, e.g. REDCap base rows). A row with several problems
+header), ``bad_record`` (a JSON line/record that is not an object), ``field_too_large`` (a cell
+over ``MAX_FIELD_BYTES``, 1 MiB of UTF-8: the cell is dropped, the row quarantined, the
+rest of the file loads) and ``excluded`` (a row the mapping's ``keep`` rule leaves out,
+e.g. REDCap base rows). A row with several problems
 has one quarantine row per problem and is counted once. ``row`` is the 1-based data row in
 its file (the first row after the header is 1; rows skipped by ``skip_rows`` count).
 
@@ -106,7 +108,8 @@ Zip members whose paths are absolute, contain ``..`` or are symlinks are rejecte
 encrypted members, more than ``MAX_MEMBERS`` members, members over ``MAX_MEMBER_BYTES``
 uncompressed, archives over ``MAX_TOTAL_BYTES``, and members whose declared compression ratio
 exceeds ``MAX_RATIO`` (checked from the directory, before anything is expanded). ``.gz``
-files and ``.xlsx`` workbooks get the same caps. Any failure to read is an
+files and ``.xlsx`` workbooks get the same caps. A single cell over ``MAX_FIELD_BYTES``
+quarantines only its row (``field_too_large``). Any failure to read is an
 :class:`~patterns.errors.ExportError` naming the file.
 
 Examples
@@ -158,6 +161,7 @@ from patterns.errors import ExportError, check_option
 
 __all__ = [
     "MAPPINGS_DIR",
+    "MAX_FIELD_BYTES",
     "MAX_MEMBERS",
     "MAX_MEMBER_BYTES",
     "MAX_RATIO",
@@ -177,6 +181,10 @@ MAX_TOTAL_BYTES = 4 << 30
 MAX_RATIO = 200
 #: Most members a zip may have.
 MAX_MEMBERS = 10_000
+#: Largest single cell (UTF-8 bytes). A longer cell quarantines its row as
+#: ``field_too_large`` and is not kept (a 10 MB note must not ride along into every copy of
+#: the table); the file-size caps above still bound the whole read.
+MAX_FIELD_BYTES = 1 << 20
 
 _FUNC = "load_export"
 _TABLES = ("events", "checkins")
@@ -248,6 +256,9 @@ _DATELIKE_RE = (
     r"[0-9]{1,4}[./-][0-9]{1,2}[./-][0-9]{1,4}"
     r"(?:[ T][0-9]{1,2}:[0-9][0-9](?::[0-9][0-9](?:\.[0-9]+)?)?(?: ?[AaPp][Mm])?)?"
 )
+# Reasons after which a row's other cells are not checked (they are not trustworthy, or a
+# dropped oversized cell would read as a spurious `missing_required`).
+_BROKEN = ("ragged_row", "bad_record", "field_too_large")
 _QCOLS = ["table", "source", "row", "column", "reason", "detail", "couple_id", "record"]
 
 
@@ -838,10 +849,16 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
     # Slow exact path, only for files with ragged rows or odd quoting: Python's csv module
     # gives the field count of every record, so each ragged row is quarantined with its true
     # row number.
+    limit = csv.field_size_limit()
     try:
+        # The field limit is enforced per cell later (field_too_large quarantines the row);
+        # the file-size caps bound this read. Restored at once: the limit is process-wide.
+        csv.field_size_limit(max(limit, len(text) + 1))
         recs = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delim) if r]
     except csv.Error as exc:
         raise ExportError(f"{_FUNC}: {name} is not a readable delimited file ({exc}).") from exc
+    finally:
+        csv.field_size_limit(limit)
     body = recs[1:]
     width = len(names)
     lengths = np.fromiter((len(r) for r in body), dtype=np.int64, count=len(body))
@@ -870,11 +887,15 @@ def _arrow_csv(payload: bytes, names: list[str], delim: str, skip: int, quoted: 
         ragged[0] += 1
         return "skip"
 
-    try:
-        tbl = pacsv.read_csv(
+    def parse(block_size: int):
+        return pacsv.read_csv(
             io.BytesIO(payload),
             read_options=pacsv.ReadOptions(
-                column_names=names, skip_rows=1, skip_rows_after_names=skip, use_threads=True
+                column_names=names,
+                skip_rows=1,
+                skip_rows_after_names=skip,
+                use_threads=True,
+                block_size=block_size,
             ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delim, newlines_in_values=quoted, invalid_row_handler=on_bad
@@ -886,6 +907,18 @@ def _arrow_csv(payload: bytes, names: list[str], delim: str, skip: int, quoted: 
                 null_values=[],
             ),
         )
+
+    try:
+        try:
+            tbl = parse(1 << 20)
+        except pa.ArrowInvalid as exc:
+            if "straddl" not in str(exc):
+                raise
+            # A row longer than a parse block (a huge cell): parse again as one block, so the
+            # row loads and the field limit can quarantine just that row. pyarrow's block
+            # size is an int32.
+            ragged[0] = 0
+            tbl = parse(min(len(payload) + 1, 2**31 - 1))
     except (pa.ArrowInvalid, pa.ArrowException):
         return None, bool(ragged[0])
     if ragged[0]:
@@ -1388,6 +1421,35 @@ def _parse_text_ts(text: pd.Series, rest: np.ndarray, cfg: dict, put_utc, put_na
 # Per-table pipeline
 
 
+def _limit_fields(raw: _Raw) -> None:
+    """Quarantine rows with a cell over ``MAX_FIELD_BYTES`` (``field_too_large``) and drop
+    that cell's text, so the rest of the file loads."""
+    import pyarrow.compute as pc
+
+    df = raw.df
+    for i, c in enumerate(df.columns):
+        s = df.iloc[:, i]
+        if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
+            continue  # typed numbers and times have a fixed size
+        arr = _arrow(s)
+        if arr.nbytes <= MAX_FIELD_BYTES:  # the whole column fits: no cell can be over
+            continue
+        size = pc.binary_length(arr)
+        if (pc.max(size).as_py() or 0) <= MAX_FIELD_BYTES:
+            continue
+        sizes = np.asarray(pc.fill_null(size, 0).to_numpy(zero_copy_only=False), np.int64)
+        over = sizes > MAX_FIELD_BYTES
+        detail = np.full(len(df), "", dtype=object)
+        detail[over] = [
+            f"{c} is {n:,} bytes, over the {MAX_FIELD_BYTES:,}-byte field limit"
+            for n in sizes[over]
+        ]
+        raw.pre.append((over, str(c), "field_too_large", detail))
+        df = df.copy(deep=False) if df is raw.df else df
+        df.isetitem(i, s.where(~over, ""))
+    raw.df = df
+
+
 def _apply_keep(raw: _Raw, cfg: dict) -> None:
     keep = cfg.get("keep") or {}
     if not keep:
@@ -1452,7 +1514,11 @@ def _apply_wide(raw: _Raw, cfg: dict) -> _Raw:
     long = long.iloc[order].drop(columns="_order").reset_index(drop=True)
     rows = np.repeat(raw.rows, len(suffixes))
     empty = np.concatenate(pres)[order]
-    pre = [(np.repeat(m, len(suffixes)), c, r, d) for m, c, r, d in raw.pre]
+    k = len(suffixes)
+    pre = [
+        (np.repeat(m, k), c, r, np.repeat(d, k) if isinstance(d, np.ndarray) else d)
+        for m, c, r, d in raw.pre
+    ]
     pre.append((empty, "", "missing_required", "no answers from this partner on this row"))
     return _Raw(raw.table, raw.source, long, rows, pre)
 
@@ -1604,13 +1670,10 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     # A ragged row or non-object record has no trustworthy cells: report only that.
     broken = np.zeros(n, bool)
     for mask, _, reason, _ in raw.pre:
-        if reason in ("ragged_row", "bad_record"):
+        if reason in _BROKEN:
             broken |= mask
     if broken.any():
-        probs.items = [
-            (m if r in ("ragged_row", "bad_record") else m & ~broken, c, r, d)
-            for m, c, r, d in probs.items
-        ]
+        probs.items = [(m if r in _BROKEN else m & ~broken, c, r, d) for m, c, r, d in probs.items]
     frame = pd.DataFrame({c.name: out[c.name] for c in schema.columns_of(table) if c.name in out})
     frame = schema.coerce_dtypes(frame, table)
     notices = {"dst_nonexistent": nonexist, "dst_ambiguous": ambig}
@@ -1856,6 +1919,7 @@ def _assemble(
         parts = [r for r in raws if r.table == table]
         fs, ps, rows, srcs, ne, am, names = [], [], [], [], [], [], []
         for raw in parts:
+            _limit_fields(raw)
             _apply_keep(raw, ctx.cfg)
             if table == "checkins" and ctx.cfg.get("wide"):
                 raw = _apply_wide(raw, ctx.cfg)

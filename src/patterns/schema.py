@@ -191,6 +191,8 @@ QUARANTINE_REASONS: dict[str, str] = {
     "a notice, not a quarantine)",
     "bad_record": "a JSON line or record that is not an object",
     "excluded": "a row the column mapping's `keep` rule leaves out (e.g. REDCap base rows)",
+    "field_too_large": "a cell over the loader's field limit (`patterns.io.MAX_FIELD_BYTES`, "
+    "1 MiB of UTF-8); that cell is not kept, the rest of the file loads",
 }
 
 _PANDAS_DTYPES = {
