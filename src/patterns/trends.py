@@ -666,7 +666,9 @@ def change_points(
     -----
     ``ruptures.Pelt(model=model, min_size=min_size_days, jump=1)`` (``jump=1``: the default
     5 would snap dates to every fifth day) on the series of observed days (missing days
-    are skipped, not filled). The default penalty is the BIC for a Gaussian mean shift
+    are skipped, not filled); for ``model="l2"`` the same PELT search on the same cost runs
+    in ruptures' C implementation (``KernelCPD(kernel="linear")``, always ``jump=1``).
+    The default penalty is the BIC for a Gaussian mean shift
     with known variance (two parameters per change: location and new mean), with the
     variance replaced by a long-run variance so that autocorrelated days do not produce
     spurious changes (see :func:`default_penalty`). The tests measure that the
@@ -707,8 +709,15 @@ def change_points(
             # σ = 0 (e.g. a constant series with one jump): a tiny positive penalty still
             # lets a real jump through but stops zero-gain splits.
             pen = 1e-6
-        algo = rpt.Pelt(model=model, min_size=int(min_size_days), jump=1).fit(y.reshape(-1, 1))
-        bkps = [0, *algo.predict(pen=pen)]
+        if model == "l2":
+            # Same penalised l2 cost (the linear kernel's cost is the sum of squared
+            # deviations from the segment mean) solved by ruptures' C PELT instead of the
+            # pure-Python one: ~600x faster, identical breakpoints on 3,280 test series
+            # except one exact tie (benchmarks: 100 couples 33 s -> 0.05 s).
+            algo = rpt.KernelCPD(kernel="linear", min_size=int(min_size_days))
+        else:
+            algo = rpt.Pelt(model=model, min_size=int(min_size_days), jump=1)
+        bkps = [0, *(int(b) for b in algo.fit(y.reshape(-1, 1)).predict(pen=pen))]
         for k in range(1, len(bkps) - 1):
             before = y[bkps[k - 1] : bkps[k]]
             after = y[bkps[k] : bkps[k + 1]]
