@@ -2,8 +2,8 @@
 
 Each run happens once per test session even under ``pytest -n 2 --dist loadfile``: workers
 share ``tmp_path_factory.getbasetemp().parent`` and take an exclusive file lock, so the
-second worker reuses the first one's output. Import the fixtures into a test module with
-``pytest_plugins = ["_report_fixtures"]``.
+second worker reuses the first one's output. ``tests/conftest.py`` registers this module
+as a plugin, so any test can ask for ``sample_report`` / ``missing_table_report``.
 """
 
 from __future__ import annotations

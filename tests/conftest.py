@@ -10,6 +10,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
 
+#: Report runs shared by the notebook, browser and hostile-input tests (loaded here, once,
+#: so that test modules importing its helpers do not trigger assertion-rewrite warnings).
+pytest_plugins = ["_report_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def sample_path() -> Path:

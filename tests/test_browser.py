@@ -15,9 +15,6 @@ import pytest
 
 from _browser import assert_reports_offline, open_pages
 
-#: shared, expensive report runs (fixture sample_report)
-pytest_plugins = ["_report_fixtures"]
-
 pytestmark = pytest.mark.browser
 
 

@@ -17,9 +17,6 @@ from papermill.cli import papermill as papermill_cli
 
 from patterns.report import PARAMETERS, list_notebooks
 
-#: shared, expensive report runs (fixtures sample_report, missing_table_report)
-pytest_plugins = ["_report_fixtures"]
-
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = list_notebooks()
 EXPECTED = [
