@@ -77,6 +77,7 @@ __all__ = [
     "ReportContext",
     "ReportParameters",
     "ReportRun",
+    "consent_summary",
     "couple_report_html",
     "default_notebook_dir",
     "list_notebooks",
