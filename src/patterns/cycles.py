@@ -548,7 +548,10 @@ def episode_summary(
             "ended_by": episodes["ended_by"].astype(str).to_numpy(),
         }
     )
-    ep["duration_s"] = (ep["end"] - ep["start"]).dt.total_seconds()
+    # to_datetime again: with zero episodes the frame's empty columns come back as object
+    ep["duration_s"] = (
+        pd.to_datetime(ep["end"], utc=True) - pd.to_datetime(ep["start"], utc=True)
+    ).dt.total_seconds()
     if events is not None:
         schema.require_columns(events, ["couple_id", "ts", "actor"], func=func, table="events")
         enc = encode(events)  # integer codes: no string grouping over every event
