@@ -185,3 +185,24 @@ def test_empty_tables_give_the_empty_table(sample, client):
     got = couple_week_metrics(Empty(), engine="dask", scheduler=client)
     pd.testing.assert_frame_equal(got, couple_week_metrics(Empty()))
     assert len(got) == 0 and np.array_equal(got.columns, couple_week_metrics(sample).columns)
+
+
+def test_report_notebooks_run_on_the_cluster(cluster, client, tmp_path):
+    from distributed import get_task_stream
+
+    from patterns.report import run_report
+
+    with get_task_stream(client=client) as stream:
+        run = run_report(
+            SAMPLE,
+            couples=["c001"],
+            notebooks=["01"],
+            out=tmp_path,
+            progress=False,
+            scheduler=cluster.scheduler_address,
+        )
+    assert run.exit_code == 0, run.failures
+    assert (tmp_path / "index.html").exists()
+    assert len(list(tmp_path.glob("*/report.html"))) == 1
+    ran = [t["key"] for t in stream.data]
+    assert len(ran) == 1 and "_run_notebook" in str(ran[0])

@@ -178,6 +178,13 @@ def report(
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address: run the notebooks on that cluster instead of "
+            "--jobs local processes (the output folder must be shared with its workers)."
+        ),
+    ] = None,
 ) -> None:
     """Run the report notebooks per couple: executed notebooks, one offline HTML per couple,
     index.html and run.json. Exit 1 if any couple failed or was refused, 2 for bad input."""
@@ -201,6 +208,7 @@ def report(
             intervention_date=intervention_date,
             notebook_dir=notebook_dir,
             progress=not quiet,
+            scheduler=scheduler,
         )
     except ExportError as exc:
         _err(f"Cannot read export {export}: {exc}")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,13 @@ import pandas as pd
 
 from patterns.errors import option_error
 
-__all__ = ["couple_partitions", "dask_client", "dask_couple_week_metrics", "write_partitions"]
+__all__ = [
+    "couple_partitions",
+    "dask_client",
+    "dask_couple_week_metrics",
+    "task_pool",
+    "write_partitions",
+]
 
 #: workers and threads of the default LocalCluster (processes: pandas holds the GIL)
 LOCAL_WORKERS = 2
@@ -260,3 +266,34 @@ def dask_couple_week_metrics(
     if not parts:
         return couple_metrics_empty()
     return pd.concat(parts, ignore_index=True)
+
+
+@contextlib.contextmanager
+def task_pool(jobs: int, scheduler: Any = None) -> Iterator[tuple[Callable, Callable]]:
+    """``(submit, as_completed)`` for independent tasks: local threads or a Dask cluster.
+
+    Without ``scheduler``: a ``ThreadPoolExecutor`` of ``jobs`` threads (each task may start
+    its own process, as a report notebook does). With a scheduler address or ``Client``: the
+    tasks run on that cluster's workers (``pure=False``: every call runs), and ``jobs`` is
+    left to the cluster's size. Futures of both kinds have ``.result()``.
+
+    Examples
+    --------
+    >>> with task_pool(2) as (submit, as_completed):
+    ...     sorted(f.result() for f in as_completed([submit(abs, -1), submit(abs, -2)]))
+    [1, 2]
+    """
+    if scheduler is None:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            yield pool.submit, as_completed
+        return
+    from distributed import as_completed as dask_as_completed
+
+    with dask_client(scheduler) as client:
+
+        def submit(fn: Callable, /, *args: Any, **kwargs: Any) -> Any:
+            return client.submit(fn, *args, pure=False, **kwargs)
+
+        yield submit, dask_as_completed

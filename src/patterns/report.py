@@ -52,7 +52,6 @@ import threading
 import time
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -1088,6 +1087,7 @@ def run_report(
     notebook_dir: str | Path | None = None,
     kernel_name: str = "python3",
     progress: bool = True,
+    scheduler: str | None = None,
 ) -> ReportRun:
     """Run the report notebooks for each couple and write HTML, index and run record.
 
@@ -1115,6 +1115,10 @@ def run_report(
         Refuse couples without valid two-partner consent. ``False`` stamps every page.
     start, end, timezone, intervention_date : str
         Passed to every notebook (validated here first).
+    scheduler : str, optional
+        A Dask scheduler address: run each notebook process as a task on that cluster's
+        workers instead of ``jobs`` local threads (outputs must be on storage the workers
+        share). See :func:`patterns.engine.task_pool`.
 
     Returns
     -------
@@ -1208,16 +1212,18 @@ def run_report(
     lock = threading.Lock()
     # Threads only wait on child processes (one papermill process per run); nothing here
     # changes the working directory, so the papermill --cwd race (#473) cannot happen.
+    from patterns.engine import task_pool
+
     with (
         _progress(progress, len(jobs_todo)) as bar,
-        ThreadPoolExecutor(max_workers=jobs) as pool,
+        task_pool(jobs, scheduler) as (submit, completed),
     ):
         task = bar.add_task("notebooks", total=len(jobs_todo))
         futures = [
-            pool.submit(_run_notebook, job, nb, params, timeout=timeout, kernel_name=kernel_name)
+            submit(_run_notebook, job, nb, params, timeout=timeout, kernel_name=kernel_name)
             for job, nb, params in jobs_todo
         ]
-        for fut in as_completed(futures):
+        for fut in completed(futures):
             done = fut.result()
             with lock:
                 runs.append(done)
