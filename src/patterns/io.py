@@ -901,7 +901,7 @@ def _arrow_csv(payload: bytes, names: list[str], delim: str, skip: int, quoted: 
                 delimiter=delim, newlines_in_values=quoted, invalid_row_handler=on_bad
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
+                column_types={n: pa.large_string() for n in names},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
                 null_values=[],
@@ -1147,7 +1147,9 @@ def _arrow(t: pd.Series):
 def _np_bool(arr, fill: bool) -> np.ndarray:
     import pyarrow.compute as pc
 
-    return np.asarray(pc.fill_null(arr, fill).to_numpy(zero_copy_only=False), dtype=bool)
+    if arr.null_count:
+        arr = pc.fill_null(arr, fill)
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def _pc_call(name: str, *args: Any) -> Any:
@@ -1166,20 +1168,36 @@ def _missing(t: pd.Series, na_values: list[str]) -> np.ndarray:
     import pyarrow.compute as pc
 
     arr = _arrow(t)
-    # empty, or whitespace only (utf8_is_space is false for ""), or a declared NA string
-    miss = pc.or_(pc.equal(pc.utf8_length(arr), 0), pc.utf8_is_space(arr))
+    # empty (byte length from the offsets: no UTF-8 scan), or whitespace only
+    # (utf8_is_space is false for ""), or a declared NA string
+    miss = pc.or_(pc.equal(pc.binary_length(arr), 0), pc.utf8_is_space(arr))
     if na_values:
         stripped = pc.utf8_trim_whitespace(arr)
         miss = pc.or_(miss, pc.is_in(stripped, value_set=pa.array(na_values, stripped.type)))
     return _np_bool(miss, True)
 
 
-def _to_float(t: pd.Series, miss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Float values and a bad mask (non-missing text that is not a finite number)."""
+def _missing_trimmed(arr, na_values: list[str]) -> np.ndarray:
+    """:func:`_missing` of a column already trimmed: empty after the trim, or a declared NA
+    string (one pass fewer than trimming and testing for whitespace separately)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    arr = pc.utf8_trim_whitespace(_arrow(t))
+    miss = pc.equal(pc.binary_length(arr), 0)
+    if na_values:
+        miss = pc.or_(miss, pc.is_in(arr, value_set=pa.array(na_values, arr.type)))
+    return _np_bool(miss, True)
+
+
+def _to_float(t: pd.Series, miss: np.ndarray, trimmed: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Float values and a bad mask (non-missing text that is not a finite number).
+
+    ``trimmed``: the column's arrow array already trimmed of whitespace (saves a pass).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = pc.utf8_trim_whitespace(_arrow(t)) if trimmed is None else trimmed
     if miss.any():
         arr = pc.if_else(pa.array(miss), pa.nulls(len(arr), arr.type), arr)
     if pc.any(pc.match_substring(arr, ",")).as_py():
@@ -1194,11 +1212,13 @@ def _to_float(t: pd.Series, miss: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return vals, bad
 
 
-def _to_bool(t: pd.Series, miss: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _to_bool(
+    t: pd.Series, miss: np.ndarray, trimmed: Any = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    low = pc.utf8_lower(pc.utf8_trim_whitespace(_arrow(t)))
+    low = pc.utf8_lower(pc.utf8_trim_whitespace(_arrow(t)) if trimmed is None else trimmed)
     is_true = _np_bool(pc.is_in(low, value_set=pa.array(_TRUE, low.type)), False)
     is_false = _np_bool(pc.is_in(low, value_set=pa.array(_FALSE, low.type)), False)
     bad = ~miss & ~is_true & ~is_false
@@ -1256,6 +1276,8 @@ def _naive_ns(values: pd.Series) -> np.ndarray:
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
     v = values.to_numpy(dtype="datetime64[us]")  # us: no overflow before the range check
     ok = ~np.isnat(v) & (v >= _TS_MIN.to_datetime64()) & (v < _TS_MAX.to_datetime64())
+    if ok.all():
+        return v.astype("datetime64[ns]")
     out = np.full(len(v), np.datetime64("NaT", "ns"))
     out[ok] = v[ok].astype("datetime64[ns]")
     return out
@@ -1271,7 +1293,7 @@ def _parse_ts(
     """UTC timestamps, bad mask, DST-nonexistent mask, DST-ambiguous mask."""
     n = len(s)
     utc = np.full(n, np.datetime64("NaT", "ns"))
-    naive = np.full(n, np.datetime64("NaT", "ns"))
+    naive: np.ndarray | None = None  # allocated only when some time is naive
     todo = ~miss
     is_naive = np.zeros(n, dtype=bool)
 
@@ -1279,6 +1301,9 @@ def _parse_ts(
         utc[pos] = _naive_ns(values.reset_index(drop=True))
 
     def put_naive(pos: np.ndarray, values: pd.Series) -> None:
+        nonlocal naive
+        if naive is None:
+            naive = np.full(n, np.datetime64("NaT", "ns"))
         v = _naive_ns(values.reset_index(drop=True))
         naive[pos] = v
         is_naive[pos] = ~np.isnat(v)
@@ -1292,11 +1317,14 @@ def _parse_ts(
         fast = _arrow_iso(s, miss)
     if fast is not None:  # every value ISO 8601, all with offsets or all naive
         values, aware = fast
-        pos = np.flatnonzero(todo)
-        (put_utc if aware else put_naive)(pos, pd.Series(values[pos]))
+        if aware and todo.all():  # the common case: no gather, no scatter
+            utc = _naive_ns(pd.Series(values, copy=False))
+        else:
+            pos = np.flatnonzero(todo)
+            (put_utc if aware else put_naive)(pos, pd.Series(values[pos]))
     elif pd.api.types.is_datetime64_any_dtype(s):
         pos = np.flatnonzero(todo)
-        sub = s.iloc[pos]
+        sub = s if len(pos) == n else s.iloc[pos]
         (put_utc if sub.dt.tz is not None else put_naive)(pos, sub)
     else:
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
@@ -1576,6 +1604,10 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     out: dict[str, Any] = {}
     texts: dict[str, pd.Series] = {}
     miss: dict[str, np.ndarray] = {}
+    # Arrow arrays trimmed of surrounding whitespace, computed once per column: ids, labels
+    # and codes are stored trimmed, numbers and yes/no values are parsed trimmed, and the
+    # missing test of a trimmed column is just "empty". Free text and times are not trimmed.
+    trims: dict[str, Any] = {}
     for c in schema.columns_of(table):
         if c.name not in df.columns:
             continue
@@ -1600,7 +1632,13 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
             rc = {str(k): "" if v is None else str(v) for k, v in rc.items()}
             t = key.map(rc).astype("string").fillna(t)
         texts[c.name] = t
-        miss[c.name] = _missing(t, na_values)
+        if c.dtype == "timestamp" or (
+            c.dtype == "string" and c.name not in _ID_COLUMNS and c.name not in _LABEL_COLUMNS
+        ):
+            miss[c.name] = _missing(t, na_values)
+        else:
+            trims[c.name] = _pc_call("utf8_trim_whitespace", _arrow(t))
+            miss[c.name] = _missing_trimmed(trims[c.name], na_values)
     for c in schema.columns_of(table):
         if c.name not in texts:
             continue
@@ -1608,17 +1646,26 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
         if c.required:
             probs.add(m, c.name, "missing_required", f"{c.name} is empty")
         if c.dtype == "string":
-            if c.name in _ID_COLUMNS or c.name in _LABEL_COLUMNS:
-                t = _strip(t)
-                if not _np_bool(_pc_call("string_is_ascii", _arrow(t)), True).all():
-                    t = t.str.normalize("NFC")
-            t = t.astype(schema.STRING)
-            out[c.name] = t.where(~m) if m.any() else t
+            if c.name in trims:
+                import pyarrow as pa
+                import pyarrow.compute as pc
+
+                arr = trims[c.name]
+                if pc.any(pc.invert(pc.string_is_ascii(arr))).as_py():
+                    arr = pc.utf8_normalize(arr, "NFC")
+                if m.any():
+                    arr = pc.if_else(pa.array(m), pa.scalar(None, arr.type), arr)
+                out[c.name] = pd.Series(
+                    pd.arrays.ArrowStringArray(arr.cast(pa.large_string())), copy=False
+                )
+            else:
+                t = t.astype(schema.STRING)
+                out[c.name] = t.where(~m) if m.any() else t
         elif c.name == "code":
             import pyarrow as pa
             import pyarrow.compute as pc
 
-            low = pc.utf8_lower(pc.utf8_trim_whitespace(_arrow(t)))
+            low = pc.utf8_lower(trims["code"])
             idx = pc.index_in(low, value_set=pa.array(schema.CODES, low.type))
             codes = np.asarray(pc.fill_null(idx, -1).to_numpy(zero_copy_only=False), np.int64)
             known = codes >= 0
@@ -1636,13 +1683,13 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
         elif c.dtype == "timestamp":
             continue  # after couple ids are known (zones)
         elif c.dtype == "bool":
-            is_true, is_false, bad = _to_bool(t, m)
+            is_true, is_false, bad = _to_bool(t, m, trims.get(c.name))
             probs.add(bad, c.name, "bad_bool", f"{c.name} is not a yes/no value")
             vals = pd.array(np.where(is_true, True, False), dtype="boolean")
             vals[~(is_true | is_false)] = pd.NA
             out[c.name] = vals
         else:
-            out[c.name] = _coerce_float(c, t, m, probs, ctx)
+            out[c.name] = _coerce_float(c, t, m, probs, ctx, trims.get(c.name))
     couple = out.get("couple_id", pd.Series(pd.NA, index=range(n), dtype=schema.STRING))
     if ctx.manifest.zones:
         zones = pd.Series(couple.to_numpy(dtype=object, na_value=None)).map(ctx.manifest.zones)
@@ -1681,11 +1728,16 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
 
 
 def _coerce_float(
-    c: schema.Column, t: pd.Series, m: np.ndarray, probs: _Problems, ctx: _Context
+    c: schema.Column,
+    t: pd.Series,
+    m: np.ndarray,
+    probs: _Problems,
+    ctx: _Context,
+    trimmed: Any = None,
 ) -> np.ndarray:
     n = len(t)
     if c.name in schema.BODY_SIGNALS and not pd.api.types.is_numeric_dtype(t):
-        is_true, is_false, _ = _to_bool(t, m)
+        is_true, is_false, _ = _to_bool(t, m, trimmed)
         num_text = t.where(~(is_true | is_false))
         vals, bad = _to_float(num_text, m | is_true | is_false)
         vals[is_true], vals[is_false] = 1.0, 0.0
@@ -1696,7 +1748,7 @@ def _coerce_float(
         vals[bad] = np.nan
         bools = np.zeros(n, bool)
     else:
-        vals, bad = _to_float(t, m)
+        vals, bad = _to_float(t, m, trimmed)
         bools = np.zeros(n, bool)
     probs.add(bad, c.name, "bad_number", f"{c.name} is not a number")
     target = _TARGET_SCALE.get(c.name)
@@ -1982,8 +2034,15 @@ def _assemble(
                 "unknown_partner",
                 "partner not listed for this couple in the manifest",
             )
+    # Couple codes (factorized once over both tables; -1 where missing) serve the partner
+    # counts, the duplicate pre-filter and the per-couple accounting below.
+    couple_codes, couple_ids = pd.factorize(
+        pd.concat([frames[t]["couple_id"] for t in _TABLES], ignore_index=True)
+    )
+    n_ev = len(frames["events"])
+    ccode = {"events": couple_codes[:n_ev], "checkins": couple_codes[n_ev:]}
     # Third partners: couples without a manifest partner list keep their two busiest ids.
-    kept, third_masks = _two_partners(frames, partner_col, man)
+    kept, third_masks = _two_partners(frames, partner_col, man, couple_codes)
     for table in _TABLES:
         f, p = frames[table], problems[table]
         p.add(
@@ -1994,14 +2053,16 @@ def _assemble(
         )
         # Duplicates among otherwise clean rows, identical in every loaded column.
         clean = ~p.any()
-        if clean.any():
+        if clean.all():  # no copy of the whole table just to drop nothing
+            p.add(_duplicated(f, ccode[table]), "", "duplicate", "identical to an earlier row")
+        elif clean.any():
             dup = np.zeros(len(f), bool)
-            dup[clean] = _duplicated(f[clean])
+            dup[clean] = _duplicated(f[clean], ccode[table][clean])
             p.add(dup, "", "duplicate", "identical to an earlier row")
-    quarantine, notices, out = [], [], {}
+    quarantine, notices, out, bads = [], [], {}, {}
     for table in _TABLES:
         f, p, m = frames[table], problems[table], meta[table]
-        bad = p.any()
+        bad = bads[table] = p.any()
         q = _problem_frame(table, p, m, f["couple_id"])
         quarantine.append(q)
         note = _Problems(len(f))
@@ -2037,18 +2098,21 @@ def _assemble(
             problems=lines,
         )
     couples = set(man.couples)
+    ids = np.asarray(couple_ids, dtype=object)
     for table in _TABLES:
-        couples |= set(out[table]["couple_id"].dropna().unique())
+        loaded = ccode[table][~bads[table]]
+        seen = np.bincount(loaded[loaded >= 0], minlength=len(ids)) > 0
+        couples |= {str(c) for c in ids[seen]}
     timezones = {c: man.zones.get(c, ctx.fallback_zone) for c in sorted(couples)}
     from_data: dict[str, list[str]] = {}
     for key in sorted(kept):
         c, q = key.split("\x1f", 1)
         from_data.setdefault(c, []).append(q)
     partners = {c: list(man.partners.get(c, from_data.get(c, []))) for c in sorted(couples)}
-    by_couple = {
-        t: {str(k): int(v) for k, v in frames[t]["couple_id"].value_counts().items()}
-        for t in _TABLES
-    }
+    by_couple = {}
+    for t in _TABLES:
+        counts = np.bincount(ccode[t][ccode[t] >= 0], minlength=len(ids))
+        by_couple[t] = {str(ids[i]): int(counts[i]) for i in np.flatnonzero(counts)}
     for table in _TABLES:
         out[table].attrs["timezones"] = dict(timezones)
     rows_in = {t: len(frames[t]) for t in _TABLES}
@@ -2070,12 +2134,13 @@ def _assemble(
     )
 
 
-def _duplicated(f: pd.DataFrame) -> np.ndarray:
+def _duplicated(f: pd.DataFrame, couple_codes: np.ndarray) -> np.ndarray:
     """Later copies of identical rows: row hashes find candidates, then an exact check."""
-    # Identical rows share couple and time: a cheap numeric pre-filter, then exact checks.
-    key = f["ts"].to_numpy(dtype="datetime64[ns]").view("i8") + 1_000_003 * pd.factorize(
-        f["couple_id"]
-    )[0].astype("i8")
+    # Identical rows share couple and time: a cheap numeric pre-filter (time + couple code,
+    # one int64 hash table), then row hashes and the exact comparison on candidates only.
+    key = f["ts"].to_numpy(dtype="datetime64[ns]").view("i8") + 1_000_003 * couple_codes.astype(
+        "i8"
+    )
     cand = pd.Series(key).duplicated(keep=False).to_numpy().copy()
     if cand.any():
         h = pd.util.hash_pandas_object(f[cand], index=False).to_numpy()
@@ -2086,29 +2151,44 @@ def _duplicated(f: pd.DataFrame) -> np.ndarray:
     return out
 
 
-def _two_partners(frames: dict, partner_col: dict, man: _Manifest) -> tuple[set, dict]:
+def _two_partners(
+    frames: dict, partner_col: dict, man: _Manifest, couple_codes: np.ndarray
+) -> tuple[set, dict]:
     """Kept ``couple\x1fpartner`` keys and per-table masks of rows with a third partner.
 
     Per couple without a manifest partner list, the two ids with the most rows over both
     tables are kept; ties go to the id seen first (events before check-ins, file order).
+    ``couple_codes``: factorized couple ids of both tables concatenated (-1 when missing).
     """
-    parts = [
-        pd.DataFrame({"couple": frames[t]["couple_id"], "pid": frames[t][partner_col[t]]})
-        for t in _TABLES
-    ]
-    pairs = pd.concat(parts, ignore_index=True)
-    n_by = [len(x) for x in parts]
-    group = pairs.groupby(["couple", "pid"], sort=False, dropna=True).ngroup()
-    group = group.fillna(-1).to_numpy(dtype=np.int64)
+    couples = pd.concat([frames[t]["couple_id"] for t in _TABLES], ignore_index=True)
+    pid_codes, pids = pd.factorize(
+        pd.concat([frames[t][partner_col[t]] for t in _TABLES], ignore_index=True)
+    )
+    n_by = [len(frames[t]) for t in _TABLES]
     masks = {t: np.zeros(n, bool) for t, n in zip(_TABLES, n_by, strict=True)}
-    valid = group >= 0
+    valid = (couple_codes >= 0) & (pid_codes >= 0)
     if not valid.any():
         return set(), masks
-    n_groups = int(group.max()) + 1
-    counts = np.bincount(group[valid], minlength=n_groups)
-    first = np.full(n_groups, len(group), dtype=np.int64)
-    np.minimum.at(first, group[valid], np.flatnonzero(valid))
-    stats = pairs.iloc[first].reset_index(drop=True).assign(n=counts, first=first)
+    vpos = np.flatnonzero(valid)
+    # (couple, partner) pairs as one int64 key, numbered in order of first appearance
+    key = couple_codes[vpos].astype(np.int64) * (len(pids) + 1) + pid_codes[vpos]
+    gv, _ = pd.factorize(key)
+    group = np.full(len(valid), -1, dtype=np.int64)
+    group[vpos] = gv
+    counts = np.bincount(gv)
+    # Groups are numbered by first appearance, so group k first occurs where the running
+    # maximum of the group numbers reaches k.
+    running = np.maximum.accumulate(gv)
+    first = vpos[np.flatnonzero(np.diff(running, prepend=-1) > 0)]
+    n_groups = len(counts)
+    stats = pd.DataFrame(
+        {
+            "couple": np.asarray(couples.iloc[first], dtype=object),
+            "pid": np.asarray(pids, dtype=object)[pid_codes[first]],
+            "n": counts,
+            "first": first,
+        }
+    )
     stats = stats.sort_values(["couple", "n", "first"], ascending=[True, False, True])
     stats["rank"] = stats.groupby("couple", sort=False).cumcount()
     listed = stats["couple"].isin(list(man.partners)).to_numpy()
