@@ -1230,3 +1230,32 @@ def test_field_at_the_limit_loads_and_strict_refuses_overlong(tmp_path):
     (d / "events.csv").write_text(head + f"c1,2026-03-01T10:00:00Z,a,bid,{at}x\n")
     with pytest.raises(ExportError, match=r"row 1 column note: field_too_large \(note is 1,048,5"):
         load_export(d, strict=True)
+
+
+@pytest.mark.parametrize("order", ["time", "couple_then_time", "shuffled"])
+def test_duplicate_filter_equals_pandas_duplicated(order):
+    # Oracle: pandas' DataFrame.duplicated on the whole frame; the loader's candidate
+    # filter (neighbours in time order, else a hash table) must find exactly the same rows.
+    from patterns.io import _duplicated
+
+    rng = np.random.default_rng(7)
+    n = 4000
+    f = pd.DataFrame(
+        {
+            "couple_id": pd.array(rng.choice(["c1", "c2", "c3"], n), dtype="string"),
+            "ts": pd.to_datetime(rng.integers(0, 300, n), unit="s", utc=True),
+            "actor": pd.array(rng.choice(["a", "b"], n), dtype="string"),
+            "intensity": rng.choice([0.5, 1.0, np.nan], n),
+        }
+    )
+    f = pd.concat([f, f.sample(500, random_state=1)], ignore_index=True)  # planted copies
+    if order == "time":
+        f = f.sort_values("ts", kind="stable", ignore_index=True)
+    elif order == "couple_then_time":
+        f = f.sort_values(["couple_id", "ts"], kind="stable", ignore_index=True)
+    else:
+        f = f.sample(frac=1, random_state=2).reset_index(drop=True)
+    codes = pd.factorize(f["couple_id"])[0]
+    got = _duplicated(f, codes)
+    want = f.duplicated(keep="first").to_numpy()
+    assert want.sum() >= 500 and (got == want).all()

@@ -2135,17 +2135,39 @@ def _assemble(
 
 
 def _duplicated(f: pd.DataFrame, couple_codes: np.ndarray) -> np.ndarray:
-    """Later copies of identical rows: row hashes find candidates, then an exact check."""
-    # Identical rows share couple and time: a cheap numeric pre-filter (time + couple code,
-    # one int64 hash table), then row hashes and the exact comparison on candidates only.
-    key = f["ts"].to_numpy(dtype="datetime64[ns]").view("i8") + 1_000_003 * couple_codes.astype(
-        "i8"
-    )
-    cand = pd.Series(key).duplicated(keep=False).to_numpy().copy()
-    if cand.any():
-        h = pd.util.hash_pandas_object(f[cand], index=False).to_numpy()
-        cand[cand] = pd.Series(h).duplicated(keep=False).to_numpy()
-    out = np.zeros(len(f), bool)
+    """Later copies of identical rows: a cheap candidate filter, then an exact check.
+
+    Identical rows share couple and time. Written by hand because an int64 hash table over
+    10^6 keys costs ~55 ms (cache misses) while exports almost always come in time order
+    (or couple-then-time order), where rows with equal times are neighbours and one
+    comparison with the next row (~2 ms) finds the candidates. Unordered files use the hash
+    table. Candidates are narrowed by (couple, time) and compared in full with pandas'
+    ``DataFrame.duplicated``, which on candidates is faster than ``hash_pandas_object``
+    followed by the same exact check (16 vs 22 ms on 62,000 candidate rows).
+    """
+    n = len(f)
+    out = np.zeros(n, bool)
+    if n < 2:
+        return out
+    ts = f["ts"].to_numpy(dtype="datetime64[ns]").view("i8")
+    codes = couple_codes.astype("i8")
+    step = np.diff(ts)
+    same: np.ndarray | None = None
+    if (step >= 0).all():  # time order: equal times form runs
+        same = step == 0
+    else:
+        dc = np.diff(codes)
+        if ((dc > 0) | ((dc == 0) & (step >= 0))).all():  # couple, then time
+            same = (dc == 0) & (step == 0)
+    if same is not None:
+        cand = np.zeros(n, bool)
+        cand[1:] |= same
+        cand[:-1] |= same
+    else:
+        cand = np.ones(n, bool)
+    if cand.any():  # same couple and time: one int64 key (distinct pairs may share a key)
+        key = ts[cand] + 1_000_003 * codes[cand]
+        cand[cand] = pd.Series(key).duplicated(keep=False).to_numpy()
     if cand.any():
         out[cand] = f[cand].duplicated(keep="first").to_numpy()
     return out
