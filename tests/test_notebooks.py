@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from html import unescape
 from pathlib import Path
 
 import nbformat
@@ -169,3 +170,25 @@ def test_report_html_is_offline_codeless_and_private(sample_report):
     title = re.search(r"<title>(.*?)</title>", html).group(1)
     assert re.fullmatch(r"Couple report \d+ of \d+", title)
     assert 'figure class="chart"' in html or 'class="chart"' in html
+
+
+@pytest.mark.notebooks
+@pytest.mark.slow
+def test_report_page_does_not_depend_on_papermill_random_cell_ids(sample_report, tmp_path):
+    from patterns.report import couple_report_html
+
+    r = sample_report
+    entry = r.run_record["couples"][0]
+    folder = r.out / entry["folder"]
+    copies = []
+    for nb_path in NOTEBOOKS:
+        nb = _read(folder / nb_path.name)
+        for cell in nb.cells:  # papermill's injected cell gets a fresh uuid on every run
+            if "injected-parameters" in cell.metadata.get("tags", []):
+                cell["id"] = "0123abcd"
+        nbformat.write(nb, str(tmp_path / nb_path.name))
+        copies.append(tmp_path / nb_path.name)
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    title = unescape(re.search(r"<title>(.*?)</title>", html).group(1))
+    meta = [unescape(m) for m in re.findall(r'<p class="meta">(.*?)</p>', html)[:3]]
+    assert couple_report_html(copies, title=title, meta=meta) == html
