@@ -158,6 +158,7 @@ import pandas as pd
 
 from patterns import schema
 from patterns.errors import ExportError, check_option
+from patterns.timeutil import TimezoneMap
 
 __all__ = [
     "MAPPINGS_DIR",
@@ -993,7 +994,8 @@ def _typed_frame(df: pd.DataFrame) -> pd.DataFrame:
         ):
             out[c] = s
         else:
-            out[c] = s.astype("str").where(s.notna(), "")
+            t = s.astype("str")
+            out[c] = t.where(s.notna(), "") if s.isna().any() else t  # no copy when no gaps
     res = pd.DataFrame(out)
     res.columns = _unique_names([str(c) for c in df.columns])
     return res
@@ -1895,6 +1897,10 @@ def _load(path: str | Path, *, mapping: Any, timezone: str | None, strict: bool)
     if timezone is not None:
         timezone = _zone(timezone, "timezone")
     path = Path(path)
+    from patterns import _slice  # a couple slice staged by `patterns report` (validated)
+
+    if _slice.is_slice(path):
+        return _slice.read_couple_slice(path)
     cont, single = _open(path, cfg)
     raws: list[_Raw] = []
     infos: list[dict] = []
@@ -2113,8 +2119,9 @@ def _assemble(
     for t in _TABLES:
         counts = np.bincount(ccode[t][ccode[t] >= 0], minlength=len(ids))
         by_couple[t] = {str(ids[i]): int(counts[i]) for i in np.flatnonzero(counts)}
+    shared_zones = TimezoneMap(timezones)  # one object, shared (not deep-copied) by pandas
     for table in _TABLES:
-        out[table].attrs["timezones"] = dict(timezones)
+        out[table].attrs["timezones"] = shared_zones
     rows_in = {t: len(frames[t]) for t in _TABLES}
     src_cols = ["file", "table", "format", "encoding", "delimiter", "sha256", "rows"]
     sources = pd.DataFrame(infos, columns=src_cols)
@@ -2198,11 +2205,10 @@ def _two_partners(
     group = np.full(len(valid), -1, dtype=np.int64)
     group[vpos] = gv
     counts = np.bincount(gv)
-    # Groups are numbered by first appearance, so group k first occurs where the running
-    # maximum of the group numbers reaches k.
-    running = np.maximum.accumulate(gv)
-    first = vpos[np.flatnonzero(np.diff(running, prepend=-1) > 0)]
     n_groups = len(counts)
+    first_v = np.full(n_groups, len(gv), dtype=np.int64)
+    np.minimum.at(first_v, gv, np.arange(len(gv)))
+    first = vpos[first_v]
     stats = pd.DataFrame(
         {
             "couple": np.asarray(couples.iloc[first], dtype=object),
