@@ -1259,3 +1259,23 @@ def test_duplicate_filter_equals_pandas_duplicated(order):
     got = _duplicated(f, codes)
     want = f.duplicated(keep="first").to_numpy()
     assert want.sum() >= 500 and (got == want).all()
+
+
+def test_tables_equal_schema_coerce_dtypes_with_absent_optional_columns(tmp_path):
+    # Oracle: schema.coerce_dtypes (the contract's own coercion); the loader builds its
+    # tables without it (no copy) and must give the identical frame, absent columns included.
+    d = export_dir(
+        tmp_path,
+        {
+            "events.csv": "couple_id,ts,actor,code,note\n"
+            "c1,2026-03-01T10:00:00Z,a,bid, \nc1,2026-03-01T10:01:00Z,b,toward,hi\n",
+            "checkins.csv": "couple_id,partner,ts,connection\nc1,a,2026-03-01T10:00:00Z,5\n",
+        },
+    )
+    exp = load_export(d)
+    for table in ("events", "checkins"):
+        df = getattr(exp, table)
+        pd.testing.assert_frame_equal(df, schema.coerce_dtypes(df, table))
+        assert list(df.columns) == [c.name for c in schema.columns_of(table)]
+    assert exp.events["note"].isna().tolist() == [True, False]
+    assert exp.events["bid_type"].isna().all() and exp.checkins["stress"].isna().all()
