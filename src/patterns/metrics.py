@@ -300,13 +300,10 @@ def _metrics_rows(
         return couple_metrics_empty()
     roles = _partner_roles(events, checkins, couples, partners, func)
     tz = timezone
-    # Zones are passed explicitly to every analysis. The frames' attrs are emptied on these
-    # shallow copies because pandas deep-copies attrs on every derived frame: with the
-    # loader's couple -> zone dict of 1,000 couples that was 8 of 27 CPU seconds here.
-    ev = events.copy(deep=False)
-    ci = checkins.copy(deep=False)
-    ev.attrs = {}
-    ci.attrs = {}
+    # Zones are passed explicitly to every analysis. The loader's attrs["timezones"] is a
+    # TimezoneMap, which pandas shares instead of deep-copying into every derived frame
+    # (a plain dict of 1,000 couples used to cost 8 of 27 CPU seconds here).
+    ev, ci = events, checkins
     parts: list[pd.DataFrame] = []
 
     # --- check-ins ------------------------------------------------------------------------

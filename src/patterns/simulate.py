@@ -119,6 +119,7 @@ from scipy.signal import lfilter
 
 from patterns import schema
 from patterns.errors import check_option, option_error
+from patterns.timeutil import TimezoneMap
 
 __all__ = [
     "ARCHETYPES",
@@ -468,8 +469,9 @@ def simulate_export(
         del p["events"]
     checkins = _checkins_frame(parts, ids)
     tz_map = dict(zip(ids, zones, strict=True))
-    events.attrs["timezones"] = dict(tz_map)
-    checkins.attrs["timezones"] = dict(tz_map)
+    shared_zones = TimezoneMap(tz_map)  # shared by derived frames, as the loader's
+    events.attrs["timezones"] = shared_zones
+    checkins.attrs["timezones"] = shared_zones
     truth = _truth_tables(parts, ids, arch, zones, dates)
     manifest = _manifest(ids, zones, start_date, days)
     path = None

@@ -9,23 +9,111 @@ day is still one diary day because days are computed on local wall-clock time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, Self
 
 import pandas as pd
 
-__all__ = ["DEFAULT_CUTOFF_HOUR", "diary_day", "local_time", "resolve_timezones"]
+__all__ = [
+    "DEFAULT_CUTOFF_HOUR",
+    "SharedMapping",
+    "TimezoneMap",
+    "diary_day",
+    "local_time",
+    "resolve_timezones",
+]
 
 DEFAULT_CUTOFF_HOUR = 4
+
+
+class SharedMapping(Mapping[str, Any]):
+    """An immutable mapping that ``copy.copy`` and ``copy.deepcopy`` return as itself.
+
+    For per-couple tables kept in ``DataFrame.attrs`` (zones, observed periods): pandas
+    deep-copies ``attrs`` into every derived frame (``__finalize__`` after each slice,
+    ``assign``, ``merge``, …), which with a plain dict of 1,000 couples cost seconds per
+    analysis. An immutable value can safely be shared instead. Written by hand because
+    neither ``dict`` nor ``types.MappingProxyType`` (which cannot be deep-copied or pickled)
+    behaves this way. Values should be immutable too (strings, tuples).
+
+    Examples
+    --------
+    >>> import copy
+    >>> m = SharedMapping({"c1": ("2026-01-05", "2026-01-12")})
+    >>> copy.deepcopy(m) is m, m["c1"]
+    (True, ('2026-01-05', '2026-01-12'))
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self._data = MappingProxyType(dict(data or {}))
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __eq__(self, other: object) -> bool:
+        # identity first: pandas compares attrs when concatenating frames
+        if other is self:
+            return True
+        return isinstance(other, Mapping) and dict(self._data) == dict(other.items())
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._data.items()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({dict(self._data)!r})"
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
+        return self
+
+    def __reduce__(self) -> tuple[type[Self], tuple[dict[str, Any]]]:
+        return (type(self), (dict(self._data),))
+
+
+class TimezoneMap(SharedMapping):
+    """An immutable couple id → IANA zone mapping, shared (not copied) by derived frames.
+
+    The loader (and the simulator) store one in ``df.attrs["timezones"]``; accepted wherever
+    a zone mapping is. See :class:`SharedMapping` for why.
+
+    Examples
+    --------
+    >>> import copy
+    >>> tz = TimezoneMap({"c1": "Europe/Amsterdam"})
+    >>> copy.deepcopy(tz) is tz, tz["c1"], dict(tz)
+    (True, 'Europe/Amsterdam', {'c1': 'Europe/Amsterdam'})
+    """
+
+    __slots__ = ()
 
 
 def resolve_timezones(
     df: pd.DataFrame, timezone: str | Mapping[str, str] | None = None
 ) -> Mapping[str, str] | str:
-    """Pick the zone(s) for ``df``: an explicit argument, else ``df.attrs``, else ``"UTC"``."""
-    if timezone is not None:
-        return timezone
-    tz = df.attrs.get("timezones") if hasattr(df, "attrs") else None
-    return tz if tz else "UTC"
+    """Pick the zone(s) for ``df``: an explicit argument, else ``df.attrs``, else ``"UTC"``.
+
+    A mapping (explicit or from ``attrs``) comes back as a :class:`TimezoneMap`, so frames
+    that carry it on in their ``attrs`` share it instead of deep-copying it.
+    """
+    tz = timezone
+    if tz is None:
+        tz = df.attrs.get("timezones") if hasattr(df, "attrs") else None
+        if not tz:
+            return "UTC"
+    if isinstance(tz, Mapping) and not isinstance(tz, TimezoneMap):
+        return TimezoneMap(tz)
+    return tz
 
 
 def local_time(

@@ -554,9 +554,14 @@ def conflict_log(
     rows["day"] = timeutil.diary_day(rows["ts"], rows["couple_id"], zones, cutoff_hour=cutoff_hour)
     rows = _adopt_day_topic(rows)
     out = _dedupe(rows, include_text=include_text)
-    out.attrs["observed_period"] = _observed_period(spans, zones, cutoff_hour)
+    # shared, not deep-copied, by frames pandas derives from ``out`` (1,000 couples: ~1 s)
+    out.attrs["observed_period"] = timeutil.SharedMapping(
+        _observed_period(spans, zones, cutoff_hour)
+    )
     if isinstance(zones, Mapping) or isinstance(zones, str):
-        out.attrs["timezones"] = dict(zones) if isinstance(zones, Mapping) else zones
+        out.attrs["timezones"] = (
+            timeutil.TimezoneMap(zones) if isinstance(zones, Mapping) else zones
+        )
     return out
 
 
