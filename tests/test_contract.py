@@ -36,3 +36,17 @@ def test_public_analysis_contract(sample_export, name: str) -> None:
     pd.testing.assert_frame_equal(sample_export.checkins, checkins, obj=f"{name}: checkins")
     second = call(sample_export)
     pd.testing.assert_frame_equal(first, second, obj=f"{name}: second call")
+
+
+def test_public_function_not_shadowed_by_its_submodule() -> None:
+    """Importing the submodule ``patterns.indicators`` must not replace the public function
+    ``patterns.indicators`` (the import system binds submodules on their package)."""
+    import importlib
+
+    import patterns
+
+    importlib.import_module("patterns.indicators")
+    from patterns.indicators import indicators as from_module
+
+    assert callable(patterns.indicators)
+    assert patterns.indicators is from_module

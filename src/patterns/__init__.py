@@ -14,6 +14,8 @@ Examples
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
 
 from patterns.errors import ExportError
@@ -71,6 +73,29 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = ["ExportError", "__version__", *sorted(_LAZY)]
+
+
+#: Public functions that share their name with the submodule defining them
+#: (``patterns.indicators``). The function is the contract (DESIGN §7).
+_SHADOWED = frozenset(n for n, m in _LAZY.items() if m == f"{__name__}.{n}")
+
+
+class _Package(types.ModuleType):
+    """The package module, keeping public functions bound over same-named submodules.
+
+    Importing ``patterns.indicators`` (the module) makes the import system bind the module
+    as the attribute ``patterns.indicators``, shadowing the public function of the same name.
+    This class keeps the function bound instead. Import the module's other names with
+    ``from patterns.indicators import NAME``, which goes through ``sys.modules``.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SHADOWED and isinstance(value, types.ModuleType):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:
