@@ -26,21 +26,52 @@ Examples
 
 from __future__ import annotations
 
+import importlib
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import ruptures as rpt
-import statsmodels.api as sm
-from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
-from statsmodels.tsa.stattools import acf
 
 from patterns.errors import check_option, option_error
 from patterns.schema import require_columns
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones
+
+
+class _LazyModule:
+    """A module imported on first attribute access.
+
+    scipy.stats, statsmodels and ruptures take about 2 s to import together, and the
+    daily tables that ``patterns metrics`` needs from this module use none of them (issue 8:
+    that import was a fifth of the command's run time). Hand-written because the stdlib's
+    ``importlib.util.LazyLoader`` would still resolve the packages eagerly here.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        module = importlib.import_module(self._name)
+        return getattr(module, attr)
+
+
+stats = _LazyModule("scipy.stats")
+sm = _LazyModule("statsmodels.api")
+rpt = _LazyModule("ruptures")
+_stattools = _LazyModule("statsmodels.tsa.stattools")
+_proportion = _LazyModule("statsmodels.stats.proportion")
+
+
+def acf(*args: Any, **kwargs: Any) -> np.ndarray:
+    """``statsmodels.tsa.stattools.acf`` (imported on first use)."""
+    return _stattools.acf(*args, **kwargs)
+
+
+def proportion_confint(*args: Any, **kwargs: Any) -> Any:
+    """``statsmodels.stats.proportion.proportion_confint`` (imported on first use)."""
+    return _proportion.proportion_confint(*args, **kwargs)
+
 
 __all__ = [
     "COUPLE",
