@@ -1279,3 +1279,18 @@ def test_tables_equal_schema_coerce_dtypes_with_absent_optional_columns(tmp_path
         assert list(df.columns) == [c.name for c in schema.columns_of(table)]
     assert exp.events["note"].isna().tolist() == [True, False]
     assert exp.events["bid_type"].isna().all() and exp.checkins["stress"].isna().all()
+
+
+def test_ascii_trim_matches_unicode_trim():
+    # Oracle: pyarrow's Unicode utf8_trim_whitespace; the ASCII shortcut must agree on
+    # every ASCII character at both ends (incl. U+001C–U+001F, which it also strips).
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from patterns.io import _trim
+
+    vals = pa.array([chr(i) + "x" + chr(i) for i in range(128)], pa.large_string())
+    got, ascii_only = _trim(vals)
+    assert ascii_only and got.to_pylist() == pc.utf8_trim_whitespace(vals).to_pylist()
+    got, ascii_only = _trim(pa.array(["\u00a0Zoë\u2003", " a "], pa.large_string()))
+    assert not ascii_only and got.to_pylist() == ["Zoë", "a"]
