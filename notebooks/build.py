@@ -95,6 +95,8 @@ ctx.table(
     names={"label": "sign", "ci_low": "95% interval from", "ci_high": "95% interval to",
            "threshold": "watch line", "threshold_discuss": "discuss line",
            "n": "observations"},
+    values={"level": {"none": "calm", "watch": "watch", "discuss": "discuss",
+                      "no_data": "not enough data"}},
 )
 ctx.sentences(signs, "{label}: {caveat}")"""
             ),
@@ -143,6 +145,7 @@ ctx.table(
     names={"table": "table", "rows_in": "rows read", "rows_loaded": "rows used",
            "rows_quarantined": "rows set aside",
            "rows_dst_adjusted": "times adjusted for daylight saving"},
+    values={"table": {"events": "logged moves", "checkins": "check-ins"}},
 )
 ctx.say(
     f"For this couple: {len(ctx.events)} logged moves and {len(ctx.checkins)} check-ins "
@@ -152,7 +155,7 @@ ctx.say(
             md("## What was set aside, and why"),
             code(
                 """
-ctx.say(f"In the whole file, {len(ctx.loaded.quarantine)} rows were set aside.")
+ctx.say(f"In the whole file (all couples), {ctx.rows_set_aside_in_file} rows were set aside.")
 reasons = ctx.run(
     patterns.quality.quarantine_reasons,
     ctx.loaded.for_couple(ctx.couple_id).quarantine,

@@ -45,6 +45,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,6 +58,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from patterns.errors import option_error
@@ -111,6 +113,13 @@ PARAMETERS: dict[str, tuple[type, Any, str]] = {
 
 _FUNC = "validate_parameters"
 _NB_RE = re.compile(r"^(\d\d)_([a-z0-9_]+)\.ipynb$")
+_CHART_FONTS = {
+    "axis": {"labelFontSize": 13, "titleFontSize": 13},
+    "legend": {"labelFontSize": 13, "titleFontSize": 13},
+    "header": {"labelFontSize": 13, "titleFontSize": 13},
+    "title": {"fontSize": 16},
+    "text": {"fontSize": 13},
+}
 _PARTNER_COLUMNS = (
     "partner",
     "actor",
@@ -389,6 +398,29 @@ def _display_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: Float columns that hold counts (``n`` is float when a row has no count): shown as whole
+#: numbers when every value is whole, like any float column whose whole values reach 2.
+_COUNT_NAME = re.compile(r"^(n|n_\w+|\w+_n|rows\w*|days\w*|count\w*|\w+_count|weeks\w*)$")
+
+
+def _whole_numbers(df: pd.DataFrame) -> pd.DataFrame:
+    """Float columns whose values are all whole numbers (counts stored as float because a
+    row lacks one) as text without decimals, for display only: "120", not "120.00".
+    A column of shares that happen to be 0 or 1 keeps its decimals unless named as a count.
+    """
+    out = df.copy()
+    for col in out.columns:
+        s = out[col]
+        if not pd.api.types.is_float_dtype(s):
+            continue
+        v = s.dropna().to_numpy(dtype="float64")
+        if len(v) == 0 or not (v == v.round()).all() or not np.isfinite(v).all():
+            continue
+        if np.abs(v).max() >= 2 or _COUNT_NAME.match(str(col)):
+            out[col] = s.map(lambda x: "–" if pd.isna(x) else f"{int(x)}").astype(object)
+    return out
+
+
 def _display_html(html: str) -> None:
     from IPython.display import display
 
@@ -411,7 +443,8 @@ class ReportContext:
     consent: dict[str, Any]
     show_text: bool
     timezones: dict[str, str] = field(default_factory=dict)
-    loaded: Any = None  # the whole export as loaded (for whole-file counts only)
+    loaded: Any = None  # the export as loaded: the whole file, or the couple's slice
+    file_summary: pd.DataFrame | None = None  # the WHOLE export's Export.summary()
 
     # -- facts -----------------------------------------------------------------------
     @property
@@ -421,6 +454,13 @@ class ReportContext:
     @property
     def therapist(self) -> bool:
         return self.params.audience == "therapist"
+
+    @property
+    def rows_set_aside_in_file(self) -> int:
+        """Input rows of the whole export file (all couples) that were set aside."""
+        if self.file_summary is None or len(self.file_summary) == 0:
+            return 0
+        return int(self.file_summary["rows_quarantined"].sum())
 
     def has(self, table: str, *columns: str) -> bool:
         """Whether ``table`` (``events``/``checkins``) has rows and non-empty ``columns``."""
@@ -503,10 +543,16 @@ class ReportContext:
         *,
         columns: Sequence[str] | None = None,
         names: Mapping[str, str] | None = None,
+        values: Mapping[str, Mapping[Any, str]] | None = None,
         digits: int = 2,
         max_rows: int = 60,
     ) -> None:
-        """Show a result table (labelled, escaped, numbers rounded for display only)."""
+        """Show a result table (labelled, escaped, numbers rounded for display only).
+
+        ``names`` renames columns and ``values`` words a column's codes for the reader
+        (``{"level": {"none": "calm"}}``); whole-number float columns (counts) show
+        without decimals.
+        """
         if df is None:
             return
         shown = self.labelled(df)
@@ -515,7 +561,10 @@ class ReportContext:
         if len(shown) > max_rows:
             self.say(f"Showing the first {max_rows} of {len(shown)} rows.")
             shown = shown.head(max_rows)
-        shown = _display_frame(shown)
+        for col, words in (values or {}).items():
+            if col in shown.columns:
+                shown[col] = shown[col].astype(object).map(lambda v, w=words: w.get(v, v))
+        shown = _whole_numbers(_display_frame(shown))
         if names:
             shown = shown.rename(columns=dict(names))
         html = shown.to_html(
@@ -538,6 +587,12 @@ class ReportContext:
 
         spec = chart.to_dict()
         spec.setdefault("usermeta", {})["embedOptions"] = {"actions": False}
+        # Vega's default 10-11 px text is small beside the page's 16 px: readable sizes
+        # unless the chart sets its own.
+        config = spec.setdefault("config", {})
+        for part, sizes in _CHART_FONTS.items():
+            for key, value in sizes.items():
+                config.setdefault(part, {}).setdefault(key, value)
         svg = vl_convert.vegalite_to_svg(spec)
         _display_html(
             f'<figure class="chart" role="img" aria-label="{escape_html(alt_text)}">{svg}</figure>'
@@ -629,12 +684,19 @@ def prepare(
         show_text=show_text,
         consent_check=consent_check,
     )
+    from patterns import _slice
     from patterns.errors import ExportError
     from patterns.io import load_export
     from patterns.schema import partner_labels
 
     try:
-        export = load_export(p.export_path, timezone=p.timezone)
+        if _slice.is_slice(p.export_path):
+            # `patterns report` passes a couple slice (the export validated once, by it)
+            export = _slice.read_couple_slice(p.export_path)
+            file_summary = _slice.slice_summary(p.export_path)
+        else:
+            export = load_export(p.export_path, timezone=p.timezone)
+            file_summary = export.summary()
     except ExportError as exc:
         raise _param_error(
             "export_path", "a readable export", p.export_path, f"check the path. {exc}"
@@ -663,6 +725,7 @@ def prepare(
         show_text=allow_text,
         timezones=zones,
         loaded=export,
+        file_summary=file_summary,
     )
 
 
@@ -895,6 +958,8 @@ _KERNEL_START_FAILURE = re.compile(
     re.I,
 )
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: Private staging folder inside a run's output folder (couple slices; deleted by the run).
+_STAGING = ".staging"
 _VERSIONS = (
     "connection-patterns",
     "pandas",
@@ -1132,6 +1197,7 @@ def run_report(
     patterns.ExportError
         The export cannot be read, before any notebook runs.
     """
+    from patterns._slice import write_couple_slice
     from patterns.io import load_export
     from patterns.privacy import safe_path_component
     from patterns.schema import partner_labels
@@ -1214,20 +1280,42 @@ def run_report(
     # changes the working directory, so the papermill --cwd race (#473) cannot happen.
     from patterns.engine import task_pool
 
-    with (
-        _progress(progress, len(jobs_todo)) as bar,
-        task_pool(jobs, scheduler) as (submit, completed),
-    ):
-        task = bar.add_task("notebooks", total=len(jobs_todo))
-        futures = [
-            submit(_run_notebook, job, nb, params, timeout=timeout, kernel_name=kernel_name)
-            for job, nb, params in jobs_todo
-        ]
-        for fut in completed(futures):
-            done = fut.result()
-            with lock:
-                runs.append(done)
-            bar.advance(task)
+    # The export was loaded and validated ONCE, above. Each couple's notebooks read that
+    # couple's slice (patterns._slice: Parquet + a marker) from a private staging folder
+    # instead of loading the whole export again (one couple of 1,000 otherwise reloads it
+    # in each of 7 notebooks). A slice holds client data: it is deleted as soon as the
+    # couple's notebooks are done, and the whole staging folder in `finally`, also when
+    # something fails or the run is interrupted.
+    staging = out / _STAGING
+    try:
+        shutil.rmtree(staging, ignore_errors=True)  # left over from a killed run
+        pending: dict[str, int] = {}
+        for job, _, params in jobs_todo:
+            c = job.couple_id
+            if c not in pending:
+                staging.mkdir(mode=0o700, exist_ok=True)
+                write_couple_slice(export, c, staging / folders[c])
+            pending[c] = pending.get(c, 0) + 1
+            params["export_path"] = str((staging / folders[c]).resolve())
+        with (
+            _progress(progress, len(jobs_todo)) as bar,
+            task_pool(jobs, scheduler) as (submit, completed),
+        ):
+            task = bar.add_task("notebooks", total=len(jobs_todo))
+            futures = [
+                submit(_run_notebook, job, nb, params, timeout=timeout, kernel_name=kernel_name)
+                for job, nb, params in jobs_todo
+            ]
+            for fut in completed(futures):
+                done = fut.result()
+                with lock:
+                    runs.append(done)
+                    pending[done.couple_id] -= 1
+                    if pending[done.couple_id] == 0:  # the couple's last notebook
+                        shutil.rmtree(staging / folders[done.couple_id], ignore_errors=True)
+                bar.advance(task)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     order = {(j.couple_id, j.notebook): i for i, (j, _, _) in enumerate(jobs_todo)}
     runs.sort(key=lambda r: order[(r.couple_id, r.notebook)])
 
