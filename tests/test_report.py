@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -243,6 +244,48 @@ def test_context_display_is_escaped_and_says_missing(small_export, capsys):
     assert "1.23" in out and "1.23456" not in out
     assert "Not shown: logged moves — the export has no data for it in this period." in out
     assert "Nothing at all." in out
+
+
+def test_table_shows_counts_as_whole_numbers_and_words_codes(small_export, capsys):
+    ctx = prepare(export_path=str(small_export))
+    df = pd.DataFrame(
+        {
+            "level": ["none", "no_data", "watch"],
+            "n": [120.0, float("nan"), 3.0],  # counts, float because one is missing
+            "share": [1.0, 0.0, 1.0],  # whole by chance: keeps its decimals
+            "value": [29.0, 5.0, 2.0],  # whole numbers reaching 2
+            "ci_low": [0.5, 0.25, 1.0],
+        }
+    )
+    ctx.table(df, values={"level": {"none": "calm", "no_data": "not enough data"}})
+    html = capsys.readouterr().out
+    rows = [re.findall(r"<td>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", html, re.S)]
+    cells = pd.DataFrame([r for r in rows if r], columns=list(df.columns))
+    assert cells["n"].tolist() == ["120", "–", "3"]
+    assert cells["share"].tolist() == ["1.00", "0.00", "1.00"]
+    assert cells["value"].tolist() == ["29", "5", "2"]
+    assert cells["ci_low"].tolist() == ["0.50", "0.25", "1.00"]
+    assert cells["level"].tolist() == ["calm", "not enough data", "watch"]
+    assert df["n"].dtype == "float64" and df["level"][0] == "none"  # input not mutated
+
+
+def test_charts_get_readable_font_sizes_unless_set(small_export, capsys, monkeypatch):
+    import altair as alt
+    import vl_convert
+
+    specs = []
+    monkeypatch.setattr(vl_convert, "vegalite_to_svg", lambda spec: specs.append(spec) or "<svg/>")
+    ctx = prepare(export_path=str(small_export))
+    data = pd.DataFrame({"x": [1, 2], "y": [3, 4]})
+    ctx.chart(alt.Chart(data).mark_point().encode(x="x", y="y"))
+    ctx.chart(
+        alt.Chart(data).mark_point().encode(x="x", y="y").configure_axis(labelFontSize=9)
+    )
+    assert specs[0]["config"]["axis"]["labelFontSize"] == 13
+    assert specs[0]["config"]["title"]["fontSize"] == 16
+    assert specs[1]["config"]["axis"]["labelFontSize"] == 9  # the chart's own choice wins
+    assert specs[0]["usermeta"]["embedOptions"] == {"actions": False}
+    assert capsys.readouterr().out.count('<figure class="chart"') == 2
 
 
 def test_sentences_format_missing_values_as_unknown(small_export, capsys):

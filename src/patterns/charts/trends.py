@@ -18,7 +18,12 @@ __all__ = ["LEVEL_COLORS", "chart_before_after", "chart_connection", "chart_indi
 
 #: Indicator levels (Okabe–Ito): calm, keep an eye on, talk about, nothing to say.
 LEVEL_COLORS = {"none": "#009E73", "watch": "#E69F00", "discuss": "#D55E00", "no_data": "#BBBBBB"}
-_LEVEL_WORDS = {"none": "calm", "watch": "watch", "discuss": "discuss", "no_data": "no data"}
+_LEVEL_WORDS = {
+    "none": "calm",
+    "watch": "watch",
+    "discuss": "discuss",
+    "no_data": "not enough data",
+}
 
 
 def _one_couple(data: pd.DataFrame, couple_id: str | None, func: str) -> pd.DataFrame:
@@ -241,7 +246,12 @@ def chart_indicators(table: pd.DataFrame, *, couple_id: str | None = None) -> al
     data = data.assign(
         level_word=data["level"].map(_LEVEL_WORDS).fillna(data["level"]), row=range(len(data))
     )
-    y = alt.Y("label:N", sort=alt.SortField("row"), title=None, axis=alt.Axis(labelLimit=320))
+    y = alt.Y(
+        "label:N",
+        sort=alt.SortField("row"),
+        title=None,
+        axis=alt.Axis(labelLimit=420, labelFontSize=14, labelPadding=8),
+    )
     tooltip = [
         alt.Tooltip("label:N", title="sign"),
         alt.Tooltip("level_word:N", title="level"),
@@ -249,19 +259,21 @@ def chart_indicators(table: pd.DataFrame, *, couple_id: str | None = None) -> al
         alt.Tooltip("caveat:N"),
     ]
     chart = base(
-        data, title="Signs worth a conversation (not a diagnosis)", width=120, height=26 * len(data)
+        data, title="Signs worth a conversation (not a diagnosis)", width=160, height=36 * len(data)
     )
-    squares = chart.mark_square(size=260).encode(
+    # no legend: the level is written beside every square, in the words a reader uses
+    squares = chart.mark_square(size=400).encode(
         y=y,
         x=alt.value(10),
         color=alt.Color(
             "level:N",
             scale=alt.Scale(domain=list(LEVEL_COLORS), range=list(LEVEL_COLORS.values())),
             title="level",
+            legend=None,
         ),
         tooltip=tooltip,
     )
-    words = chart.mark_text(align="left", dx=22).encode(
+    words = chart.mark_text(align="left", dx=24, fontSize=14).encode(
         y=y, x=alt.value(10), text="level_word:N", tooltip=tooltip
     )
     return alt.layer(squares, words)
