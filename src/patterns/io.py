@@ -1154,12 +1154,6 @@ def _np_bool(arr, fill: bool) -> np.ndarray:
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _pc_call(name: str, *args: Any) -> Any:
-    import pyarrow.compute as pc
-
-    return getattr(pc, name)(*args)
-
-
 def _strip(t: pd.Series) -> pd.Series:
     """Strip surrounding whitespace (pyarrow's kernel behind pandas' ``str.strip``)."""
     return t.astype("string").str.strip()
