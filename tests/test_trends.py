@@ -668,3 +668,19 @@ def test_more_option_errors():
             ),
             connection_max=-1,
         )
+
+
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.3])
+def test_private_theilslopes_equals_scipy_with_ties(confidence):
+    # the hand-written fast path (issue 8) against scipy.stats.theilslopes, ties in x and y
+    from patterns.trends import _theilslopes
+
+    rng = np.random.default_rng(5)
+    for n in (3, 4, 7, 40, 181):
+        y = rng.integers(0, 5, n).astype(float)
+        x = np.sort(rng.integers(0, n // 2 + 2, n)).astype(float)
+        ref = stats.theilslopes(y, x, alpha=confidence)
+        got = _theilslopes(y, x, confidence)
+        want = (ref.slope, ref.intercept, ref.low_slope, ref.high_slope)
+        np.testing.assert_array_equal(np.array(got), np.array(want, dtype=float))
+    assert all(np.isnan(_theilslopes(np.array([1.0, 2, 3]), np.zeros(3), 0.95)))
