@@ -347,3 +347,26 @@ class TestPooled:
             pooled_lagged_association(many, cov_struct="ar1")
         with pytest.raises(ValueError, match="pooled_lagged_association: lags must be"):
             pooled_lagged_association(many, lags=[])
+
+
+def test_vectorised_fisher_equals_scipy_table_by_table():
+    # the all-tables-at-once Fisher test (issue 8) against scipy.stats.fisher_exact
+    from scipy import stats as st
+
+    from patterns.regulation import _fisher_two_sided
+
+    rng = np.random.default_rng(0)
+    n1 = rng.integers(0, 120, 1500)
+    n0 = rng.integers(0, 120, 1500)
+    x1 = (rng.random(1500) * (n1 + 1)).astype(int)
+    x0 = (rng.random(1500) * (n0 + 1)).astype(int)
+    # zero margins, the mode itself, all-present, a row of zero days
+    n1[:6], x1[:6] = [1, 5, 0, 3, 10, 4], [0, 5, 0, 3, 0, 2]
+    n0[:6], x0[:6] = [1, 5, 4, 3, 10, 4], [0, 5, 2, 0, 10, 2]
+    got = _fisher_two_sided(x1, n1, x0, n0)
+    want = [
+        st.fisher_exact([[a, b - a], [c, d - c]]).pvalue if b > 0 and d > 0 else np.nan
+        for a, b, c, d in zip(x1, n1, x0, n0, strict=True)
+    ]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    assert np.isnan(got[2]) and got[0] == 1.0 and got[5] == 1.0

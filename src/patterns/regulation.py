@@ -399,12 +399,7 @@ def signal_cooccurrence(
         )
         lo[ok], hi[ok] = np.asarray(low, dtype=float), np.asarray(upp, dtype=float)
     out["ci_low"], out["ci_high"] = lo, hi
-    # Fisher's exact test per row: scipy has no vectorised form; rows are couple ×
-    # partner × signal (a few dozen), not events.
-    out["p_value"] = [
-        stats.fisher_exact([[a, b - a], [c, d - c]]).pvalue if (b > 0 and d > 0) else np.nan
-        for a, b, c, d in zip(x1, n1, x0, n0, strict=True)
-    ]
+    out["p_value"] = _fisher_two_sided(x1, n1, x0, n0)
     out["kind"] = out["signal"].map(_KIND).astype(_STR)
     out["signal"] = out["signal"].astype(_STR)
     order = {s: i for i, s in enumerate(SIGNALS)}
@@ -428,6 +423,48 @@ def signal_cooccurrence(
         "p_value",
     ]
     return out[cols].reset_index(drop=True)
+
+
+def _fisher_two_sided(x1: Any, n1: Any, x0: Any, n0: Any) -> np.ndarray:
+    """Two-sided Fisher exact p of the tables ``[[x1, n1 − x1], [x0, n0 − x0]]``, one per
+    element (NaN where ``n1`` or ``n0`` is 0).
+
+    ``scipy.stats.fisher_exact`` has no vectorised form and costs about 1 ms a table
+    (14,000 tables at 1,000 couples: 15 s). This is its rule on all tables at once: the sum
+    of the hypergeometric probabilities (``scipy.stats.hypergeom.pmf``) of every table with
+    the same margins that is no more likely than the observed one (relative tolerance
+    1e-14, as scipy), capped at 1, and exactly 1 when the observed table is the mode or a
+    margin is 0. Tested against ``fisher_exact`` table by table.
+    """
+    a = np.asarray(x1, dtype=np.int64)
+    r1 = np.asarray(n1, dtype=np.int64)
+    c = np.asarray(x0, dtype=np.int64)
+    r2 = np.asarray(n0, dtype=np.int64)
+    p = np.full(len(a), np.nan)
+    rows = (r1 > 0) & (r2 > 0)
+    p[rows] = 1.0
+    col = a + c  # first column total
+    rows &= (col > 0) & (r1 + r2 - col > 0)  # a zero margin: p = 1
+    if not rows.any():
+        return p
+    a, r1, r2, col = a[rows], r1[rows], r2[rows], col[rows]
+    total = r1 + r2
+    lo = np.maximum(0, col - r2)
+    hi = np.minimum(col, r1)
+    width = int((hi - lo).max()) + 1
+    support = lo[:, None] + np.arange(width)[None, :]
+    inside = support <= hi[:, None]
+    grid = np.where(inside, support, lo[:, None])
+    pmf = stats.hypergeom.pmf(grid, total[:, None], r1[:, None], col[:, None])
+    pmf = np.where(inside, pmf, 0.0)
+    pexact = stats.hypergeom.pmf(a, total, r1, col)
+    mode = ((col + 1) * (r1 + 1) / (total + 2)).astype(np.int64)
+    pmode = stats.hypergeom.pmf(mode, total, r1, col)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        at_mode = np.abs(pexact - pmode) / np.maximum(pexact, pmode) <= 1e-14
+    tail = np.where(pmf <= (pexact * (1 + 1e-14))[:, None], pmf, 0.0).sum(axis=1)
+    p[rows] = np.where(at_mode, 1.0, np.minimum(tail, 1.0))
+    return p
 
 
 def _confidence_arg(confidence: Any, func: str) -> float:
