@@ -1294,3 +1294,24 @@ def test_ascii_trim_matches_unicode_trim():
     assert ascii_only and got.to_pylist() == pc.utf8_trim_whitespace(vals).to_pylist()
     got, ascii_only = _trim(pa.array(["\u00a0Zoë\u2003", " a "], pa.large_string()))
     assert not ascii_only and got.to_pylist() == ["Zoë", "a"]
+
+
+def test_field_longer_than_two_parse_blocks_reparses_and_keeps_every_row(tmp_path):
+    # A 3 MiB cell cannot fit pyarrow's 1 MiB parse blocks ("straddling object"): the file
+    # is parsed again as one block; every other row still loads, in order, row numbers true.
+    rows = [
+        f"c1,2026-03-01T10:{i // 60 % 60:02d}:{i % 60:02d}Z,{'ab'[i % 2]},bid,b{i}"
+        for i in range(6000)
+    ]
+    rows.insert(3000, "c1,2026-03-02T10:00:00Z,a,bid,big," + "z" * (3 << 20))
+    text = (
+        "couple_id,ts,actor,code,bid_id,note\n"
+        + "\n".join(r if r.count(",") == 5 else r + "," for r in rows)
+        + "\n"
+    )
+    exp = load_export(export_dir(tmp_path, {"events.csv": text}))
+    assert exp.quarantine[["row", "column", "reason"]].values.tolist() == [
+        [3001, "note", "field_too_large"]
+    ]
+    assert exp.events["bid_id"].tolist() == [f"b{i}" for i in range(6000)]
+    assert_accounting(exp)
