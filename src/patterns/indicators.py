@@ -151,8 +151,9 @@ def indicators(
     th = load_thresholds(thresholds)
     ev, ci = _tables(export)
     couples = sorted(
-        set(ev["couple_id"].dropna().astype(str))
-        | set(ci["couple_id"].dropna().astype(str))
+        # distinct values first: a Python set of every row's id took a second at scale
+        {str(c) for c in pd.unique(ev["couple_id"].dropna())}
+        | {str(c) for c in pd.unique(ci["couple_id"].dropna())}
         | set(getattr(export, "couples", []) or [])
     )
     if couple_id is not None:
@@ -165,10 +166,11 @@ def indicators(
     ev.attrs["timezones"] = ci.attrs["timezones"] = tz
     partners = dict(getattr(export, "partners", {}) or {})
     span = _observed_weeks(ev, ci, tz)
+    conflicts = _ConflictLog(ev, ci)  # built once, shared by the two signs that need it
     parts = {
-        "escalation": _escalation(ev, ci, th["escalation"], span),
+        "escalation": _escalation(ev, ci, th["escalation"], span, conflicts),
         "pursue_withdraw": _pursue_withdraw(ev, th["pursue_withdraw"], span),
-        "resurfacing": _resurfacing(ev, ci, span),
+        "resurfacing": _resurfacing(ev, ci, span, conflicts),
         "lonely_together": _lonely(ci, th["lonely_together"]),
         "intimacy": _intimacy(ci, th["intimacy"]),
         "turning_toward": _turning(ev),
@@ -300,14 +302,27 @@ def _observed_weeks(ev, ci, tz) -> dict[str, float]:
     return ((d["max"] - d["min"]).dt.days.add(1) / 7).to_dict()
 
 
-def _escalation(ev, ci, spec, span):
-    from patterns.topics import conflict_log
+class _ConflictLog:
+    """``conflict_log(events, checkins)`` computed on first use and then reused."""
 
+    def __init__(self, ev, ci):
+        self._ev, self._ci, self._log = ev, ci, None
+
+    def get(self) -> pd.DataFrame:
+        if self._log is None:
+            from patterns.topics import conflict_log
+
+            ev, ci = self._ev, self._ci
+            self._log = conflict_log(ev if len(ev) else None, ci if len(ci) else None)
+        return self._log
+
+
+def _escalation(ev, ci, spec, span, conflicts):
     has_ev = len(ev) and (ev["code"] == "conflict").any()
     has_ci = len(ci) and ("conflict" in ci.columns) and ci["conflict"].fillna(False).any()
     if not (has_ev or has_ci):
         return dict.fromkeys(span, "no conflicts were logged")
-    log = conflict_log(ev if len(ev) else None, ci if len(ci) else None)
+    log = conflicts.get()
     if log["intensity"].isna().all():
         return dict.fromkeys(span, "conflicts carry no intensity rating")
     hot = log[log["intensity"] >= spec["params"]["intensity_min"]]
@@ -326,21 +341,32 @@ def _pursue_withdraw(ev, spec, span):
         return dict.fromkeys(span, "no interaction log (events) to find cycles in")
     p = spec["params"]
     ep = pursue_withdraw_episodes(ev, min_rounds=int(p["min_rounds"]), max_gap=p["max_gap"])
+    # per couple: episodes, and the most frequent pursuer (ties: as value_counts orders
+    # them, by count then first appearance) — one grouped pass instead of a scan per couple
+    e = pd.DataFrame(
+        {"couple_id": ep["couple_id"].astype(str), "pursuer": ep["pursuer"].astype(str)}
+    )
+    e["first"] = np.arange(len(e))
+    by = e.groupby(["couple_id", "pursuer"], sort=False).agg(
+        k=("first", "size"), f=("first", "min")
+    )
+    by = by.reset_index().sort_values(["couple_id", "k", "f"], ascending=[True, False, True])
+    top = by.drop_duplicates("couple_id").set_index("couple_id")
+    total = e.groupby("couple_id").size()
     out = {}
     for couple, weeks in span.items():
-        e = ep[ep["couple_id"] == couple]
-        v, lo, hi = _poisson_rate(float(len(e)), weeks)
+        k = int(total.get(couple, 0))
+        v, lo, hi = _poisson_rate(float(k), weeks)
         res = {"value": v, "ci_low": lo, "ci_high": hi, "n": weeks * 7}
-        if len(e):
-            top = e["pursuer"].astype(str).value_counts()
-            res["partner"] = top.index[0]
-            res["share"] = top.iloc[0] / len(e)
+        if k:
+            res["partner"] = top.at[couple, "pursuer"]
+            res["share"] = top.at[couple, "k"] / k
         out[couple] = res
     return out
 
 
-def _resurfacing(ev, ci, span):
-    from patterns.topics import conflict_log, topic_recurrence
+def _resurfacing(ev, ci, span, conflicts):
+    from patterns.topics import topic_recurrence
 
     has_ev = len(ev) and (ev["code"] == "conflict").any()
     has_ci = len(ci) and ("conflict" in ci.columns) and ci["conflict"].fillna(False).any()
@@ -348,7 +374,7 @@ def _resurfacing(ev, ci, span):
         return dict.fromkeys(span, "no conflicts were logged")
     if not len(ci) or ci["repaired"].isna().all():
         return dict.fromkeys(span, "no check-in says whether a conflict was repaired")
-    rec = topic_recurrence(conflict_log(ev if len(ev) else None, ci if len(ci) else None))
+    rec = topic_recurrence(conflicts.get())
     counts = rec.groupby("couple_id")["resurfaced"].sum()
     out = {}
     for couple, weeks in span.items():
@@ -390,19 +416,19 @@ def _intimacy(ci, spec):
     d = daily_partner_table(ci, ["intimacy_comfort"]).dropna(subset=["intimacy_comfort"])
     d["low"] = d["intimacy_comfort"] <= spec["params"]["comfort_max"]
     g = d.groupby(["couple_id", "partner"])["low"].agg(["sum", "size"]).reset_index()
+    # each couple's partner with the highest share (ties: first partner id), all at once
+    g = g.assign(share=g["sum"] / g["size"]).sort_values(
+        ["couple_id", "share", "partner"], ascending=[True, False, True], kind="stable"
+    )
     out = {}
-    for couple, rows in g.groupby("couple_id"):
-        rows = rows.assign(share=rows["sum"] / rows["size"]).sort_values(
-            ["share", "partner"], ascending=[False, True]
-        )
-        top = rows.iloc[0]
-        v, lo, hi = _wilson(float(top["sum"]), float(top["size"]))
-        out[couple] = {
+    for top in g.drop_duplicates("couple_id").itertuples(index=False):
+        v, lo, hi = _wilson(float(top.sum), float(top.size))
+        out[top.couple_id] = {
             "value": v,
             "ci_low": lo,
             "ci_high": hi,
-            "n": float(top["size"]),
-            "partner": top["partner"],
+            "n": float(top.size),
+            "partner": top.partner,
         }
     return out
 
