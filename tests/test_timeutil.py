@@ -131,3 +131,18 @@ def test_conflict_log_observed_period_is_shared():
     assert isinstance(per, SharedMapping) and set(per) == {"c001", "c002"}
     assert log[log["topic"].notna()].attrs["observed_period"] is per
     assert log.attrs["timezones"] == sim.events.attrs["timezones"]
+
+
+def test_local_time_keeps_index_nat_and_unknown_or_missing_couples_in_utc():
+    ts = pd.Series(
+        pd.to_datetime(
+            ["2026-01-05T12:00:00Z", None, "2026-07-01T12:00:00Z", "2026-07-01T12:00:00Z"]
+        ),
+        index=[10, 3, 7, 1],
+    )
+    cid = pd.Series(["c3", "c1", None, "zz"], index=[10, 3, 7, 1], dtype="string")
+    got = local_time(ts, cid, TimezoneMap(ZONES))
+    assert got.index.tolist() == [10, 3, 7, 1] and got.dtype == "datetime64[ns]"
+    assert got.iloc[0] == pd.Timestamp("2026-01-05 21:00")  # Tokyo
+    assert pd.isna(got.iloc[1])
+    assert got.iloc[2] == got.iloc[3] == pd.Timestamp("2026-07-01 12:00")  # UTC fallback

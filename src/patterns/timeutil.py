@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Self
 
+import numpy as np
 import pandas as pd
 
 __all__ = [
@@ -130,11 +131,20 @@ def local_time(
     ts = pd.to_datetime(ts, utc=True)
     if isinstance(timezone, str):
         return ts.dt.tz_convert(timezone).dt.tz_localize(None)
-    out = pd.Series(pd.NaT, index=ts.index, dtype="datetime64[ns]")
-    zones = couple_id.astype(str).map(dict(timezone)).fillna("UTC")
-    for zone, idx in zones.groupby(zones, sort=False).groups.items():
-        out.loc[idx] = ts.loc[idx].dt.tz_convert(zone).dt.tz_localize(None).to_numpy()
-    return out
+    # Zones looked up once per distinct couple and rows selected by position: the former
+    # label-based ``.loc`` per zone dominated at millions of rows (same values).
+    tz = dict(timezone)
+    codes, names = pd.factorize(couple_id.astype(str), sort=False)
+    zone_of_name = [str(tz.get(str(c), "UTC")) for c in names] + ["UTC"]
+    zone_names, zone_of_code = np.unique(zone_of_name, return_inverse=True)
+    zone_idx = zone_of_code[codes]  # code -1 (missing id) -> the trailing "UTC"
+    utc = ts.dt.as_unit("ns").array.asi8
+    out = np.full(len(ts), np.datetime64("NaT"), dtype="datetime64[ns]")
+    for k, zone in enumerate(zone_names):  # a loop over the distinct IANA zones, not rows
+        pos = np.flatnonzero(zone_idx == k)
+        local = pd.DatetimeIndex(utc[pos].view("datetime64[ns]")).tz_localize("UTC")
+        out[pos] = local.tz_convert(zone).tz_localize(None).to_numpy()
+    return pd.Series(out, index=ts.index)
 
 
 def diary_day(
