@@ -255,6 +255,7 @@ def test_table_shows_counts_as_whole_numbers_and_words_codes(small_export, capsy
             "share": [1.0, 0.0, 1.0],  # whole by chance: keeps its decimals
             "value": [29.0, 5.0, 2.0],  # whole numbers reaching 2
             "ci_low": [0.5, 0.25, 1.0],
+            "perpetual": pd.array([True, False, None], dtype="boolean"),
         }
     )
     ctx.table(df, values={"level": {"none": "calm", "no_data": "not enough data"}})
@@ -266,6 +267,7 @@ def test_table_shows_counts_as_whole_numbers_and_words_codes(small_export, capsy
     assert cells["value"].tolist() == ["29", "5", "2"]
     assert cells["ci_low"].tolist() == ["0.50", "0.25", "1.00"]
     assert cells["level"].tolist() == ["calm", "not enough data", "watch"]
+    assert cells["perpetual"].tolist() == ["yes", "no", "–"]
     assert df["n"].dtype == "float64" and df["level"][0] == "none"  # input not mutated
 
 
@@ -278,9 +280,7 @@ def test_charts_get_readable_font_sizes_unless_set(small_export, capsys, monkeyp
     ctx = prepare(export_path=str(small_export))
     data = pd.DataFrame({"x": [1, 2], "y": [3, 4]})
     ctx.chart(alt.Chart(data).mark_point().encode(x="x", y="y"))
-    ctx.chart(
-        alt.Chart(data).mark_point().encode(x="x", y="y").configure_axis(labelFontSize=9)
-    )
+    ctx.chart(alt.Chart(data).mark_point().encode(x="x", y="y").configure_axis(labelFontSize=9))
     assert specs[0]["config"]["axis"]["labelFontSize"] == 13
     assert specs[0]["config"]["title"]["fontSize"] == 16
     assert specs[1]["config"]["axis"]["labelFontSize"] == 9  # the chart's own choice wins

@@ -13,6 +13,18 @@ Two halves, one contract (the notebook parameters in :data:`PARAMETERS`):
   and writes ``OUT/<couple>/<nn_name>.ipynb``, one self-contained ``OUT/<couple>/report.html``
   per couple, ``OUT/index.html`` and ``OUT/run.json``.
 
+Big exports
+-----------
+:func:`run_report` loads and validates the export ONCE. Each couple's notebooks then read
+that couple's *slice* (:mod:`patterns._slice`): its validated tables as Parquet, its
+quarantine and DST notices, zones, partners, manifest entry, the original export's file
+hashes and the whole export's row accounting, in the private folder ``OUT/.staging/<couple>``
+(mode 0700). :func:`patterns.io.load_export` reads a slice as exactly
+``export.for_couple(couple)``. The slice holds client data: it is deleted as soon as the
+couple's last notebook finishes, and ``OUT/.staging`` is removed when the run ends, also on
+failure. ``run.json`` describes the original export (path, file hashes); the executed
+notebooks' papermill metadata shows the (deleted) slice path as ``export_path``.
+
 Offline guarantee
 -----------------
 Report pages contain no ``<script>`` at all: charts are rendered to static SVG with
@@ -403,14 +415,18 @@ def _display_frame(df: pd.DataFrame) -> pd.DataFrame:
 _COUNT_NAME = re.compile(r"^(n|n_\w+|\w+_n|rows\w*|days\w*|count\w*|\w+_count|weeks\w*)$")
 
 
-def _whole_numbers(df: pd.DataFrame) -> pd.DataFrame:
+def _readable_values(df: pd.DataFrame) -> pd.DataFrame:
     """Float columns whose values are all whole numbers (counts stored as float because a
     row lacks one) as text without decimals, for display only: "120", not "120.00".
     A column of shares that happen to be 0 or 1 keeps its decimals unless named as a count.
+    Boolean columns read "yes"/"no".
     """
     out = df.copy()
     for col in out.columns:
         s = out[col]
+        if pd.api.types.is_bool_dtype(s):  # True/False is Python's word, not the reader's
+            out[col] = s.astype(object).map(lambda x: "–" if pd.isna(x) else "yes" if x else "no")
+            continue
         if not pd.api.types.is_float_dtype(s):
             continue
         v = s.dropna().to_numpy(dtype="float64")
@@ -564,7 +580,7 @@ class ReportContext:
         for col, words in (values or {}).items():
             if col in shown.columns:
                 shown[col] = shown[col].astype(object).map(lambda v, w=words: w.get(v, v))
-        shown = _whole_numbers(_display_frame(shown))
+        shown = _display_frame(_readable_values(shown))
         if names:
             shown = shown.rename(columns=dict(names))
         html = shown.to_html(
