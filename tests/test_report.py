@@ -256,6 +256,7 @@ def test_table_shows_counts_as_whole_numbers_and_words_codes(small_export, capsy
             "value": [29.0, 5.0, 2.0],  # whole numbers reaching 2
             "ci_low": [0.5, 0.25, 1.0],
             "perpetual": pd.array([True, False, None], dtype="boolean"),
+            "signal": pd.array(["urge_withdraw", "Sam_s", None], dtype="string"),
         }
     )
     ctx.table(df, values={"level": {"none": "calm", "no_data": "not enough data"}})
@@ -268,6 +269,7 @@ def test_table_shows_counts_as_whole_numbers_and_words_codes(small_export, capsy
     assert cells["ci_low"].tolist() == ["0.50", "0.25", "1.00"]
     assert cells["level"].tolist() == ["calm", "not enough data", "watch"]
     assert cells["perpetual"].tolist() == ["yes", "no", "–"]
+    assert cells["signal"].tolist() == ["urge withdraw", "Sam_s", "–"]  # codes only
     assert df["n"].dtype == "float64" and df["level"][0] == "none"  # input not mutated
 
 
@@ -293,6 +295,8 @@ def test_sentences_format_missing_values_as_unknown(small_export, capsys):
     df = pd.DataFrame({"partner": ["c001-b"], "share": [float("nan")], "n": [3]})
     ctx.sentences(df, "{partner}: {share:.0%} of {n} days")
     assert "Partner B: unknown of 3 days" in capsys.readouterr().out
+    ctx.sentences(pd.DataFrame({"topic": ["time_together"], "n": [2]}), "{topic}: {n}")
+    assert "time together: 2" in capsys.readouterr().out
 
 
 # --- run_report: validation before any notebook, consent, retry --------------------------

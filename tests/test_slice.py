@@ -182,3 +182,13 @@ def test_runner_removes_staging_when_a_run_crashes(monkeypatch, messy_export, wh
     with pytest.raises(RuntimeError, match="planted crash in the runner"):
         run_report(messy_export, out=out, jobs=1, progress=False, notebooks=["01"])
     assert not (out / report._STAGING).exists()
+
+
+def test_cli_run_leaves_no_staging_and_records_the_original_export(sample_report):
+    # the real command (papermill, kernels) on the sample: shared run of the report tests
+    assert sample_report.returncode == 0, sample_report.stderr
+    assert not (sample_report.out / report._STAGING).exists()
+    record = sample_report.run_record
+    assert record["parameters"]["export_path"] == str(sample_report.export.resolve())
+    original = load_export(sample_report.export)
+    assert [s["sha256"] for s in record["sources"]] == original.sources["sha256"].tolist()

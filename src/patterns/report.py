@@ -390,7 +390,7 @@ class _Value:
             return "unknown"
         if isinstance(v, pd.Timestamp) and not spec:
             return v.strftime("%Y-%m-%d") if v == v.normalize() else v.strftime("%Y-%m-%d %H:%M")
-        return format(v, spec)
+        return format(_words(v), spec)
 
     def __str__(self) -> str:
         return format(self, "")
@@ -412,6 +412,15 @@ def _display_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 #: Float columns that hold counts (``n`` is float when a row has no count): shown as whole
 #: numbers when every value is whole, like any float column whose whole values reach 2.
+#: A snake_case code (``urge_withdraw``, ``time_together``): shown with spaces.
+_SNAKE_CODE = re.compile(r"^[a-z]+(?:_[a-z]+)+$")
+
+
+def _words(value: Any) -> Any:
+    """``"urge_withdraw"`` -> ``"urge withdraw"`` for display; anything else unchanged."""
+    return value.replace("_", " ") if isinstance(value, str) and _SNAKE_CODE.match(value) else value
+
+
 _COUNT_NAME = re.compile(r"^(n|n_\w+|\w+_n|rows\w*|days\w*|count\w*|\w+_count|weeks\w*)$")
 
 
@@ -419,13 +428,16 @@ def _readable_values(df: pd.DataFrame) -> pd.DataFrame:
     """Float columns whose values are all whole numbers (counts stored as float because a
     row lacks one) as text without decimals, for display only: "120", not "120.00".
     A column of shares that happen to be 0 or 1 keeps its decimals unless named as a count.
-    Boolean columns read "yes"/"no".
+    Boolean columns read "yes"/"no"; snake_case codes read as words.
     """
     out = df.copy()
     for col in out.columns:
         s = out[col]
         if pd.api.types.is_bool_dtype(s):  # True/False is Python's word, not the reader's
             out[col] = s.astype(object).map(lambda x: "–" if pd.isna(x) else "yes" if x else "no")
+            continue
+        if pd.api.types.is_string_dtype(s) or s.dtype == object:
+            out[col] = s.astype(object).map(_words)
             continue
         if not pd.api.types.is_float_dtype(s):
             continue
