@@ -133,6 +133,7 @@ def test_slice_errors(whole, tmp_path):
 def _fake_notebooks(monkeypatch, whole, fail_for=()):
     """Replace the papermill process by a check run against the staged slice."""
     seen: list[tuple[str, str, bool]] = []
+    on_disk: list[list[str]] = []
     lock = threading.Lock()
 
     def fake(job, source, params, *, timeout, kernel_name):
@@ -144,6 +145,7 @@ def _fake_notebooks(monkeypatch, whole, fail_for=()):
             )
         with lock:
             seen.append((job.couple_id, str(path), _slice.is_slice(path)))
+            on_disk.append(sorted(p.name for p in path.parent.iterdir()))
         if job.couple_id in fail_for:
             raise RuntimeError("planted crash in the runner")
         job.status = "ok"
@@ -151,7 +153,7 @@ def _fake_notebooks(monkeypatch, whole, fail_for=()):
 
     monkeypatch.setattr(report, "_run_notebook", fake)
     monkeypatch.setattr(report, "couple_report_html", lambda *a, **k: "<p>page</p>")
-    return seen
+    return seen, on_disk
 
 
 def test_runner_stages_each_couple_once_and_removes_it(monkeypatch, messy_export, whole, tmp_path):
@@ -160,7 +162,7 @@ def test_runner_stages_each_couple_once_and_removes_it(monkeypatch, messy_export
     monkeypatch.setattr(
         _slice, "write_couple_slice", lambda *a, **k: calls.append(a[1]) or real(*a, **k)
     )
-    seen = _fake_notebooks(monkeypatch, whole)
+    seen, _ = _fake_notebooks(monkeypatch, whole)
     out = tmp_path / "out"
     result = run_report(messy_export, out=out, jobs=2, progress=False, notebooks=["01", "02"])
     assert result.exit_code == 0, result.failures
@@ -173,6 +175,20 @@ def test_runner_stages_each_couple_once_and_removes_it(monkeypatch, messy_export
     record = json.loads((out / "run.json").read_text())
     assert record["parameters"]["export_path"] == str(messy_export.resolve())
     assert {s["sha256"] for s in record["sources"]} == set(whole.sources["sha256"])
+
+
+def test_runner_stages_a_couple_only_when_its_notebooks_start(
+    monkeypatch, messy_export, whole, tmp_path
+):
+    seen, on_disk = _fake_notebooks(monkeypatch, whole)
+    out = tmp_path / "out"
+    result = run_report(messy_export, out=out, jobs=1, progress=False, notebooks=["01", "02"])
+    assert result.exit_code == 0, result.failures
+    # one notebook at a time, in order: while c001 runs, c002 is not on disk yet
+    assert [c for c, _, _ in seen] == ["c001", "c001", "c002", "c002"]
+    assert on_disk[0] == on_disk[1] == ["c001"]
+    assert "c002" in on_disk[2] and "c002" in on_disk[3]
+    assert not (out / report._STAGING).exists()
 
 
 def test_runner_removes_staging_when_a_run_crashes(monkeypatch, messy_export, whole, tmp_path):

@@ -19,7 +19,8 @@ Big exports
 that couple's *slice* (:mod:`patterns._slice`): its validated tables as Parquet, its
 quarantine and DST notices, zones, partners, manifest entry, the original export's file
 hashes and the whole export's row accounting, in the private folder ``OUT/.staging/<couple>``
-(mode 0700). :func:`patterns.io.load_export` reads a slice as exactly
+(mode 0700), written when the couple's first notebook starts (with ``scheduler``: all before
+the run). :func:`patterns.io.load_export` reads a slice as exactly
 ``export.for_couple(couple)``. The slice holds client data: it is deleted as soon as the
 couple's last notebook finishes, and ``OUT/.staging`` is removed when the run ends, also on
 failure. ``run.json`` describes the original export (path, file hashes); the executed
@@ -1116,6 +1117,14 @@ def _run_notebook(
     return job
 
 
+def _run_staged(
+    stage: Callable[[str], None], job: NotebookRun, source: Path, params: Mapping, **kw: Any
+) -> NotebookRun:
+    """Stage the couple's slice (once per couple), then run the notebook (local threads)."""
+    stage(job.couple_id)
+    return _run_notebook(job, source, params, **kw)
+
+
 def _run_process_group(
     cmd: list[str], *, timeout: float, env: Mapping[str, str]
 ) -> subprocess.CompletedProcess:
@@ -1315,23 +1324,37 @@ def run_report(
     # couple's notebooks are done, and the whole staging folder in `finally`, also when
     # something fails or the run is interrupted.
     staging = out / _STAGING
+    stage_lock = threading.Lock()
+    staged: set[str] = set()
+
+    def stage(couple: str) -> None:
+        # Written when the couple's first notebook starts (local threads), so only the
+        # couples in flight sit on disk; a Dask cluster gets every slice up front.
+        with stage_lock:
+            if couple not in staged:
+                staging.mkdir(mode=0o700, exist_ok=True)
+                write_couple_slice(export, couple, staging / folders[couple])
+                staged.add(couple)
+
     try:
         shutil.rmtree(staging, ignore_errors=True)  # left over from a killed run
         pending: dict[str, int] = {}
         for job, _, params in jobs_todo:
             c = job.couple_id
-            if c not in pending:
-                staging.mkdir(mode=0o700, exist_ok=True)
-                write_couple_slice(export, c, staging / folders[c])
             pending[c] = pending.get(c, 0) + 1
             params["export_path"] = str((staging / folders[c]).resolve())
+            if scheduler is not None:
+                stage(c)
         with (
             _progress(progress, len(jobs_todo)) as bar,
             task_pool(jobs, scheduler) as (submit, completed),
         ):
             task = bar.add_task("notebooks", total=len(jobs_todo))
+            run_kw = {"timeout": timeout, "kernel_name": kernel_name}
             futures = [
-                submit(_run_notebook, job, nb, params, timeout=timeout, kernel_name=kernel_name)
+                submit(_run_notebook, job, nb, params, **run_kw)
+                if scheduler is not None
+                else submit(_run_staged, stage, job, nb, params, **run_kw)
                 for job, nb, params in jobs_todo
             ]
             for fut in completed(futures):
