@@ -38,6 +38,7 @@ __all__ = [
     "RATING_SCALE",
     "SCHEMA_VERSION",
     "STRING",
+    "TOPICS",
     "Column",
     "SchemaError",
     "columns_of",
@@ -109,6 +110,22 @@ BID_TYPES: tuple[str, ...] = (
     "help",
     "interest",
     "play",
+)
+
+#: Conflict-topic vocabulary (display order); ``other`` catches everything unmatched.
+TOPICS: tuple[str, ...] = (
+    "money",
+    "chores",
+    "parenting",
+    "family",
+    "work",
+    "intimacy",
+    "time_together",
+    "communication",
+    "trust",
+    "health",
+    "screens",
+    "other",
 )
 
 #: Canonical rating scale for check-in ratings after normalisation (inclusive).

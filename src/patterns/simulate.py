@@ -147,20 +147,7 @@ TIMEZONES: tuple[str, ...] = (
     "Australia/Sydney",
     "Europe/London",
 )
-TOPICS: tuple[str, ...] = (
-    "money",
-    "chores",
-    "parenting",
-    "family",
-    "work",
-    "intimacy",
-    "time_together",
-    "communication",
-    "trust",
-    "health",
-    "screens",
-    "other",
-)
+TOPICS: tuple[str, ...] = schema.TOPICS
 ENDINGS: tuple[str, ...] = ("repair", "toward", "against", "timeout")
 
 #: Conflict-note phrase bank: each phrase contains keywords of its own topic only

@@ -56,20 +56,7 @@ __all__ = [
 ]
 
 #: The conflict-topic vocabulary (display order). ``other`` catches everything unmatched.
-TOPICS: tuple[str, ...] = (
-    "money",
-    "chores",
-    "parenting",
-    "family",
-    "work",
-    "intimacy",
-    "time_together",
-    "communication",
-    "trust",
-    "health",
-    "screens",
-    "other",
-)
+TOPICS: tuple[str, ...] = schema.TOPICS
 
 _STR = schema.STRING
 # Combining marks left over after NFKD (accents); removing them folds "é" to "e".

@@ -5,7 +5,9 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-__all__ = ["ENDING_COLORS", "PARTNER_COLORS", "base", "check_rows"]
+from patterns.errors import option_error
+
+__all__ = ["ENDING_COLORS", "PARTNER_COLORS", "base", "check_rows", "one_couple"]
 
 #: Colour-blind-safe palette (Okabe–Ito) for the two partners and the couple.
 PARTNER_COLORS = {"Partner A": "#0072B2", "Partner B": "#D55E00", "Couple": "#555555"}
@@ -37,3 +39,22 @@ def check_rows(data: pd.DataFrame, *, func: str) -> pd.DataFrame:
 def base(data: pd.DataFrame, *, title: str, width: int = 560, height: int = 220) -> alt.Chart:
     """A chart with the kit's size and title conventions."""
     return alt.Chart(data, title=title).properties(width=width, height=height)
+
+
+def one_couple(data: pd.DataFrame, couple_id: str | None, func: str) -> pd.DataFrame:
+    """Rows of one couple: ``couple_id`` if given, else the only couple present.
+
+    Charts draw one couple at a time; a result holding several couples needs ``couple_id``.
+    """
+    if "couple_id" not in data.columns:
+        return data
+    couples = sorted(data["couple_id"].astype(str).unique())
+    if couple_id is None:
+        if len(couples) > 1:
+            raise option_error(
+                "couple_id", func, f"one of {couples[:5]} (the data has several)", couple_id
+            )
+        return data
+    if str(couple_id) not in couples:
+        raise option_error("couple_id", func, f"one of {couples[:5]}", couple_id)
+    return data[data["couple_id"].astype(str) == str(couple_id)]

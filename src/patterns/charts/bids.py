@@ -12,7 +12,7 @@ import pandas as pd
 
 from patterns import schema
 from patterns.bids import REFERENCE_SOURCE, TURNING_TOWARD_REFERENCE
-from patterns.charts._common import ENDING_COLORS, PARTNER_COLORS, base, check_rows
+from patterns.charts._common import ENDING_COLORS, PARTNER_COLORS, base, check_rows, one_couple
 from patterns.errors import option_error
 
 __all__ = [
@@ -21,25 +21,6 @@ __all__ = [
     "chart_transitions",
     "chart_turning_rates",
 ]
-
-
-def _one_couple(data: pd.DataFrame, couple_id: str | None, func: str) -> pd.DataFrame:
-    """Rows of one couple: ``couple_id`` if given, else the only couple present."""
-    if "couple_id" not in data.columns:
-        return data
-    couples = sorted(data["couple_id"].astype(str).unique())
-    if couple_id is None:
-        if len(couples) > 1:
-            raise option_error(
-                "couple_id",
-                func,
-                f"one of {couples[:5]}… (several couples in the result)",
-                couple_id,
-            )
-        return data
-    if str(couple_id) not in couples:
-        raise option_error("couple_id", func, f"one of {couples[:5]}", couple_id)
-    return data[data["couple_id"].astype(str) == str(couple_id)]
 
 
 def _day(values: pd.Series) -> pd.Series:
@@ -95,7 +76,7 @@ def chart_turning_rates(rates: pd.DataFrame, *, couple_id: str | None = None) ->
         func=func,
         table="rates",
     )
-    data = _one_couple(rates, couple_id, func)
+    data = one_couple(rates, couple_id, func)
     data = data[data["bids"] > 0]
     data = check_rows(
         pd.DataFrame(
@@ -279,7 +260,7 @@ def chart_episode_timeline(episodes: pd.DataFrame, *, couple_id: str | None = No
         func=func,
         table="episodes",
     )
-    ep = _one_couple(episodes, couple_id, func)
+    ep = one_couple(episodes, couple_id, func)
     labels = schema.partner_labels(pd.concat([ep["pursuer"], ep["withdrawer"]]).astype(str))
     data = check_rows(
         pd.DataFrame(
@@ -351,7 +332,7 @@ def chart_pursuer_share(shares: pd.DataFrame, *, couple_id: str | None = None) -
         func=func,
         table="shares",
     )
-    sh = _one_couple(shares, couple_id, func)
+    sh = one_couple(shares, couple_id, func)
     data = check_rows(
         pd.DataFrame(
             {

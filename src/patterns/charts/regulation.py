@@ -6,8 +6,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from patterns.charts._common import check_rows
-from patterns.charts.topics import _one_couple
+from patterns.charts._common import check_rows, one_couple
 from patterns.schema import partner_labels, require_columns
 
 __all__ = ["chart_signal_calendar"]
@@ -62,7 +61,7 @@ def chart_signal_calendar(
     require_columns(frequency, cols, func=func)
     if kind is not None:
         check_option("kind", kind, ["body", "protective"], func=func)
-    data = _one_couple(frequency[cols], couple_id, func)
+    data = one_couple(frequency[cols], couple_id, func)
     if kind is not None:
         data = data[data["kind"].astype(str) == kind]
     labels = partner_labels(data["partner"].astype(str).unique())

@@ -7,27 +7,13 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from patterns.charts._common import base, check_rows
-from patterns.errors import option_error
+from patterns.charts._common import base, check_rows, one_couple
 from patterns.schema import require_columns
 
 __all__ = ["chart_escalation_repair", "chart_topic_weeks"]
 
 #: Colours for the two shares (Okabe–Ito): escalation vermillion, repair bluish green.
 SHARE_COLORS = {"escalation": "#D55E00", "repair": "#009E73"}
-
-
-def _one_couple(data: pd.DataFrame, couple_id: str | None, func: str) -> pd.DataFrame:
-    couples = sorted(data["couple_id"].astype(str).unique())
-    if couple_id is None:
-        if len(couples) > 1:
-            raise option_error(
-                "couple_id", func, f"one of {couples} (the data has several)", couple_id
-            )
-        return data
-    if couple_id not in couples:
-        raise option_error("couple_id", func, f"one of {couples}", couple_id)
-    return data[data["couple_id"].astype(str) == couple_id]
 
 
 def chart_topic_weeks(weeks: pd.DataFrame, *, couple_id: str | None = None) -> alt.LayerChart:
@@ -60,7 +46,7 @@ def chart_topic_weeks(weeks: pd.DataFrame, *, couple_id: str | None = None) -> a
     func = "chart_topic_weeks"
     cols = ["couple_id", "topic", "week_start", "conflicts", "resurfaced", "escalated"]
     require_columns(weeks, cols, func=func)
-    data = _one_couple(weeks[cols], couple_id, func)
+    data = one_couple(weeks[cols], couple_id, func)
     data = check_rows(data.drop(columns="couple_id").reset_index(drop=True), func=func)
     data = data.assign(topic=data["topic"].astype(str))
     order = data.groupby("topic")["conflicts"].sum().sort_values(ascending=False, kind="stable")
@@ -120,7 +106,7 @@ def chart_escalation_repair(recurrence: pd.DataFrame, *, couple_id: str | None =
     func = "chart_escalation_repair"
     cols = ["couple_id", "topic", "conflicts", "escalation_share", "repair_share", "rank"]
     require_columns(recurrence, cols, func=func)
-    data = _one_couple(recurrence[cols], couple_id, func)
+    data = one_couple(recurrence[cols], couple_id, func)
     order = data.sort_values("rank", kind="stable")["topic"].astype(str).tolist()
     long = data.melt(
         id_vars=["topic", "conflicts"],

@@ -10,8 +10,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from patterns.charts._common import PARTNER_COLORS, base, check_rows
-from patterns.errors import option_error
+from patterns.charts._common import PARTNER_COLORS, base, check_rows, one_couple
 from patterns.schema import partner_labels, require_columns
 
 __all__ = ["LEVEL_COLORS", "chart_before_after", "chart_connection", "chart_indicators"]
@@ -24,19 +23,6 @@ _LEVEL_WORDS = {
     "discuss": "discuss",
     "no_data": "not enough data",
 }
-
-
-def _one_couple(data: pd.DataFrame, couple_id: str | None, func: str) -> pd.DataFrame:
-    couples = sorted(data["couple_id"].astype(str).unique())
-    if couple_id is None:
-        if len(couples) > 1:
-            raise option_error(
-                "couple_id", func, f"one of {couples} (the data has several)", couple_id
-            )
-        return data
-    if couple_id not in couples:
-        raise option_error("couple_id", func, f"one of {couples}", couple_id)
-    return data[data["couple_id"].astype(str) == couple_id]
 
 
 def _label(partner: pd.Series) -> pd.Series:
@@ -90,7 +76,7 @@ def chart_connection(
     func = "chart_connection"
     cols = ["couple_id", "partner", "day", "connection", "rolling_mean", "ci_low", "ci_high"]
     require_columns(rolling, cols, func=func)
-    data = _one_couple(rolling[cols], couple_id, func)
+    data = one_couple(rolling[cols], couple_id, func)
     data = data.assign(who=_label(data["partner"])).drop(columns=["couple_id", "partner"])
     data = check_rows(data.reset_index(drop=True), func=func)
     chart = base(data, title="How connected each partner felt (rolling mean with 95% band)")
@@ -170,7 +156,7 @@ def chart_before_after(effect: pd.DataFrame, *, couple_id: str | None = None) ->
     func = "chart_before_after"
     cols = ["couple_id", "partner", "mean_before", "mean_after", "difference", "ci_low", "ci_high"]
     require_columns(effect, cols, func=func)
-    data = _one_couple(effect[cols], couple_id, func)
+    data = one_couple(effect[cols], couple_id, func)
     data = data.assign(who=_label(data["partner"])).drop(columns=["couple_id", "partner"])
     data = check_rows(data.reset_index(drop=True), func=func)
     long = data.melt(
@@ -241,7 +227,7 @@ def chart_indicators(table: pd.DataFrame, *, couple_id: str | None = None) -> al
     func = "chart_indicators"
     cols = ["couple_id", "indicator", "label", "level", "sentence", "caveat"]
     require_columns(table, cols, func=func)
-    data = _one_couple(table[cols], couple_id, func).drop(columns="couple_id")
+    data = one_couple(table[cols], couple_id, func).drop(columns="couple_id")
     data = check_rows(data.reset_index(drop=True), func=func)
     data = data.assign(
         level_word=data["level"].map(_LEVEL_WORDS).fillna(data["level"]), row=range(len(data))
