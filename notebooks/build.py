@@ -337,8 +337,8 @@ recurrence = None if conflicts is None else ctx.run(
 )
 ctx.sentences(
     recurrence,
-    "{topic}: {conflicts} conflicts in {weeks_active} of {observed_weeks} weeks; came back "
-    "after a repair {resurfaced} times; {repair_share:.0%} repaired.",
+    "{topic}: {conflicts} conflict(s), in {weeks_active} of {observed_weeks} weeks; came "
+    "back after a repair {resurfaced} time(s); {repair_share:.0%} repaired.",
 )
 if recurrence is not None:
     ctx.chart(

@@ -247,18 +247,26 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
+def _num(x: float) -> str:
+    """A rate for a sentence: one decimal from 1 up, two significant digits below
+    (``0.04`` rather than ``0.0``), ``0`` for zero."""
+    if x == 0 or not np.isfinite(x):
+        return f"{x:g}"
+    return f"{x:.1f}" if abs(x) >= 1 else f"{x:.2g}"
+
+
 _SENTENCES = {
     "escalation": lambda v, lo, hi, who, r: (
-        f"About {v:.1f} conflicts a week reached high intensity "
-        f"(95% interval {lo:.1f} to {hi:.1f})."
+        f"About {_num(v)} conflicts a week reached high intensity "
+        f"(95% interval {_num(lo)} to {_num(hi)})."
     ),
     "pursue_withdraw": lambda v, lo, hi, who, r: (
-        f"About {v:.1f} pursue–withdraw cycles a week (95% interval {lo:.1f} to {hi:.1f})"
+        f"About {_num(v)} pursue–withdraw cycles a week (95% interval {_num(lo)} to {_num(hi)})"
         + (f"; {who} was the one reaching out in {_pct(r['share'])} of them." if who else ".")
     ),
     "resurfacing": lambda v, lo, hi, who, r: (
-        f"About {v:.1f} conflicts every 4 weeks were on a topic already marked as repaired "
-        f"(95% interval {lo:.1f} to {hi:.1f})."
+        f"About {_num(v)} conflicts every 4 weeks were on a topic already marked as repaired "
+        f"(95% interval {_num(lo)} to {_num(hi)})."
     ),
     "lonely_together": lambda v, lo, hi, who, r: (
         f"On {_pct(v)} of the days with more time together than usual, {who} still felt "
@@ -274,8 +282,8 @@ _SENTENCES = {
         f"who stayed together and 33% in those who divorced."
     ),
     "conflict_ratio": lambda v, lo, hi, who, r: (
-        f"During conflicts there were about {v:.1f} positive moves for every negative one "
-        f"(95% interval {lo:.1f} to {hi:.1f}); Gottman and colleagues reported about 5 to 1 "
+        f"During conflicts there were about {_num(v)} positive moves for every negative one "
+        f"(95% interval {_num(lo)} to {_num(hi)}); Gottman and colleagues reported about 5 to 1 "
         f"in stable couples."
     ),
 }
