@@ -234,7 +234,7 @@ def test_shift_time_preserves_local_hour_weekday_and_diary_day(sim) -> None:
     diff_days = (new_local - old["local"]).dt.total_seconds() / 86400
     exact = diff_days == old["off"]
     assert exact.mean() == 1.0 or (~exact).sum() == res.record["time_shift"]["dst_adjusted"]
-    assert (new_local.dt.weekday == old["local"].dt.weekday)[exact].all()
+    assert (new_local.dt.day_of_week == old["local"].dt.day_of_week)[exact].all()
     assert (new_local.dt.hour == old["local"].dt.hour)[exact].all()
     d_old = diary_day(old["ts"], old["couple_id"], zones)
     d_new = diary_day(new["ts"], new["couple_id"], new_zones)

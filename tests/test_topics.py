@@ -528,7 +528,7 @@ def test_topic_weeks_add_up_to_recurrence(sim):
     weeks = check_contract(topic_weeks, log, events=sim.events)
     rec = topic_recurrence(log, events=sim.events).set_index(["couple_id", "topic"])
     tot = weeks.groupby(["couple_id", "topic"])[["conflicts", "resurfaced", "escalated"]].sum()
-    joined = tot.join(rec, rsuffix="_rec")
+    joined = tot.join(rec.add_suffix("_rec"))
     assert (joined["conflicts"] == joined["conflicts_rec"]).all()
     assert (joined["resurfaced"] == joined["resurfaced_rec"]).all()
     assert (joined["escalated"] == joined["escalated_rec"]).all()
