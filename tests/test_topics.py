@@ -414,6 +414,8 @@ class TestTopicRecurrence:
         with pytest.raises(ValueError, match="min_conflicts must be an integer"):
             topic_recurrence(log, min_conflicts=0)
         with pytest.raises(ValueError, match="session_gap must be a positive duration"):
+            topic_recurrence(log, session_gap="0h")
+        with pytest.raises(ValueError, match="session_gap must be a duration such as"):
             topic_recurrence(log, session_gap="soon")
         with pytest.raises(ValueError, match="conflicts must be a DataFrame"):
             topic_recurrence([1, 2])

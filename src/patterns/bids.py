@@ -36,7 +36,7 @@ from patterns._eventcodes import (
     utc_from_ns,
 )
 from patterns.cycles import _check_confidence, _wilson
-from patterns.errors import check_option, option_error
+from patterns.errors import check_duration, check_option, option_error
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR, resolve_timezones
 
 __all__ = ["REFERENCE_SOURCE", "TURNING_TOWARD_REFERENCE", "match_responses", "turning_rates"]
@@ -53,16 +53,6 @@ REFERENCE_SOURCE = "reported by Gottman and colleagues (popular-press figures, n
 
 _KINDS = ("toward", "away", "against")
 _NAT = np.iinfo(np.int64).min  # pandas reads this int64 as NaT
-
-
-def _timedelta(value, param: str, func: str) -> pd.Timedelta:
-    try:
-        out = pd.Timedelta(value)
-    except (TypeError, ValueError):
-        raise option_error(param, func, "a duration such as '1h'", value) from None
-    if pd.isna(out) or out <= pd.Timedelta(0):
-        raise option_error(param, func, "a positive duration such as '1h'", value)
-    return out
 
 
 def match_responses(events: pd.DataFrame, *, passes: int = 3) -> pd.DataFrame:
@@ -300,7 +290,7 @@ def turning_rates(
     func = "turning_rates"
     schema.require_columns(events, ["couple_id", "ts", "actor", "code"], func=func)
     check_option("period", period, ["D", "W", "M"], func=func)
-    win = _timedelta(window, "window", func)
+    win = check_duration(window, "window", func=func, example="1h")
     _check_confidence(confidence, func)
     enc, b = _match(events, 3)
     zone = resolve_timezones(events, timezone)

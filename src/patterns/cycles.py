@@ -37,8 +37,8 @@ from patterns._eventcodes import (
     local_day_ns,
     utc_from_ns,
 )
-from patterns.errors import check_option, option_error
-from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones
+from patterns.errors import check_duration, check_option, option_error
+from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones, week_start
 
 __all__ = [
     "ENDINGS",
@@ -68,16 +68,6 @@ _EPISODE_COLUMNS = {
     "n_events": "int64",
     "duration_s": "float64",
 }
-
-
-def _timedelta(value, param: str, func: str) -> pd.Timedelta:
-    try:
-        out = pd.Timedelta(value)
-    except (TypeError, ValueError):
-        raise option_error(param, func, "a duration such as '2h'", value) from None
-    if pd.isna(out) or out <= pd.Timedelta(0):
-        raise option_error(param, func, "a positive duration such as '2h'", value)
-    return out
 
 
 def _wilson(count: np.ndarray, nobs: np.ndarray, confidence: float):
@@ -183,8 +173,8 @@ def pursue_withdraw_episodes(
         or min_rounds < 1
     ):
         raise option_error("min_rounds", func, "a positive integer", min_rounds)
-    gap = _timedelta(max_gap, "max_gap", func)
-    twin = gap if topic_window is None else _timedelta(topic_window, "topic_window", func)
+    gap = check_duration(max_gap, "max_gap", func=func)
+    twin = gap if topic_window is None else check_duration(topic_window, "topic_window", func=func)
 
     enc = encode(events)
     fam_all = enc.family
@@ -373,7 +363,7 @@ def _period_start(local_day: pd.Series, period: str) -> pd.Series:
     if period == "D":
         return local_day
     if period == "W":
-        return local_day - pd.to_timedelta(local_day.dt.day_of_week, unit="D")
+        return week_start(local_day)
     return local_day.dt.to_period("M").dt.start_time
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["ExportError", "check_option", "option_error"]
+__all__ = ["ExportError", "check_duration", "check_option", "option_error"]
 
 
 class ExportError(ValueError):
@@ -44,3 +44,26 @@ def check_option(param: str, value: Any, allowed: Iterable[Any], *, func: str) -
     if value not in allowed:
         raise option_error(param, func, f"one of {allowed}", value)
     return value
+
+
+def check_duration(value: Any, param: str, *, func: str, example: str = "2h") -> Any:
+    """Return ``value`` as a positive ``pandas.Timedelta``, else raise the standard ValueError.
+
+    Examples
+    --------
+    >>> check_duration("90min", "max_gap", func="f")
+    Timedelta('0 days 01:30:00')
+    >>> check_duration("0h", "max_gap", func="f")
+    Traceback (most recent call last):
+    ...
+    ValueError: f: max_gap must be a positive duration such as '2h'; got '0h'.
+    """
+    import pandas as pd  # kept local: `patterns` imports this module at start-up
+
+    try:
+        out = pd.Timedelta(value)
+    except (TypeError, ValueError):
+        raise option_error(param, func, f"a duration such as {example!r}", value) from None
+    if pd.isna(out) or out <= pd.Timedelta(0):
+        raise option_error(param, func, f"a positive duration such as {example!r}", value)
+    return out

@@ -32,7 +32,7 @@ import pandas as pd
 
 from patterns import schema
 from patterns.errors import check_option, option_error
-from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones
+from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones, week_start
 
 __all__ = [
     "couple_metrics",
@@ -179,7 +179,7 @@ def metrics_codebook() -> pd.DataFrame:
 
 
 def _week_start(day: pd.Series) -> pd.Series:
-    return day - pd.to_timedelta(day.dt.day_of_week, unit="D")
+    return week_start(day)
 
 
 def _wide(frame: pd.DataFrame, value: str, how: str) -> pd.DataFrame:

@@ -257,7 +257,7 @@ def signal_frequency(
     if period == "D":
         start = day
     elif period == "W":
-        start = day - pd.to_timedelta(day.dt.day_of_week, unit="D")
+        start = timeutil.week_start(day)
     elif period == "M":
         start = day.dt.to_period("M").dt.start_time
     else:

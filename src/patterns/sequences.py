@@ -33,7 +33,7 @@ from statsmodels.stats.multitest import multipletests
 
 from patterns import schema
 from patterns._eventcodes import FAMILY_NAMES, MARKER, encode, local_day_ns, utc_from_ns
-from patterns.errors import check_option, option_error
+from patterns.errors import check_duration, check_option, option_error
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR, resolve_timezones
 
 __all__ = [
@@ -124,7 +124,7 @@ def code_stream(
     func = "code_stream"
     schema.require_columns(events, ["couple_id", "ts", "actor", "code"], func=func)
     check_option("by", by, ["code", "family"], func=func)
-    gap = _timedelta(session_gap, "session_gap", func)
+    gap = check_duration(session_gap, "session_gap", func=func)
     enc = encode(events)
     keep = enc.family != MARKER if drop_markers else np.ones(len(enc.code), dtype=bool)
     sel = np.flatnonzero(keep)
@@ -165,16 +165,6 @@ def code_stream(
 
 
 # --- the table ------------------------------------------------------------------------------
-
-
-def _timedelta(value, param: str, func: str) -> pd.Timedelta:
-    try:
-        out = pd.Timedelta(value)
-    except (TypeError, ValueError):
-        raise option_error(param, func, "a duration such as '2h'", value) from None
-    if pd.isna(out) or out <= pd.Timedelta(0):
-        raise option_error(param, func, "a positive duration such as '2h'", value)
-    return out
 
 
 def _as_stream(

@@ -23,6 +23,7 @@ __all__ = [
     "diary_day",
     "local_time",
     "resolve_timezones",
+    "week_start",
 ]
 
 DEFAULT_CUTOFF_HOUR = 4
@@ -169,3 +170,15 @@ def diary_day(
         raise ValueError(f"diary_day: cutoff_hour must be in 0..23; got {cutoff_hour!r}.")
     local = local_time(ts, couple_id, timezone)
     return (local - pd.Timedelta(hours=int(cutoff_hour))).dt.normalize()
+
+
+def week_start(day: pd.Series) -> pd.Series:
+    """The Monday (ISO week start) of each naive local day.
+
+    Examples
+    --------
+    >>> week_start(pd.Series(pd.to_datetime(["2026-03-29", "2026-03-30"]))).dt.strftime(
+    ...     "%Y-%m-%d").tolist()
+    ['2026-03-23', '2026-03-30']
+    """
+    return day - pd.to_timedelta(day.dt.day_of_week, unit="D")

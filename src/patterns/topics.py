@@ -42,7 +42,7 @@ import pandas as pd
 import yaml
 
 from patterns import schema, timeutil
-from patterns.errors import option_error
+from patterns.errors import check_duration, option_error
 
 __all__ = [
     "TOPICS",
@@ -743,7 +743,7 @@ def topic_recurrence(
             raise option_error(name, func, allowed, value)
     if not isinstance(min_conflicts, int | np.integer) or min_conflicts < 1:
         raise option_error("min_conflicts", func, "an integer ≥ 1", min_conflicts)
-    gap = _timedelta(session_gap, "session_gap", func)
+    gap = check_duration(session_gap, "session_gap", func=func)
 
     c = _conflict_frame(conflicts, events, escalation_threshold, gap, timezone, cutoff_hour)
     g = c.groupby(["couple_id", "topic"], sort=False, observed=True)
@@ -854,7 +854,7 @@ def topic_weeks(
     schema.require_columns(conflicts, ["couple_id", "ts", "topic"], func=func, table="conflicts")
     if not isinstance(escalation_threshold, int | float) or not 0 <= escalation_threshold <= 1:
         raise option_error("escalation_threshold", func, "a number in [0, 1]", escalation_threshold)
-    gap = _timedelta(session_gap, "session_gap", func)
+    gap = check_duration(session_gap, "session_gap", func=func)
     c = _conflict_frame(conflicts, events, escalation_threshold, gap, timezone, cutoff_hour)
     c = c.assign(_e=c["_esc"].fillna(0).astype("float64"), _r=c["_rep"].fillna(0).astype("float64"))
     out = (
@@ -904,7 +904,7 @@ def _conflict_frame(
         if "repaired" in c
         else pd.Series(pd.NA, index=c.index, dtype="boolean")
     )
-    c["week"] = c["day"] - pd.to_timedelta(c["day"].dt.day_of_week, unit="D")
+    c["week"] = timeutil.week_start(c["day"])
     against = _against_in_session(c, events, gap) if events is not None else None
     # escalation: known when intensity is known or events tell us about the session
     esc = c["intensity"].ge(escalation_threshold)
@@ -921,16 +921,6 @@ def _conflict_frame(
     c["_gap"] = g["day"].diff().dt.total_seconds() / 86400.0
     c["_res"] = c["_prev_rep"].fillna(False).astype(bool)
     return c
-
-
-def _timedelta(value: Any, name: str, func: str) -> pd.Timedelta:
-    try:
-        td = pd.Timedelta(value)
-    except (ValueError, TypeError):
-        raise option_error(name, func, "a positive duration such as '2h'", value) from None
-    if pd.isna(td) or td <= pd.Timedelta(0):
-        raise option_error(name, func, "a positive duration such as '2h'", value)
-    return td
 
 
 def _period_table(c: pd.DataFrame, period: Any) -> pd.DataFrame:
@@ -953,8 +943,8 @@ def _period_table(c: pd.DataFrame, period: Any) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "couple_id": span.index.astype(_STR),
-            "_first_week": (first - pd.to_timedelta(first.dt.day_of_week, unit="D")).to_numpy(),
-            "_last_week": (last - pd.to_timedelta(last.dt.day_of_week, unit="D")).to_numpy(),
+            "_first_week": timeutil.week_start(first).to_numpy(),
+            "_last_week": timeutil.week_start(last).to_numpy(),
             "_period_days": ((last - first).dt.days + 1).to_numpy(),
         }
     )
@@ -1050,7 +1040,7 @@ def cycle_topics(
     if "code" in data.columns:
         from patterns.cycles import pursue_withdraw_episodes
 
-        gap = _timedelta(max_gap, "max_gap", func)
+        gap = check_duration(max_gap, "max_gap", func=func)
         episodes = pursue_withdraw_episodes(data, min_rounds=min_rounds, max_gap=max_gap)
         topic = _norm_tag(episodes["topic"]) if len(episodes) else pd.Series([], dtype=_STR)
         missing = topic.isna()

@@ -36,7 +36,7 @@ import pandas as pd
 
 from patterns.errors import check_option, option_error
 from patterns.schema import require_columns
-from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones
+from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones, week_start
 
 
 class _LazyModule:
@@ -299,7 +299,7 @@ def weekly_connection(daily: pd.DataFrame, *, confidence: float = 0.95) -> pd.Da
     func = "weekly_connection"
     confidence = _check_fraction("confidence", confidence, func)
     d = _check_daily(daily, func)
-    d["week_start"] = d["day"] - pd.to_timedelta(d["day"].dt.day_of_week, unit="D")
+    d["week_start"] = week_start(d["day"])
     g = d.groupby([*_KEYS, "week_start"], observed=True, sort=True)["connection"]
     out = g.agg(connection="mean", sd="std", n_days="size").reset_index()
     iso = out["week_start"].dt.isocalendar()
