@@ -939,8 +939,7 @@ def test_folder_symlink_outside_export_rejected(tmp_path):
 
 
 def test_sample_export_loads_cleanly_and_matches_the_simulator(sample_path):
-    if not (sample_path / "events.csv").exists():
-        pytest.skip("data/sample not generated yet")
+    assert (sample_path / "events.csv").exists(), "data/sample is committed; run `make sample`"
     from patterns.simulate import simulate_export
 
     exp = load_export(sample_path)
