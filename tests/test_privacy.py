@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from _analyses import NOT_ANALYSES, _analysis_calls
 from patterns import schema
 from patterns.privacy import (
+    BIDI_CONTROLS,
     FORMULA_PREFIXES,
     FREE_TEXT_COLUMNS,
     escape_html,
@@ -302,6 +303,22 @@ def test_escape_html_independent_parser(payload: str) -> None:
 @pytest.mark.parametrize("value", [None, pd.NA, float("nan")])
 def test_escape_html_missing(value) -> None:
     assert escape_html(value) == ""
+
+
+@pytest.mark.parametrize("control", list(BIDI_CONTROLS))
+def test_escape_html_drops_bidi_controls(control: str) -> None:
+    import unicodedata
+
+    # independent check: every listed character is a Unicode format control of the bidi
+    # algorithm (its name says mark, embedding, override or isolate)
+    assert unicodedata.category(control) == "Cf"
+    assert re.search(r"MARK|EMBEDDING|OVERRIDE|ISOLATE|POP DIRECTIONAL", unicodedata.name(control))
+    assert escape_html(f"paid {control}DLO <b>") == "paid DLO &lt;b&gt;"
+
+
+def test_escape_html_keeps_right_to_left_text() -> None:
+    # Hebrew and Arabic letters are text, not controls: kept as typed
+    assert escape_html("שלום مرحبا") == "שלום مرحبا"
 
 
 def test_escape_html_numbers() -> None:

@@ -36,6 +36,7 @@ from patterns import schema
 from patterns.errors import option_error
 
 __all__ = [
+    "BIDI_CONTROLS",
     "FORMULA_PREFIXES",
     "FREE_TEXT_COLUMNS",
     "escape_html",
@@ -274,19 +275,30 @@ def json_for_html(obj: Any, **kwargs: Any) -> str:
     return _JSON_HTML_RE.sub(lambda m: _JSON_HTML_ESCAPES[m.group(0)], text)
 
 
+#: Unicode bidirectional controls (embeddings, overrides, isolates and the implicit marks):
+#: in shown text they reorder what the reader sees without changing the characters
+#: ("Trojan Source", CVE-2021-42574), e.g. ``"paid \u202eDLO"`` displays as "paid OLD".
+BIDI_CONTROLS: str = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_BIDI_TABLE = {ord(ch): None for ch in BIDI_CONTROLS}
+
+
 def escape_html(text: Any) -> str:
     """Escape user text for HTML element content and quoted attributes (``& < > " '``).
 
-    ``None`` and missing values become an empty string.
+    ``None`` and missing values become an empty string. Unicode bidirectional controls
+    (:data:`BIDI_CONTROLS`) are removed, so text is shown in the order it was typed and one
+    value cannot reorder the words around it on the page.
 
     Examples
     --------
     >>> escape_html('<img src=x onerror="alert(1)">')
     '&lt;img src=x onerror=&quot;alert(1)&quot;&gt;'
+    >>> escape_html("paid \u202eDLO")  # would display as "paid OLD"
+    'paid DLO'
     """
     if text is None or (not isinstance(text, str) and pd.isna(text) is True):
         return ""
-    return html.escape(str(text), quote=True)
+    return html.escape(str(text).translate(_BIDI_TABLE), quote=True)
 
 
 # --- redaction --------------------------------------------------------------------------
