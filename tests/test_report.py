@@ -273,6 +273,14 @@ def test_table_shows_counts_as_whole_numbers_and_words_codes(small_export, capsy
     assert df["n"].dtype == "float64" and df["level"][0] == "none"  # input not mutated
 
 
+def test_table_drops_bidi_controls(small_export, capsys):
+    ctx = prepare(export_path=str(small_export))
+    ctx.table(pd.DataFrame({"topic \u202e": ["rent \u202etxt.exe", None], "n": [1.0, 2.0]}))
+    html = capsys.readouterr().out
+    assert "\u202e" not in html
+    assert "rent txt.exe" in html and "<th>topic</th>" in html
+
+
 def test_charts_get_readable_font_sizes_unless_set(small_export, capsys, monkeypatch):
     import altair as alt
     import vl_convert
