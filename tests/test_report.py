@@ -500,3 +500,18 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
         report._run_process_group([sys.executable, "-c", script], timeout=1, env=os.environ)
     time.sleep(4)
     assert not marker.exists()
+
+
+def test_couple_folders_distinct_ignoring_case():
+    from patterns.privacy import safe_path_component
+    from patterns.report import _couple_folders
+
+    ids = ["C1", "c1", "c2", "Zoë", "Zoe", "../x"]
+    got = _couple_folders(ids)
+    assert len({n.casefold() for n in got.values()}) == len(ids)
+    assert got["c2"] == "c2"  # no clash: the plain safe name
+    assert got["C1"].startswith("C1-") and got["c1"].startswith("c1-")
+    for c, name in got.items():
+        assert name.startswith(safe_path_component(c))
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name)  # still a portable name
+    assert _couple_folders(ids) == got  # the same ids always get the same folders

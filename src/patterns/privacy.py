@@ -94,7 +94,9 @@ def safe_path_component(value: Any, *, max_len: int = 64) -> str:
     trailing-dot rule), Windows reserved device names (``CON``, ``NUL.txt``, ``COM1`` …,
     any case) treated as changed. A value that already ends like ``-<8 hex>`` is also
     suffixed, so a crafted id cannot collide with the slug of a different one. Names are
-    case-sensitive: on case-insensitive file systems ``C1`` and ``c1`` share a folder.
+    case-sensitive: on case-insensitive file systems ``C1`` and ``c1`` would share a folder,
+    so callers that name several folders (``patterns report``) suffix names equal ignoring
+    case.
     Tested against ``pathlib`` resolution under a temporary folder (tests/test_privacy.py).
 
     Examples

@@ -1180,6 +1180,36 @@ def _progress(enabled: bool, total: int) -> Any:
     )
 
 
+def _couple_folders(couples: list[str]) -> dict[str, str]:
+    """One folder name per couple id, distinct even on case-insensitive file systems.
+
+    Each id gets :func:`patterns.privacy.safe_path_component`. macOS and Windows file
+    systems ignore case by default, so ``C1`` and ``c1`` would share one folder there and
+    one couple's report would overwrite the other's; ids whose names are equal ignoring
+    case get ``-`` and the first 8 hex digits of the SHA-256 of the id appended.
+
+    Examples
+    --------
+    >>> _couple_folders(["c1", "c2"])
+    {'c1': 'c1', 'c2': 'c2'}
+    >>> _couple_folders(["C1", "c1"])
+    {'C1': 'C1-...', 'c1': 'c1-...'}
+    """
+    import hashlib
+
+    from patterns.privacy import safe_path_component
+
+    names = {c: safe_path_component(c) for c in couples}
+    folded = pd.Series(list(names.values()), dtype=object).str.casefold()
+    clash = set(folded[folded.duplicated(keep=False)])
+    for c, name in names.items():
+        if name.casefold() in clash:
+            names[c] = f"{name}-{hashlib.sha256(str(c).encode()).hexdigest()[:8]}"
+    if len({n.casefold() for n in names.values()}) != len(names):  # not reachable by chance
+        raise ValueError("run_report: two couple ids map to the same folder name; rename them.")
+    return names
+
+
 def run_report(
     export_path: str | Path,
     *,
@@ -1245,7 +1275,6 @@ def run_report(
     """
     from patterns._slice import write_couple_slice
     from patterns.io import load_export
-    from patterns.privacy import safe_path_component
     from patterns.schema import partner_labels
 
     t_run = time.perf_counter()
@@ -1278,9 +1307,7 @@ def run_report(
             c: validate_parameters(**{**base.as_papermill(), "couple_id": c, "couples": known})
             for c in selected
         }
-        folders = {c: safe_path_component(c) for c in selected}
-        if len(set(folders.values())) != len(folders):
-            raise ValueError("run_report: two couple ids map to the same folder name; rename them.")
+        folders = _couple_folders(selected)
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
