@@ -119,6 +119,14 @@ def test_every_notebook_runs_on_the_sample(sample_report):
         errors = [o for o in _outputs(executed) if o.get("output_type") == "error"]
         assert not errors, f"{nb_path.name}: {errors}"
         assert executed.metadata["papermill"]["parameters"]["couple_id"] == r.couple
+        # the kept notebook names the export the user gave, not the deleted slice
+        shown = executed.metadata["papermill"]["parameters"]["export_path"]
+        assert shown == str(r.export.resolve())
+        injected = [
+            c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])
+        ]
+        assert f"export_path = {shown!r}  # read through its validated" in injected[0].source
+        assert ".staging" not in injected[0].source
         assert "Traceback" not in _output_text(executed)
     assert (folder / "report.html").exists()
     record = r.run_record

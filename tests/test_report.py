@@ -515,3 +515,26 @@ def test_couple_folders_distinct_ignoring_case():
         assert name.startswith(safe_path_component(c))
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name)  # still a portable name
     assert _couple_folders(ids) == got  # the same ids always get the same folders
+
+
+def test_show_original_export_rewrites_injected_line_and_metadata(tmp_path):
+    import nbformat
+
+    from patterns.report import _show_original_export
+
+    nb = nbformat.v4.new_notebook()
+    injected = nbformat.v4.new_code_cell('export_path = "/out/.staging/c001"\ncouple_id = "c001"\n')
+    injected.metadata["tags"] = ["injected-parameters"]
+    other = nbformat.v4.new_code_cell('print("/out/.staging/c001")')
+    nb.cells = [injected, other]
+    nb.metadata["papermill"] = {"parameters": {"export_path": "/out/.staging/c001"}}
+    path = tmp_path / "01.ipynb"
+    nbformat.write(nb, str(path))
+    _show_original_export(path, "/out/.staging/c001", "/data/it's export")
+    got = nbformat.read(str(path), as_version=4)
+    line = got.cells[0].source.splitlines()[0]
+    assert line.startswith('export_path = "/data/it\'s export"  # read through')
+    assert got.cells[0].source.splitlines()[1] == 'couple_id = "c001"'
+    assert got.cells[1].source == 'print("/out/.staging/c001")'  # only the parameter cell
+    assert got.metadata["papermill"]["parameters"]["export_path"] == "/data/it's export"
+    _show_original_export(tmp_path / "missing.ipynb", "x", "y")  # a failed run: no file

@@ -23,8 +23,9 @@ hashes and the whole export's row accounting, in the private folder ``OUT/.stagi
 the run). :func:`patterns.io.load_export` reads a slice as exactly
 ``export.for_couple(couple)``. The slice holds client data: it is deleted as soon as the
 couple's last notebook finishes, and ``OUT/.staging`` is removed when the run ends, also on
-failure. ``run.json`` describes the original export (path, file hashes); the executed
-notebooks' papermill metadata shows the (deleted) slice path as ``export_path``.
+failure. ``run.json`` describes the original export (path, file hashes); in the executed notebooks
+that are kept (and the researcher page), ``export_path`` is rewritten to the original export
+with a comment, so no page shows the deleted slice path.
 
 Offline guarantee
 -----------------
@@ -1180,6 +1181,42 @@ def _progress(enabled: bool, total: int) -> Any:
     )
 
 
+_SLICE_NOTE = "  # read through its validated per-couple slice (deleted after the run)"
+
+
+def _show_original_export(output: Path, slice_path: str, original: str) -> None:
+    """In an executed notebook, show the export the user gave instead of the slice path.
+
+    The notebooks of ``patterns report`` read the couple's slice, a private folder deleted
+    when the run ends; the notebook that is kept (and the researcher page built from it)
+    would otherwise show that deleted path as ``export_path``. The injected parameter line
+    and papermill's metadata are rewritten to the original export, with a comment saying how
+    it was read. Missing or unreadable notebooks are left alone (their run already failed).
+    """
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(output), as_version=4)
+    except (OSError, ValueError):
+        return
+    changed = False
+    for cell in nb.cells:
+        if "injected-parameters" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        lines = cell.source.split("\n")
+        for i, line in enumerate(lines):
+            if line.startswith("export_path = ") and slice_path in line:
+                lines[i] = f"export_path = {original!r}{_SLICE_NOTE}"
+                changed = True
+        cell.source = "\n".join(lines)
+    params = nb.metadata.get("papermill", {}).get("parameters", {})
+    if params.get("export_path") == slice_path:
+        params["export_path"] = original
+        changed = True
+    if changed:
+        nbformat.write(nb, str(output))
+
+
 def _couple_folders(couples: list[str]) -> dict[str, str]:
     """One folder name per couple id, distinct even on case-insensitive file systems.
 
@@ -1423,6 +1460,9 @@ def run_report(
             continue
         title = f"Couple report {entry['number']} of {n_total}"
         p = params_by_couple[c]
+        slice_path = str((staging / folders[c]).resolve())
+        for r in mine:
+            _show_original_export(Path(r.output), slice_path, p.export_path)
         period = f"{p.start or 'first day'} to {p.end or 'last day'}"
         meta = [f"Pseudonymous couple id: {c}", f"Period: {period}", f"Audience: {audience}"]
         try:
