@@ -1,0 +1,101 @@
+"""The private speed helpers: equal to what they replace (pandas.factorize, statsmodels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from statsmodels.stats.proportion import proportion_confint
+
+from patterns import _fast
+from patterns._eventcodes import encode
+
+
+@pytest.mark.parametrize("confidence", [0.5, 0.8, 0.9, 0.95, 0.99, 0.999])
+def test_wilson_equals_statsmodels(confidence):
+    rng = np.random.default_rng(7)
+    n = rng.integers(1, 500, size=2000).astype(float)
+    k = np.floor(rng.random(2000) * (n + 1))
+    k[:50], k[50:100] = 0, n[50:100]  # both edges
+    lo, hi = _fast.wilson(k, n, confidence)
+    ref_lo, ref_hi = proportion_confint(k, n, alpha=1 - confidence, method="wilson")
+    # same arithmetic; the normal quantile (stdlib vs scipy's ndtri) differs by an ulp
+    np.testing.assert_allclose(lo, ref_lo, rtol=1e-13, atol=1e-16)
+    np.testing.assert_allclose(hi, ref_hi, rtol=1e-13, atol=1e-16)
+
+
+def test_wilson_r_values():
+    # R: prop.test(7, 10, correct = FALSE)$conf.int -> 0.3967781 0.8922087
+    lo, hi = _fast.wilson(np.array([7.0]), np.array([10.0]), 0.95)
+    assert (lo[0], hi[0]) == (
+        pytest.approx(0.3967781, abs=5e-8),
+        pytest.approx(0.8922087, abs=5e-8),
+    )
+    # R: prop.test(0, 25, correct = FALSE, conf.level = 0.9)$conf.int -> 0 0.09763...
+    lo, hi = _fast.wilson(np.array([0.0]), np.array([25.0]), 0.9)
+    assert lo[0] == 0.0
+    assert hi[0] == pytest.approx(1.6448536**2 / (25 + 1.6448536**2), rel=1e-6)
+
+
+STRINGS = ["c10", "c2", None, "c2", "Zoë", "zoe", "c10", "", "c1", None, "ä", "a"]
+
+
+@pytest.mark.parametrize("dtype", ["string[pyarrow]", "str", "object", "string[python]"])
+@pytest.mark.parametrize("sort", [True, False])
+def test_codes_equal_factorize(dtype, sort):
+    s = pd.Series(STRINGS, dtype=dtype)
+    got_codes, got_uniques = _fast.codes(s, sort=sort)
+    ref_codes, ref_uniques = pd.factorize(s, sort=sort)
+    np.testing.assert_array_equal(got_codes, np.asarray(ref_codes, dtype=np.int64))
+    assert got_codes.dtype == np.int64
+    assert list(got_uniques) == list(np.asarray(ref_uniques, dtype=object))
+    codes_only, none = _fast.codes(s, sort=sort, uniques=False)
+    assert none is None
+    if not sort:
+        np.testing.assert_array_equal(codes_only, got_codes)
+
+
+def test_codes_chunked_arrow_and_empty():
+    import pyarrow as pa
+
+    chunked = pa.chunked_array([["b", "a"], [None, "b", "c"]])
+    s = pd.Series(pd.arrays.ArrowStringArray(chunked))
+    c, u = _fast.codes(s, sort=True)
+    assert c.tolist() == [1, 0, -1, 1, 2] and u.tolist() == ["a", "b", "c"]
+    c, u = _fast.codes(pd.Series([], dtype="string[pyarrow]"), sort=True)
+    assert len(c) == 0 and len(u) == 0
+
+
+def test_memo_only_inside_shared_keys():
+    calls = []
+    frame = pd.DataFrame({"x": [1]})
+
+    def compute():
+        calls.append(1)
+        return len(calls)
+
+    assert _fast.memo("k", frame, compute) == 1
+    assert _fast.memo("k", frame, compute) == 2  # outside: never cached
+    with _fast.shared_keys():
+        assert _fast.memo("k", frame, compute) == 3
+        assert _fast.memo("k", frame, compute) == 3  # same object: reused
+        assert _fast.memo("k", frame.copy(), compute) == 4  # another object: computed
+        assert _fast.memo("other", frame, compute) == 5  # another kind
+    with _fast.shared_keys():
+        assert _fast.memo("k", frame, compute) == 6  # a new block starts empty
+
+
+def test_encode_other_matches_grouped_min_max():
+    ev = pd.DataFrame(
+        {
+            "couple_id": pd.array(["c2", "c1", "c1", None, "c2", "c3", None], dtype="str"),
+            "actor": pd.array(["y", "a", "b", "q", "x", "s", "r"], dtype="str"),
+            "code": ["bid"] * 7,
+            "ts": pd.date_range("2026-01-01", periods=7, freq="h", tz="UTC"),
+        }
+    )
+    enc = encode(ev)
+    g = pd.Series(enc.actor).groupby(enc.couple, sort=False)
+    lo, hi = g.transform("min").to_numpy(), g.transform("max").to_numpy()
+    np.testing.assert_array_equal(enc.other(), np.where(enc.actor == lo, hi, lo))
+    assert enc.other() is enc.other()  # computed once per encoding
