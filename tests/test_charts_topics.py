@@ -56,11 +56,15 @@ def test_escalation_repair_bars(log):
     assert spec["mark"]["type"] == "bar"
     assert (
         spec["encoding"]["y"]["sort"]
-        == rec.loc[rec["couple_id"] == "c001"].sort_values("rank")["topic"].tolist()
+        == rec.loc[rec["couple_id"] == "c001"]
+        .sort_values("rank")["topic"]
+        .str.replace("_", " ")  # codes shown as words
+        .tolist()
     )
     rows = _data(spec)
     assert {r["measure"] for r in rows} == {"escalation", "repair"}
-    c1 = rec[rec["couple_id"] == "c001"].set_index("topic")
+    c1 = rec[rec["couple_id"] == "c001"]
+    c1 = c1.set_index(c1["topic"].astype(str).str.replace("_", " "))
     for r in rows:
         assert r["share"] == pytest.approx(c1.loc[r["topic"], f"{r['measure']}_share"])
 
@@ -94,3 +98,22 @@ def test_charts_refuse_unaggregated_or_text():
     )
     with pytest.raises(ValueError, match="charts take aggregated results"):
         charts.chart_topic_weeks(big)
+
+
+def test_codes_shown_as_words_and_counts_as_whole_numbers():
+    weeks = pd.DataFrame(
+        {
+            "couple_id": "c1",
+            "topic": ["time_together", "money"],
+            "week_start": pd.to_datetime(["2026-01-05", "2026-01-12"]),
+            "conflicts": [1, 2],
+            "resurfaced": [0, 1],
+            "escalated": [0, 0],
+        }
+    )
+    spec = charts.chart_topic_weeks(weeks).to_dict()
+    rows = _data(spec)
+    assert {r["topic"] for r in rows} == {"time together", "money"}
+    legend = spec["layer"][0]["encoding"]["color"]["legend"]
+    assert legend["format"] == "d" and legend["tickMinStep"] == 1
+    assert spec["layer"][0]["encoding"]["color"]["scale"]["domainMin"] == 0

@@ -7,7 +7,7 @@ import pandas as pd
 
 from patterns.errors import option_error
 
-__all__ = ["ENDING_COLORS", "PARTNER_COLORS", "base", "check_rows", "one_couple"]
+__all__ = ["ENDING_COLORS", "PARTNER_COLORS", "base", "check_rows", "one_couple", "readable"]
 
 #: Colour-blind-safe palette (Okabe–Ito) for the two partners and the couple.
 PARTNER_COLORS = {"Partner A": "#0072B2", "Partner B": "#D55E00", "Couple": "#555555"}
@@ -34,6 +34,21 @@ def check_rows(data: pd.DataFrame, *, func: str) -> pd.DataFrame:
     if leaked:
         raise ValueError(f"{func}: chart data must not carry free text columns {leaked}.")
     return data
+
+
+def readable(codes: pd.Series) -> pd.Series:
+    """Codes as words for chart labels (``time_together`` → ``time together``).
+
+    Examples
+    --------
+    >>> readable(pd.Series(["urge_withdraw", "money"])).tolist()
+    ['urge withdraw', 'money']
+    """
+    return codes.astype(str).str.replace("_", " ", regex=False)
+
+
+#: Vega expression doing the same for legend/axis labels whose domain must stay the codes.
+READABLE_LABEL = "replace(datum.label, /_/g, ' ')"
 
 
 def base(data: pd.DataFrame, *, title: str, width: int = 560, height: int = 220) -> alt.Chart:

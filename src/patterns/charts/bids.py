@@ -12,7 +12,14 @@ import pandas as pd
 
 from patterns import schema
 from patterns.bids import REFERENCE_SOURCE, TURNING_TOWARD_REFERENCE
-from patterns.charts._common import ENDING_COLORS, PARTNER_COLORS, base, check_rows, one_couple
+from patterns.charts._common import (
+    ENDING_COLORS,
+    PARTNER_COLORS,
+    READABLE_LABEL,
+    base,
+    check_rows,
+    one_couple,
+)
 from patterns.errors import option_error
 
 __all__ = [
@@ -289,6 +296,7 @@ def chart_episode_timeline(episodes: pd.DataFrame, *, couple_id: str | None = No
                 "ended_by:N",
                 title="How it ended",
                 scale=alt.Scale(domain=list(ENDING_COLORS), range=list(ENDING_COLORS.values())),
+                legend=alt.Legend(labelExpr=READABLE_LABEL),
             ),
             tooltip=[
                 alt.Tooltip("start:T", title="Start"),

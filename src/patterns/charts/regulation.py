@@ -6,7 +6,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from patterns.charts._common import check_rows, one_couple
+from patterns.charts._common import check_rows, one_couple, readable
 from patterns.schema import partner_labels, require_columns
 
 __all__ = ["chart_signal_calendar"]
@@ -67,7 +67,7 @@ def chart_signal_calendar(
     labels = partner_labels(data["partner"].astype(str).unique())
     data = data.assign(
         partner=data["partner"].astype(str).map(labels),
-        signal=data["signal"].astype(str),
+        signal=readable(data["signal"]),
         kind=data["kind"].astype(str),
         state=(data["days_present"] > 0).map({True: "present", False: "absent"}),
     ).drop(columns="couple_id")

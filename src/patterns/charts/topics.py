@@ -7,7 +7,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from patterns.charts._common import base, check_rows, one_couple
+from patterns.charts._common import base, check_rows, one_couple, readable
 from patterns.schema import require_columns
 
 __all__ = ["chart_escalation_repair", "chart_topic_weeks"]
@@ -48,7 +48,7 @@ def chart_topic_weeks(weeks: pd.DataFrame, *, couple_id: str | None = None) -> a
     require_columns(weeks, cols, func=func)
     data = one_couple(weeks[cols], couple_id, func)
     data = check_rows(data.drop(columns="couple_id").reset_index(drop=True), func=func)
-    data = data.assign(topic=data["topic"].astype(str))
+    data = data.assign(topic=readable(data["topic"]))
     order = data.groupby("topic")["conflicts"].sum().sort_values(ascending=False, kind="stable")
     chart = base(
         data,
@@ -67,7 +67,13 @@ def chart_topic_weeks(weeks: pd.DataFrame, *, couple_id: str | None = None) -> a
     rect = chart.mark_rect().encode(
         x=x,
         y=y,
-        color=alt.Color("conflicts:Q", scale=alt.Scale(scheme="oranges"), title="conflicts"),
+        color=alt.Color(
+            "conflicts:Q",
+            scale=alt.Scale(scheme="oranges", domainMin=0),
+            # counts: whole-number legend labels (not 1.0, 1.2, … 2.0)
+            legend=alt.Legend(format="d", tickMinStep=1),
+            title="conflicts",
+        ),
         tooltip=tooltip,
     )
     marks = (
@@ -107,7 +113,7 @@ def chart_escalation_repair(recurrence: pd.DataFrame, *, couple_id: str | None =
     cols = ["couple_id", "topic", "conflicts", "escalation_share", "repair_share", "rank"]
     require_columns(recurrence, cols, func=func)
     data = one_couple(recurrence[cols], couple_id, func)
-    order = data.sort_values("rank", kind="stable")["topic"].astype(str).tolist()
+    order = readable(data.sort_values("rank", kind="stable")["topic"]).tolist()
     long = data.melt(
         id_vars=["topic", "conflicts"],
         value_vars=["escalation_share", "repair_share"],
@@ -115,7 +121,7 @@ def chart_escalation_repair(recurrence: pd.DataFrame, *, couple_id: str | None =
         value_name="share",
     )
     long["measure"] = long["measure"].str.replace("_share", "", regex=False)
-    long["topic"] = long["topic"].astype(str)
+    long["topic"] = readable(long["topic"])
     long = check_rows(long.reset_index(drop=True), func=func)
     colors = alt.Scale(domain=list(SHARE_COLORS), range=list(SHARE_COLORS.values()))
     return (
