@@ -538,3 +538,21 @@ def test_show_original_export_rewrites_injected_line_and_metadata(tmp_path):
     assert got.cells[1].source == 'print("/out/.staging/c001")'  # only the parameter cell
     assert got.metadata["papermill"]["parameters"]["export_path"] == "/data/it's export"
     _show_original_export(tmp_path / "missing.ipynb", "x", "y")  # a failed run: no file
+
+
+def test_table_dates_do_not_wrap(small_export, capsys):
+    ctx = prepare(export_path=str(small_export))
+    ctx.table(
+        pd.DataFrame(
+            {
+                "day": pd.to_datetime(["2026-01-05", "2026-01-06"]),
+                "at": pd.to_datetime(["2026-01-05 08:30", "2026-01-06 09:00"]),
+                "label": ["2026-01-05 is in text", "<td>2026-01-05</td>"],
+            }
+        )
+    )
+    html = capsys.readouterr().out
+    assert html.count('<td class="date">') == 4
+    assert '<td class="date">2026-01-05 08:30</td>' in html
+    assert "&lt;td&gt;2026-01-05&lt;/td&gt;" in html  # escaped text is not a date cell
+    assert "td.date{white-space:nowrap}" in report._CSS

@@ -423,6 +423,7 @@ def _words(value: Any) -> Any:
     return value.replace("_", " ") if isinstance(value, str) and _SNAKE_CODE.match(value) else value
 
 
+_DATE_CELL = re.compile(r"<td>(\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2})?)</td>")
 _COUNT_NAME = re.compile(r"^(n|n_\w+|\w+_n|rows\w*|days\w*|count\w*|\w+_count|weeks\w*)$")
 
 
@@ -614,6 +615,8 @@ class ReportContext:
             border=0,
             classes="result",
         )
+        # dates never break across lines (a cell holding only digits, so the rewrite is safe)
+        html = _DATE_CELL.sub(r'<td class="date">\1</td>', html)
         _display_html(html)
 
     def chart(self, chart: Any, *, alt_text: str = "") -> None:
@@ -818,7 +821,7 @@ margin:2rem auto;padding:0 1rem;color:#222;line-height:1.5}
 h1{font-size:1.6rem}h2{font-size:1.3rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
 table.result,table.index{border-collapse:collapse;margin:.5rem 0 1rem}
 table.result td,table.result th,table.index td,table.index th{padding:.25rem .6rem;
-border-bottom:1px solid #e3e3e3;text-align:left}
+border-bottom:1px solid #e3e3e3;text-align:left}td.date{white-space:nowrap}
 figure.chart{margin:1rem 0}figure.chart svg{max-width:100%;height:auto}
 .stamp{background:#fff3cd;border:2px solid #d39e00;padding:.5rem 1rem;font-weight:bold}
 .missing{color:#666;font-style:italic}.failed{color:#b00020}.ok{color:#00703c}
