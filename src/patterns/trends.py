@@ -34,9 +34,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from patterns import _fast
 from patterns.errors import check_option, option_error
 from patterns.schema import require_columns
-from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones, week_start
+from patterns.timeutil import (
+    DEFAULT_CUTOFF_HOUR,
+    TimezoneMap,
+    diary_day,
+    resolve_timezones,
+    week_start,
+)
 
 
 class _LazyModule:
@@ -189,19 +196,69 @@ def daily_partner_table(
     cutoff_hour = _check_cutoff(cutoff_hour, func)
     require_columns(checkins, ["couple_id", "partner", "ts", *columns], func=func, table="checkins")
     tz = resolve_timezones(checkins, timezone)
-    df = pd.DataFrame(
+    values = {
+        c: pd.to_numeric(checkins[c].astype("Float64"), errors="coerce").astype(float)
+        for c in columns
+    }
+    return _daily_table(checkins, _checkin_days(checkins, tz, cutoff_hour), values)
+
+
+def _checkin_days(checkins: pd.DataFrame, tz: Any, cutoff_hour: int) -> pd.Series:
+    """Diary day of each check-in row; computed once per frame inside
+    :func:`patterns._fast.shared_keys` (``couple_week_metrics`` asks for it several times)."""
+    return _fast.memo(
+        "checkin_day",
+        checkins,
+        lambda: diary_day(checkins["ts"], checkins["couple_id"], tz, cutoff_hour=cutoff_hour),
+        tz if isinstance(tz, str | TimezoneMap) else id(tz),
+        cutoff_hour,
+    )
+
+
+def _daily_table(
+    checkins: pd.DataFrame,
+    day: pd.Series,
+    values: Mapping[str, pd.Series],
+    rows: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Core of :func:`daily_partner_table` (``rows``: an optional mask of check-ins to use).
+
+    Grouped on one int64 key built from sorted integer codes of couple and partner (string
+    order, so the row order equals a groupby on the strings) and the day, instead of a
+    three-column groupby on strings: the same groups, the same rows in the same order per
+    group, the same pandas mean — at a fraction of the cost on Arrow strings.
+    """
+    cpl, cpl_names = _fast.codes(checkins["couple_id"].astype("string"), sort=True)
+    par, par_names = _fast.codes(checkins["partner"].astype("string"), sort=True)
+    d = day.to_numpy()
+    ok = (cpl >= 0) & (par >= 0) & ~np.isnat(d)
+    if rows is not None:
+        ok &= np.asarray(rows, dtype=bool)
+    pos = np.flatnonzero(ok)
+    pair_u, pair = np.unique(cpl[pos] * max(len(par_names), 1) + par[pos], return_inverse=True)
+    dn = d[pos].view("int64")
+    d0 = int(dn.min()) if len(dn) else 0
+    step = 86_400 * 10**9 if d.dtype == "datetime64[ns]" else 1
+    span = (int(dn.max()) - d0) // step + 1 if len(dn) else 1
+    key = pair.astype(np.int64) * span + (dn - d0) // step
+    frame = pd.DataFrame({c: np.asarray(v, dtype=float)[pos] for c, v in values.items()})
+    grouped = frame.groupby(key, sort=True)
+    out = grouped.mean() if len(values) else pd.DataFrame(index=grouped.size().index)
+    n = grouped.size()
+    k = n.index.to_numpy()
+    pk = pair_u[k // span]
+    n_par = max(len(par_names), 1)
+    day_values = (d0 + (k % span) * step).astype(np.int64).view(d.dtype)
+    head = pd.DataFrame(
         {
-            "couple_id": checkins["couple_id"].astype("string"),
-            "partner": checkins["partner"].astype("string"),
-            "day": diary_day(checkins["ts"], checkins["couple_id"], tz, cutoff_hour=cutoff_hour),
+            "couple_id": pd.array(cpl_names[pk // n_par], dtype="string"),
+            "partner": pd.array(par_names[pk % n_par], dtype="string"),
+            "day": day_values,
         }
     )
-    for c in columns:
-        df[c] = pd.to_numeric(checkins[c].astype("Float64"), errors="coerce").astype(float)
-    grouped = df.groupby([*_KEYS, "day"], sort=True, observed=True)
-    out = grouped[list(columns)].mean() if columns else grouped.size().to_frame("n").iloc[:, :0]
-    out["n"] = grouped.size().astype(float)
-    return out.reset_index()
+    out = pd.concat([head, out.reset_index(drop=True)], axis=1)
+    out["n"] = n.to_numpy().astype(float)
+    return out
 
 
 def daily_connection(
@@ -251,16 +308,28 @@ def daily_connection(
         checkins, ["couple_id", "partner", "ts", "connection"], func=func, table="checkins"
     )
     tz = resolve_timezones(checkins, timezone)
-    rated = checkins[checkins["connection"].notna().to_numpy()]
-    d = daily_partner_table(rated, ["connection"], cutoff_hour=cutoff_hour, timezone=tz, func=func)
+    cutoff_hour = _check_cutoff(cutoff_hour, func)
+    # = daily_partner_table(rated check-ins, ["connection"]), with the day of every row
+    # computed once (shared with the other daily tables of the same check-ins)
+    conn = pd.to_numeric(checkins["connection"].astype("Float64"), errors="coerce").astype(float)
+    rated = checkins["connection"].notna().to_numpy()
+    d = _daily_table(
+        checkins, _checkin_days(checkins, tz, cutoff_hour), {"connection": conn}, rows=rated
+    )
+    out = pd.concat([d, _couple_rows(d)], ignore_index=True)
+    out = out.sort_values(["couple_id", "partner", "day"], kind="stable", ignore_index=True)
+    return out[["couple_id", "partner", "day", "connection", "n"]]
+
+
+def _couple_rows(d: pd.DataFrame) -> pd.DataFrame:
+    """The ``partner == "couple"`` rows of :func:`daily_connection` from its partner rows
+    ``d``: mean of the two partners' daily means on days when both rated."""
     both = d.groupby(["couple_id", "day"], observed=True).agg(
         connection=("connection", "mean"), n=("n", "sum"), partners=("partner", "nunique")
     )
     both = both[both["partners"] == 2].drop(columns="partners").reset_index()
     both.insert(1, "partner", pd.Series(COUPLE, index=both.index, dtype="string"))
-    out = pd.concat([d, both], ignore_index=True)
-    out = out.sort_values(["couple_id", "partner", "day"], kind="stable", ignore_index=True)
-    return out[["couple_id", "partner", "day", "connection", "n"]]
+    return both
 
 
 def weekly_connection(daily: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
@@ -1286,15 +1355,8 @@ def lonely_together_days(
     >>> lonely_together_days(ci)["lonely_together"].tolist()  # median 130 min
     [False, True, False, False]
     """
-    from patterns.thresholds import load_thresholds
-
     func = "lonely_together"
-    th = load_thresholds()["lonely_together"]["params"]
-    lonely_min = th["lonely_min"] if lonely_min is None else lonely_min
-    connection_max = th["connection_max"] if connection_max is None else connection_max
-    for name, val in (("lonely_min", lonely_min), ("connection_max", connection_max)):
-        if isinstance(val, bool) or not isinstance(val, (int, float)) or not 0 <= val <= 10:
-            raise option_error(name, func, "a number on the 0–10 scale", val)
+    lonely_min, connection_max = _lonely_thresholds(lonely_min, connection_max, func)
     require_columns(
         checkins, ["couple_id", "partner", "ts", "time_together_min"], func=func, table="checkins"
     )
@@ -1308,6 +1370,29 @@ def lonely_together_days(
         timezone=timezone,
         func=func,
     )
+    return _lonely_flags(d, lonely_min, connection_max)
+
+
+def _lonely_thresholds(
+    lonely_min: float | None, connection_max: float | None, func: str
+) -> tuple[float, float]:
+    """The two thresholds of :func:`lonely_together_days` (defaults from thresholds.yaml)."""
+    from patterns.thresholds import load_thresholds
+
+    th = load_thresholds()["lonely_together"]["params"]
+    lonely_min = th["lonely_min"] if lonely_min is None else lonely_min
+    connection_max = th["connection_max"] if connection_max is None else connection_max
+    for name, val in (("lonely_min", lonely_min), ("connection_max", connection_max)):
+        if isinstance(val, bool) or not isinstance(val, (int, float)) or not 0 <= val <= 10:
+            raise option_error(name, func, "a number on the 0–10 scale", val)
+    return lonely_min, connection_max
+
+
+def _lonely_flags(d: pd.DataFrame, lonely_min: float, connection_max: float) -> pd.DataFrame:
+    """Day flags of :func:`lonely_together_days` from a daily partner table ``d`` (with
+    ``time_together_min`` and any of ``lonely``/``connection``)."""
+    keep = ["couple_id", "partner", "day", "time_together_min"]
+    d = d[keep + [c for c in ("lonely", "connection") if c in d.columns]]  # a new frame
     for c in ("lonely", "connection"):
         if c not in d.columns:
             d[c] = np.nan
