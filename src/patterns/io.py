@@ -1769,7 +1769,14 @@ def _encode(s: pd.Series) -> tuple[np.ndarray, pd.Series] | None:
         return None  # typed (Parquet) or object columns: the per-row path converts them
     arr = _arrow(s)
     if n > _ENCODE_SAMPLE:
-        sample = arr.take(pa.array(np.linspace(0, n - 1, _ENCODE_SAMPLE).astype(np.int64)))
+        # 64 evenly spaced runs of rows: slices are free, while a gather of single rows
+        # from a 200-chunk column cost 0.06 CPU s per column.
+        run = _ENCODE_SAMPLE // 64
+        chunks = []
+        for start in np.linspace(0, n - run, 64).astype(np.int64):
+            part = arr.slice(int(start), run)
+            chunks.extend(part.chunks if isinstance(part, pa.ChunkedArray) else [part])
+        sample = pa.chunked_array(chunks, type=arr.type)
         if pc.count_distinct(sample, mode="all").as_py() * _ENCODE_RATIO > _ENCODE_SAMPLE:
             return None
     enc = pc.dictionary_encode(arr, null_encoding="encode")
