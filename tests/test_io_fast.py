@@ -1,0 +1,161 @@
+"""Tests for the loader's fast paths (patterns.io): checks by distinct value, Arrow codes.
+
+Oracles: the same export loaded with every fast path switched off (the per-row checks they
+replace), ``pandas.factorize`` of the concatenated columns, and known-truth inputs (a
+repeated column is encoded, a distinct one is not; a cell over the field limit is found).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from patterns import io as pio
+from patterns.io import load_export
+
+FRAMES = ("events", "checkins", "quarantine", "notices", "sources")
+PLAIN = ("manifest", "timezones", "partners", "dropped_columns", "rows_in", "rows_in_by_couple")
+
+
+def _messy_export(root: Path, n: int, seed: int) -> Path:
+    """A messy export (padded and NFD ids, unknown codes, NA strings, decimal commas,
+    bad and out-of-range numbers, odd booleans, naive and aware times, manifest zones and
+    partner lists for some couples) with few distinct values per column."""
+    rng = np.random.default_rng(seed)
+
+    def pick(pool):
+        return np.asarray(pool, dtype=object)[rng.integers(0, len(pool), n)]
+
+    couples = ["c1", " c1", "c2", "c3 ", "Zoe\u0308", "Zoë", "", "NA", "c4", "  "]
+    actors = ["a", "b", " a", "x", "", "Zoë-a", "Zoe\u0308-a", "NA"]
+    codes = ["bid", "Toward ", "AWAY", "away", "foo", "", "a whole sentence here", "bid!"]
+    nums = ["0.5", "0,5", " 1 ", "", "abc", "-1", "2", "NA", "1e-1", "inf"]
+    bools = ["yes", "No", "0", "1", "maybe", "", "TRUE", " t "]
+    body = ["true", "false", "2", "5", "x", "", "0,5"]
+    hours = rng.integers(0, 24 * 60, n)
+    naive = [f"2026-03-29T{h // 60:02d}:{h % 60:02d}:00" for h in hours]
+    aware = [f"2026-03-{1 + h % 28:02d}T{h // 60:02d}:{h % 60:02d}:00+01:00" for h in hours]
+    ts = np.where(rng.random(n) < 0.5, np.array(naive, object), np.array(aware, object))
+    ts[rng.random(n) < 0.02] = "not a time"
+    events = pd.DataFrame(
+        {
+            "couple_id": pick(couples),
+            "ts": ts,
+            "actor": pick(actors),
+            "code": pick(codes),
+            "bid_id": [f"b{i}" for i in rng.integers(0, n, n)],
+            "bid_type": pick(["humor", " Humor", "", "support"]),
+            "intensity": pick(nums),
+            "topic": pick(["money", "", "chores ", "NA"]),
+            "note": pick(["", "hello", "  ", "NA", "Zoe\u0308"]),
+        }
+    )
+    clean = ["c1", "2026-03-02T10:00:00+01:00", "a", "bid", "bx", "humor", "0.5", "money", ""]
+    dup = pd.DataFrame([clean] * 3, columns=events.columns)  # two copies of a clean row
+    events = pd.concat([events, dup], ignore_index=True)
+    checkins = pd.DataFrame(
+        {
+            "couple_id": pick(couples),
+            "partner": pick(actors),
+            "ts": pick(naive + aware),
+            "connection": pick([*nums, "8", "11"]),
+            "conflict": pick(bools),
+            "tension": pick(body),
+            "time_together_min": pick(["30", "2000", "", "x"]),
+            "prompt": pick(["", "Why?"]),
+            "answer": pick(["", "Because."]),
+        }
+    )
+    root.mkdir()
+    events.to_csv(root / "events.csv", index=False)
+    checkins.to_csv(root / "checkins.csv", index=False)
+    manifest = {
+        "couples": [
+            {"couple_id": "c1", "timezone": "Europe/Amsterdam", "partners": ["a", "b"]},
+            {"couple_id": "Zoë", "timezone": "America/New_York"},
+            {"couple_id": "c2"},
+            {"couple_id": "c3"},
+        ]
+    }
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    return root
+
+
+MAPPING = {
+    "na_values": ["NA"],
+    "recode": {"events": {"code": {"away": "turn_away"}}},
+    "scales": {"connection": [0, 10]},
+}
+
+
+def _same(a, b) -> None:
+    for k in FRAMES:
+        pd.testing.assert_frame_equal(getattr(a, k), getattr(b, k), check_exact=True)
+        assert dict(getattr(a, k).attrs) == dict(getattr(b, k).attrs)
+    for k in PLAIN:
+        assert getattr(a, k) == getattr(b, k), k
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_by_value_checks_equal_per_row_checks(tmp_path, monkeypatch, seed):
+    root = _messy_export(tmp_path / "x", 3000, seed)
+    fast = load_export(root, mapping=MAPPING)
+    # every problem kind above is present, so the comparison covers each detail string
+    reasons = set(fast.quarantine["reason"])
+    assert {"unknown_code", "bad_number", "out_of_range", "bad_bool", "missing_required"} <= (
+        reasons
+    )
+    assert {"unknown_couple", "unknown_partner", "bad_timestamp", "duplicate"} <= reasons
+    assert len(fast.notices)  # naive 2026-03-29 02:xx in Amsterdam: the DST gap
+    # cardinality judged on a sample (a sample smaller than the table)
+    monkeypatch.setattr(pio, "_ENCODE_SAMPLE", 256)
+    sampled = load_export(root, mapping=MAPPING)
+    calls = []
+    real = pio._encode
+    monkeypatch.setattr(pio, "_encode", lambda s: calls.append(real(s)) or None)
+    per_row = load_export(root, mapping=MAPPING)
+    assert any(c is not None for c in calls)  # the fast path was on in the first loads
+    _same(fast, per_row)
+    _same(sampled, per_row)
+
+
+def test_encode_only_repeating_columns(monkeypatch):
+    monkeypatch.setattr(pio, "_ENCODE_SAMPLE", 1024)
+    n = 20_000
+    rep = pd.Series(np.array(["a", "b", " c", None], dtype=object)[np.arange(n) % 4], dtype="str")
+    idx, values = pio._encode(rep)
+    assert values.tolist()[:3] == ["a", "b", " c"] and pd.isna(values.iloc[3])
+    pd.testing.assert_series_equal(
+        values.iloc[idx].reset_index(drop=True), rep.astype("string"), check_exact=True
+    )
+    distinct = pd.Series([f"id{i}" for i in range(n)], dtype="str")
+    assert pio._encode(distinct) is None
+    assert pio._encode(pd.Series([1.0, 2.0])) is None  # typed columns stay per row
+
+
+def test_factorize_equals_pandas_over_chunked_columns():
+    chunks = [["b", None, "a"], ["c", "a", "b"], [], [None, "d"]]
+    s1 = pd.Series(
+        pd.arrays.ArrowStringArray(pa.chunked_array(chunks, type=pa.large_string())),
+        copy=False,
+    )
+    s2 = pd.Series(["d", "e", None, "b"], dtype="string")
+    codes, uniques = pio._factorize([s1, s2])
+    want_codes, want_uniques = pd.factorize(pd.concat([s1, s2], ignore_index=True))
+    np.testing.assert_array_equal(codes, want_codes)
+    assert list(uniques) == list(want_uniques)
+    empty_codes, empty_uniques = pio._factorize([pd.Series([], dtype="string")])
+    assert len(empty_codes) == 0 and len(empty_uniques) == 0
+
+
+def test_cells_fit_reads_chunk_sizes():
+    small = pa.chunked_array([["x" * 100] * 10, ["y"]], type=pa.large_string())
+    assert pio._cells_fit(small)
+    big = pa.chunked_array([["x"], ["y" * (pio.MAX_FIELD_BYTES + 1)]], type=pa.large_string())
+    assert not pio._cells_fit(big)
+    assert not pio._cells_fit(pa.array([1, 2]))  # not text: sizes unknown, measure cells
