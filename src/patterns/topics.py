@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from patterns import schema, timeutil
+from patterns import _fast, schema, timeutil
 from patterns.errors import check_duration, option_error
 
 __all__ = [
@@ -352,8 +352,12 @@ def explain_topics(
 
 
 def _norm_tag(tag: pd.Series) -> pd.Series:
-    t = _fold(tag).str.strip().str.replace(r"[\s\-]+", "_", regex=True)
-    return t.mask(t == "")
+    # normalise each distinct tag once, then broadcast by code (tags repeat a lot)
+    codes, uniq = pd.factorize(tag.astype(_STR))
+    u = _fold(pd.Series(uniq, dtype=_STR)).str.strip().str.replace(r"[\s\-]+", "_", regex=True)
+    u = u.mask(u == "").to_numpy(dtype=object, na_value=pd.NA)
+    out = np.append(u, pd.NA)[np.where(codes >= 0, codes, len(u))]  # missing tag -> NA
+    return pd.Series(out, index=tag.index, dtype=_STR)
 
 
 def _assign_topics(
@@ -480,7 +484,9 @@ def conflict_log(
             events, ["couple_id", "ts", "actor", "code"], func="conflict_log", table="events"
         )
         spans.append(events[["couple_id", "ts"]])
-        ev = events.loc[events["code"].astype(_STR).eq("conflict").fillna(False).to_numpy()]
+        # == on the column itself (categorical in the contract): a cast of millions of codes
+        # to strings first took 0.35 s
+        ev = events.loc[(events["code"] == "conflict").to_numpy(dtype=bool, na_value=False)]
         ev = ev.reset_index(drop=True)  # any index, even with repeated labels
         tag = ev["topic"] if "topic" in ev else pd.Series(pd.NA, index=ev.index, dtype=_STR)
         note = ev["note"] if "note" in ev else pd.Series(pd.NA, index=ev.index, dtype=_STR)
@@ -617,11 +623,33 @@ def _dedupe(rows: pd.DataFrame, *, include_text: bool) -> pd.DataFrame:
 def _observed_period(
     spans: list[pd.DataFrame], zones: Any, cutoff_hour: int
 ) -> dict[str, tuple[str, str]]:
-    both = pd.concat([s.assign(ts=pd.to_datetime(s["ts"], utc=True)) for s in spans])
-    both = both.dropna(subset=["ts"])
+    # first/last time per couple code by ufunc.at on int64 ns (a string groupby over all
+    # events took 0.2 s at 1,000 couples), then min/max over the few (table, couple) rows
+    small = []
+    for s in spans:
+        code, names = _fast.codes(s["couple_id"])
+        ts = pd.to_datetime(s["ts"], utc=True).dt.as_unit("ns").array.asi8
+        ok = (code >= 0) & (ts != np.iinfo(np.int64).min)
+        k = len(names)
+        lo = np.full(k, np.iinfo(np.int64).max)
+        hi = np.full(k, np.iinfo(np.int64).min)
+        np.minimum.at(lo, code[ok], ts[ok])
+        np.maximum.at(hi, code[ok], ts[ok])
+        seen = hi >= lo
+        small.append(pd.DataFrame({"couple_id": names[seen], "min": lo[seen], "max": hi[seen]}))
+    both = pd.concat(small, ignore_index=True)
     if both.empty:
         return {}
-    ext = both.groupby(both["couple_id"].astype(str))["ts"].agg(["min", "max"])
+    ext = both.groupby(both["couple_id"].astype(str))[["min", "max"]].agg(
+        {"min": "min", "max": "max"}
+    )
+    ext = pd.DataFrame(
+        {
+            "min": pd.DatetimeIndex(ext["min"].to_numpy().view("datetime64[ns]"), tz="UTC"),
+            "max": pd.DatetimeIndex(ext["max"].to_numpy().view("datetime64[ns]"), tz="UTC"),
+        },
+        index=ext.index,
+    )
     cid = pd.Series(ext.index, index=ext.index)
     first = timeutil.diary_day(ext["min"], cid, zones, cutoff_hour=cutoff_hour)
     last = timeutil.diary_day(ext["max"], cid, zones, cutoff_hour=cutoff_hour)
