@@ -99,3 +99,22 @@ def test_encode_other_matches_grouped_min_max():
     lo, hi = g.transform("min").to_numpy(), g.transform("max").to_numpy()
     np.testing.assert_array_equal(enc.other(), np.where(enc.actor == lo, hi, lo))
     assert enc.other() is enc.other()  # computed once per encoding
+
+
+@pytest.mark.parametrize("n_couples", [3, 40_000])  # int16 radix path and the int64 path
+@pytest.mark.parametrize("layout", ["sorted", "blocks", "shuffled"])
+def test_couple_time_order_equals_lexsort(n_couples, layout):
+    from patterns._eventcodes import _couple_time_order
+
+    rng = np.random.default_rng(3)
+    n = 5000
+    couple = rng.integers(0, n_couples, size=n).astype(np.int64)
+    ts = rng.integers(0, 50, size=n).astype(np.int64) * 10**9  # many ties
+    if layout != "shuffled":
+        o = np.lexsort((ts, couple))
+        couple, ts = couple[o], ts[o]
+    if layout == "blocks":  # each couple's block time-sorted, blocks out of couple order
+        perm = rng.permutation(n_couples)
+        o = np.argsort(perm[couple], kind="stable")
+        couple, ts = couple[o], ts[o]
+    np.testing.assert_array_equal(_couple_time_order(couple, ts), np.lexsort((ts, couple)))

@@ -54,6 +54,35 @@ class Encoded:
         self.__dict__["_other"] = out
         return out
 
+    def order(self) -> np.ndarray:
+        """Row positions ordered by couple, time, row (``np.lexsort((ts, couple))``)."""
+        cached = self.__dict__.get("_order")
+        if cached is None:
+            cached = self.__dict__["_order"] = _couple_time_order(self.couple, self.ts)
+        return cached
+
+
+def _couple_time_order(couple: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Row order by couple, then time, then row (= ``np.lexsort((ts, couple))``).
+
+    Exports usually list each couple's events in time order, so a stable sort by couple
+    alone often is already that order (checked, O(n)); couple codes that fit in int16 sort
+    by numpy's radix sort. Otherwise two stable sorts (time, then couple) give the same
+    order as lexsort. Written by hand because lexsort over millions of rows took 0.15-0.2 s
+    per call and three analyses asked for it.
+    """
+    n = len(couple)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    small = couple.min() >= np.iinfo(np.int16).min and couple.max() <= np.iinfo(np.int16).max
+    key = couple.astype(np.int16) if small else couple
+    by_couple = np.argsort(key, kind="stable")
+    c, t = couple[by_couple], ts[by_couple]
+    if not np.any((c[1:] == c[:-1]) & (t[1:] < t[:-1])):
+        return by_couple
+    by_time = np.argsort(ts, kind="stable")
+    return by_time[np.argsort(key[by_time], kind="stable")]
+
 
 def encode(events: pd.DataFrame) -> Encoded:
     """Encode ``couple_id``, ``actor``, ``code`` and ``ts`` of a contract events table.

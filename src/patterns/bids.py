@@ -146,12 +146,14 @@ def _match(events: pd.DataFrame, passes: int) -> tuple[Encoded, dict[str, np.nda
         bid_key = _fast.codes(events["bid_id"], uniques=False)[0]  # factorize codes; NA → -1
     else:
         bid_key = np.full(n, -1, dtype=np.int64)
-    # global time rank (ties keep input order): "at or before" comparisons on small ints
+    # time rank within the couple (ties keep input order): "at or before" comparisons on
+    # small ints. Every comparison below is between rows of ONE couple, so the position in
+    # the (couple, time, row) order ranks them exactly as a global time rank did.
+    every = enc.order()
     rank = np.empty(n, dtype=np.int64)
-    rank[np.argsort(enc.ts, kind="stable")] = np.arange(n)  # = lexsort((arange(n), ts))
+    rank[every] = np.arange(n)
     kind_codes = [CODE[k] for k in _KINDS]
-    b_idx = np.flatnonzero(enc.code == CODE["bid"])
-    b_idx = b_idx[np.lexsort((enc.ts[b_idx], enc.couple[b_idx]))]  # couple, time order
+    b_idx = every[enc.code[every] == CODE["bid"]]  # bids in couple, time order
     r_idx = np.flatnonzero(np.isin(enc.code, kind_codes))
     nb = len(b_idx)
     r_ts = np.full(nb, _NAT)

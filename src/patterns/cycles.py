@@ -185,8 +185,8 @@ def pursue_withdraw_episodes(
     relevant = np.isin(fam_all, [PURSUE, WITHDRAW, AGAINST]) | np.isin(
         enc.code, [CODE["toward"], CODE["repair"]]
     )
-    sel = np.flatnonzero(relevant)
-    order = sel[np.lexsort((enc.ts[sel], enc.couple[sel]))]
+    every = enc.order()  # couple, time, row: the relevant rows in that order
+    order = every[relevant[every]]
     n = len(order)
     if n == 0:
         return _empty_episodes()
@@ -331,17 +331,19 @@ def _topic_from_markers(
     ]
     if marks.empty:
         return out
+    # times stay datetime64[ns, UTC] on both sides (their .to_numpy() made objects, one
+    # Timestamp per episode and marker); merge_asof compares the same instants
     marks = pd.DataFrame(
         {
             "couple_id": marks["couple_id"].astype(str).to_numpy(),
-            "mark_ts": pd.to_datetime(marks["ts"], utc=True).to_numpy(),
+            "mark_ts": pd.to_datetime(marks["ts"], utc=True).dt.as_unit("ns").array,
             "mark_topic": marks["topic"].astype(object).to_numpy(),
         }
     )
     marks = marks.sort_values("mark_ts", kind="stable")
     left = out.assign(_row=np.arange(len(out)))
     left["couple_id"] = left["couple_id"].astype(str)
-    left["_start"] = left["start"].to_numpy()
+    left["_start"] = pd.to_datetime(left["start"], utc=True).dt.as_unit("ns").array
     left = left.sort_values("_start", kind="stable")
     hit = pd.merge_asof(
         left[["_row", "_start", "couple_id"]],
