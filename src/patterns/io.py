@@ -1681,7 +1681,13 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
             m, value, items = _check_column(c, dictionary, recode, na_values, ctx)
             if c.name == "couple_id":
                 couple_enc = (idx, value)
-            m, value = m[idx], _expand(value, idx)
+            if isinstance(value, pd.Series) and _unchanged(value, dictionary):
+                # Every text stays as read (already trimmed, NFC, none missing: the usual
+                # id column): keep the source array instead of rebuilding 3 M strings.
+                value = _as_string_series(s)
+            else:
+                value = _expand(value, idx)
+            m = m[idx]
             items = [(mk[idx], r, d[idx] if isinstance(d, np.ndarray) else d) for mk, r, d in items]
         for mk, reason, detail in items:
             probs.add(mk, c.name, reason, detail)
@@ -1793,6 +1799,24 @@ def _encode(s: pd.Series) -> tuple[np.ndarray, pd.Series] | None:
         idx = enc.indices.to_numpy(zero_copy_only=False)
     values = pd.Series(pd.arrays.ArrowStringArray(dictionary.cast(pa.large_string())), copy=False)
     return idx, values
+
+
+def _unchanged(value: pd.Series, dictionary: pd.Series) -> bool:
+    """Whether checked strings equal the texts they came from (nulls where nulls)."""
+    import pyarrow as pa
+
+    return pa.array(value.array).equals(pa.array(dictionary.array))
+
+
+def _as_string_series(s: pd.Series) -> pd.Series:
+    """A text column as a ``string`` Series on large_string Arrow data, no copy when the
+    column already is one (nulls stay nulls)."""
+    import pyarrow as pa
+
+    arr = _arrow(s)
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(arr), copy=False)
 
 
 def _expand(value: Any, idx: np.ndarray) -> Any:
