@@ -54,6 +54,26 @@ class Encoded:
         self.__dict__["_other"] = out
         return out
 
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct (couple, actor) code pairs (−1 codes included), sorted by couple, actor.
+
+        A presence table over all code pairs when it is small (a hash/sort of millions of
+        rows otherwise), computed once per encoding.
+        """
+        cached = self.__dict__.get("_pairs")
+        if cached is not None:
+            return cached
+        nc, na = len(self.couple_names) + 1, len(self.actor_names) + 1
+        key = (self.couple + 1) * na + (self.actor + 1)
+        if nc * na <= 50_000_000:
+            seen = np.zeros(nc * na, dtype=bool)
+            seen[key] = True
+            uniq = np.flatnonzero(seen)
+        else:
+            uniq = np.unique(key)
+        cached = self.__dict__["_pairs"] = (uniq // na - 1, uniq % na - 1)
+        return cached
+
     def order(self) -> np.ndarray:
         """Row positions ordered by couple, time, row (``np.lexsort((ts, couple))``)."""
         cached = self.__dict__.get("_order")

@@ -92,17 +92,17 @@ def codes(values: pd.Series, *, sort: bool = False, uniques: bool = True):
     import pyarrow.compute as pc
 
     enc = pc.dictionary_encode(arrow)
-    idx = pc.fill_null(enc.indices, -1).to_numpy().astype(np.int64)
+    idx = pc.fill_null(enc.indices, -1).to_numpy()  # int32, zero-copy
     if not (uniques or sort):
-        return idx, None
+        return idx.astype(np.int64), None
     names = enc.dictionary.to_numpy(zero_copy_only=False).astype(object)
     if sort and len(names):
         order = np.argsort(names, kind="stable")
-        rank = np.empty(len(order), dtype=np.int64)
+        rank = np.empty(len(order) + 1, dtype=np.int64)
         rank[order] = np.arange(len(order))
-        idx = np.where(idx >= 0, rank[np.maximum(idx, 0)], -1)
-        names = names[order]
-    return idx, (names if uniques else None)
+        rank[-1] = -1  # index −1 (missing) takes the last entry
+        return rank[idx], (names[order] if uniques else None)
+    return idx.astype(np.int64), (names if uniques else None)
 
 
 def wilson(count: Any, nobs: Any, confidence: float) -> tuple[np.ndarray, np.ndarray]:

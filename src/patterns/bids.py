@@ -330,13 +330,11 @@ def turning_rates(
         bids_received=("toward", "size"), toward_given=("toward", "sum")
     )
     got.index = got.index.set_names(keys)
-    # every couple's partners in every period in which either of them bid
-    # distinct (couple, actor) pairs from one int64 key (drop_duplicates on two columns of
-    # millions of rows was a tenth of this function); first-appearance order as before
-    n_act = max(len(enc.actor_names), 1)
-    _, first_row = np.unique(enc.couple * n_act + enc.actor, return_index=True)
-    first_row = np.sort(first_row)
-    pairs = pd.DataFrame({"couple": enc.couple[first_row], "actor": enc.actor[first_row]})
+    # every couple's partners in every period in which either of them bid: the distinct
+    # (couple, actor) pairs of the encoding (drop_duplicates on two columns of millions of
+    # rows was a tenth of this function); their order does not matter, rows are sorted below
+    pair_couple, pair_actor = enc.pairs()
+    pairs = pd.DataFrame({"couple": pair_couple, "actor": pair_actor})
     periods = frame[["couple", "period"]].drop_duplicates()
     grid = pd.MultiIndex.from_frame(periods.merge(pairs, on="couple")[keys])
     out = made.reindex(grid).join(got).reset_index().sort_values(keys, kind="stable")

@@ -256,7 +256,8 @@ def _distinct_pairs(couple: pd.Series, who: pd.Series) -> pd.DataFrame:
 
 def _event_pairs(events: pd.DataFrame) -> pd.DataFrame:
     """Distinct (couple, actor) pairs of the events from their integer encoding (computed
-    once per ``couple_week_metrics`` call and shared with bids and cycles)."""
+    once per ``couple_week_metrics`` call and shared with bids and cycles); the order of
+    the pairs does not matter (the ids are sorted afterwards)."""
     if not {"couple_id", "actor"} <= set(events.columns) or events.empty:
         return pd.DataFrame({"couple_id": [], "p": []}, dtype=object)
     if not {"code", "ts"} <= set(events.columns):
@@ -264,14 +265,9 @@ def _event_pairs(events: pd.DataFrame) -> pd.DataFrame:
     from patterns._eventcodes import encode
 
     enc = encode(events)
-    ok = np.flatnonzero((enc.couple >= 0) & (enc.actor >= 0))
-    _, first = np.unique(
-        enc.couple[ok] * max(len(enc.actor_names), 1) + enc.actor[ok], return_index=True
-    )
-    rows = ok[np.sort(first)]
-    return pd.DataFrame(
-        {"couple_id": enc.couple_names[enc.couple[rows]], "p": enc.actor_names[enc.actor[rows]]}
-    )
+    c, a = enc.pairs()
+    ok = (c >= 0) & (a >= 0)  # dropna
+    return pd.DataFrame({"couple_id": enc.couple_names[c[ok]], "p": enc.actor_names[a[ok]]})
 
 
 def _with_role(frame: pd.DataFrame, roles: pd.DataFrame, column: str = "partner") -> pd.DataFrame:
