@@ -2462,12 +2462,14 @@ def _two_partners(
     valid = (couple_codes >= 0) & (pid_codes >= 0)
     if not valid.any():
         return set(), masks
-    vpos = np.flatnonzero(valid)
+    all_valid = bool(valid.all())  # the usual case: no gather, no scatter
+    vpos = np.arange(len(valid)) if all_valid else np.flatnonzero(valid)
     # (couple, partner) pairs as one int64 key, numbered in order of first appearance
-    key = couple_codes[vpos].astype(np.int64) * (len(pids) + 1) + pid_codes[vpos]
+    if all_valid:
+        key = couple_codes * (len(pids) + 1) + pid_codes
+    else:
+        key = couple_codes[vpos].astype(np.int64) * (len(pids) + 1) + pid_codes[vpos]
     gv, _ = pd.factorize(key)
-    group = np.full(len(valid), -1, dtype=np.int64)
-    group[vpos] = gv
     counts = np.bincount(gv)
     n_groups = len(counts)
     # Group numbers are in order of first appearance, so a group's first row is where the
@@ -2490,11 +2492,14 @@ def _two_partners(
     keep_group = np.ones(n_groups, bool)
     order = stats.index.to_numpy()
     keep_group[order] = listed | (stats["rank"].to_numpy() < 2)
-    third = valid & ~keep_group[np.where(valid, group, 0)]
-    start = 0
-    for t, n in zip(_TABLES, n_by, strict=True):
-        masks[t] = third[start : start + n]
-        start += n
+    if not keep_group.all():  # some couple has a third id (else no mask to build)
+        group = np.full(len(valid), -1, dtype=np.int64)
+        group[vpos] = gv
+        third = valid & ~keep_group[np.where(valid, group, 0)]
+        start = 0
+        for t, n in zip(_TABLES, n_by, strict=True):
+            masks[t] = third[start : start + n]
+            start += n
     top = stats[(stats["rank"] < 2).to_numpy() & ~listed]
     kept = set((top["couple"].astype(str) + "\x1f" + top["pid"].astype(str)).tolist())
     return kept, masks
