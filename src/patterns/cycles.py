@@ -49,6 +49,16 @@ __all__ = [
     "pursuer_share",
 ]
 
+#: Relevant moves by code index: pursue/withdraw/against families, toward and repair (a
+#: lookup per code instead of two ``isin`` passes over every event); last entry: unknown.
+_RELEVANT = np.array(
+    [
+        schema.family_of(c) in ("pursue", "withdraw", "against") or c in ("toward", "repair")
+        for c in schema.CODES
+    ]
+    + [False]
+)
+
 #: How an episode can end.
 ENDINGS: tuple[str, ...] = ("repair", "toward", "against", "timeout", "role_switch")
 
@@ -182,9 +192,7 @@ def pursue_withdraw_episodes(
 
     enc = encode(events)
     fam_all = enc.family
-    relevant = np.isin(fam_all, [PURSUE, WITHDRAW, AGAINST]) | np.isin(
-        enc.code, [CODE["toward"], CODE["repair"]]
-    )
+    relevant = _RELEVANT[enc.code]  # per code (−1, unknown: the trailing False)
     every = enc.order()  # couple, time, row: the relevant rows in that order
     order = every[relevant[every]]
     n = len(order)

@@ -251,8 +251,8 @@ def _daily_table(
     day_values = (d0 + (k % span) * step).astype(np.int64).view(d.dtype)
     head = pd.DataFrame(
         {
-            "couple_id": pd.array(cpl_names[pk // n_par], dtype="string"),
-            "partner": pd.array(par_names[pk % n_par], dtype="string"),
+            "couple_id": _fast.strings(cpl_names, pk // n_par),
+            "partner": _fast.strings(par_names, pk % n_par),
             "day": day_values,
         }
     )
