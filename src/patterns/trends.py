@@ -988,16 +988,39 @@ def partner_agreement(daily: pd.DataFrame, *, confidence: float = 0.95) -> pd.Da
     confidence = _check_fraction("confidence", confidence, func)
     d = _check_daily(daily, func)
     d = d[d["partner"] != COUPLE]
+    # Both partners' ratings of the days both rated, for all couples at once: one grouped
+    # mean per (couple, partner, day) (what each couple's pivot_table computed) and an
+    # inner join on (couple, day), sorted by couple and day; the loop below only slices.
+    # (A pivot_table per couple took 5 s at 1,000 couples.)
+    key = pd.DataFrame(
+        {
+            "couple_id": d["couple_id"].to_numpy(),
+            "partner": d["partner"].astype(str).to_numpy(),
+            "day": d["day"].to_numpy(),
+            "connection": d["connection"].to_numpy(),
+        }
+    )
+    cell = key.groupby(["couple_id", "partner", "day"], sort=True)["connection"].mean()
+    cell = cell.reset_index()
+    ids_of = cell.groupby("couple_id", sort=True)["partner"].unique()
+    first = cell.groupby("couple_id", sort=True)["partner"].transform("min")
+    is_a = (cell["partner"] == first).to_numpy()
+    both = cell[is_a].merge(
+        cell[~is_a], on=["couple_id", "day"], how="inner", suffixes=("_a", "_b")
+    )
+    both = both.sort_values(["couple_id", "day"], kind="stable")
+    pair_couple = both["couple_id"].to_numpy()
+    pair_a = both["connection_a"].to_numpy(dtype=float)
+    pair_b = both["connection_b"].to_numpy(dtype=float)
+    starts = np.searchsorted(pair_couple, ids_of.index.to_numpy(), side="left")
+    ends = np.searchsorted(pair_couple, ids_of.index.to_numpy(), side="right")
     rows = []
-    for couple, g in d.groupby("couple_id", observed=True, sort=True):
-        ids = sorted(g["partner"].astype(str).unique())
+    for couple, uniq, lo_i, hi_i in zip(ids_of.index, ids_of, starts, ends, strict=True):
+        ids = sorted(str(x) for x in uniq)
         if len(ids) != 2:
             rows.append((couple, ids[0] if ids else None, None, 0, *(np.nan,) * 6))
             continue
-        wide = g.pivot_table(
-            index="day", columns="partner", values="connection", observed=True
-        ).dropna()
-        a, b = wide[ids[0]].to_numpy(), wide[ids[1]].to_numpy()
+        a, b = pair_a[lo_i:hi_i], pair_b[lo_i:hi_i]
         n = len(a)
         r = lo = hi = p = np.nan
         if n >= 4 and np.std(a) > 0 and np.std(b) > 0:
