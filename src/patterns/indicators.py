@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 
+from patterns._fast import wilson as _wilson_interval
 from patterns.errors import option_error
 from patterns.schema import partner_labels
 from patterns.thresholds import INDICATORS, level_for, load_thresholds
@@ -82,7 +82,8 @@ def _poisson_rate(k: float, exposure: float) -> tuple[float, float, float]:
 def _wilson(k: float, n: float) -> tuple[float, float, float]:
     if n <= 0:
         return np.nan, np.nan, np.nan
-    lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+    # closed form (statsmodels' arithmetic; importing statsmodels cost 0.8 s per call path)
+    lo, hi = _wilson_interval(k, n, 0.95)
     return k / n, float(lo), float(hi)
 
 
