@@ -159,3 +159,21 @@ def test_cells_fit_reads_chunk_sizes():
     big = pa.chunked_array([["x"], ["y" * (pio.MAX_FIELD_BYTES + 1)]], type=pa.large_string())
     assert not pio._cells_fit(big)
     assert not pio._cells_fit(pa.array([1, 2]))  # not text: sizes unknown, measure cells
+
+
+def test_loads_use_the_system_pool_and_restore_the_default(tmp_path):
+    default = pa.default_memory_pool().backend_name
+    seen = []
+    with pio._system_pool():
+        seen.append(pa.default_memory_pool().backend_name)
+        with pio._system_pool():  # nested (or concurrent) loads restore once, at the end
+            pass
+        seen.append(pa.default_memory_pool().backend_name)
+    assert seen == ["system", "system"]
+    assert pa.default_memory_pool().backend_name == default
+    with pytest.raises(pio.ExportError, match="does not exist"):
+        load_export(tmp_path / "nothing here")
+    assert pa.default_memory_pool().backend_name == default  # also after an error
+    root = _messy_export(tmp_path / "x", 50, 0)
+    load_export(root)
+    assert pa.default_memory_pool().backend_name == default
