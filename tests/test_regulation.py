@@ -370,3 +370,22 @@ def test_vectorised_fisher_equals_scipy_table_by_table():
     ]
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
     assert np.isnan(got[2]) and got[0] == 1.0 and got[5] == 1.0
+
+
+def test_exact_p_vectorised_equals_one_call_per_row():
+    """The one-call-for-all-rows exact p-values equal the per-row function bit for bit."""
+    from patterns.regulation import _exact_p, _exact_ps
+
+    rng = np.random.default_rng(11)
+    rows = []
+    for _ in range(400):
+        n = int(rng.integers(2, 120))
+        n1 = int(rng.integers(1, n))
+        k = int(rng.integers(0, n + 1))
+        s1 = int(rng.integers(max(0, k - (n - n1)), min(k, n1) + 1))
+        rows.append((n, n1, k, s1 / n1 - (k - s1) / (n - n1)))
+    n, n1, k, d = (np.array(c) for c in zip(*rows, strict=True))
+    got = _exact_ps(n, n1, k, d)
+    want = np.array([_exact_p(*r[:3], r[3]) for r in rows])
+    np.testing.assert_array_equal(got, want)
+    assert len(_exact_ps(n[:0], n1[:0], k[:0], d[:0])) == 0

@@ -630,9 +630,10 @@ def lagged_association(
         counts["ci_low"], counts["ci_high"] = lo, hi
         pv = np.full(len(counts), np.nan)
         if method == "exact":
-            # one small vector per row (partner × signal × lag), not per day
-            for i in np.flatnonzero(ok):
-                pv[i] = _exact_p(int(n[i]), int(n1[i]), int(k[i]), float(p1[i] - p0[i]))
+            # all rows' hypergeometric supports in one scipy call (a call per row,
+            # partner × signal × lag, took 5 s at 1,000 couples); summed per row as before
+            rows_ok = np.flatnonzero(ok)
+            pv[rows_ok] = _exact_ps(n[rows_ok], n1[rows_ok], k[rows_ok], (p1 - p0)[rows_ok])
             counts["n_perm"] = 0
         else:
             groups = long.groupby(gkey, sort=True, observed=True)
@@ -706,6 +707,28 @@ def _exact_p(n: int, n1: int, k: int, d: float) -> float:
     dj = j / n1 - (k - j) / (n - n1)
     pmf = stats.hypergeom.pmf(j, n, k, n1)
     return float(min(1.0, pmf[np.abs(dj) >= abs(d) - 1e-12].sum()))
+
+
+def _exact_ps(n: np.ndarray, n1: np.ndarray, k: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """:func:`_exact_p` for many rows: the same support, differences, ``hypergeom.pmf``
+    values (one vectorised call) and per-row ``sum`` (so the same float rounding)."""
+    n, n1, k = (np.asarray(a, dtype=np.int64) for a in (n, n1, k))
+    d = np.asarray(d, dtype=float)
+    out = np.full(len(n), np.nan)
+    if not len(n):
+        return out
+    lo = np.maximum(0, k - (n - n1))
+    length = np.minimum(k, n1) - lo + 1
+    start = np.cumsum(length) - length
+    row = np.repeat(np.arange(len(n)), length)
+    j = lo[row] + (np.arange(length.sum()) - start[row])
+    dj = j / n1[row] - (k[row] - j) / (n[row] - n1[row])
+    pmf = stats.hypergeom.pmf(j, n[row], k[row], n1[row])
+    extreme = np.abs(dj) >= np.abs(d[row]) - 1e-12
+    for i in range(len(n)):  # a sum per row (not per day), numpy's own summation order
+        a, b = start[i], start[i] + length[i]
+        out[i] = float(min(1.0, pmf[a:b][extreme[a:b]].sum()))
+    return out
 
 
 def _monte_carlo_p(x: np.ndarray, y: np.ndarray, *, n_perm: int, seed: list[int]) -> float:
