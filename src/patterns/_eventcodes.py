@@ -94,6 +94,9 @@ def _couple_time_order(couple: np.ndarray, ts: np.ndarray) -> np.ndarray:
     n = len(couple)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
+    same = couple[1:] == couple[:-1]
+    if np.all(couple[1:] >= couple[:-1]) and not np.any(same & (ts[1:] < ts[:-1])):
+        return np.arange(n)  # already in couple, time order (rows in order among ties)
     small = couple.min() >= np.iinfo(np.int16).min and couple.max() <= np.iinfo(np.int16).max
     key = couple.astype(np.int16) if small else couple
     by_couple = np.argsort(key, kind="stable")

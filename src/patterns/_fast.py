@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["codes", "memo", "shared_keys", "strings", "wilson"]
+__all__ = ["codes", "memo", "shared_keys", "sharing", "strings", "wilson"]
 
 _SCOPE: ContextVar[dict[Any, Any] | None] = ContextVar("patterns_shared_keys", default=None)
 
@@ -40,6 +40,11 @@ def shared_keys() -> Iterator[None]:
         yield
     finally:
         _SCOPE.reset(token)
+
+
+def sharing() -> bool:
+    """True inside :func:`shared_keys` (where per-row keys computed once are reused)."""
+    return _SCOPE.get() is not None
 
 
 def memo(kind: str, frame: Any, compute: Callable[[], Any], *extra: Any) -> Any:

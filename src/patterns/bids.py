@@ -155,7 +155,9 @@ def _match(events: pd.DataFrame, passes: int) -> tuple[Encoded, dict[str, np.nda
     rank[every] = np.arange(n)
     kind_codes = [CODE[k] for k in _KINDS]
     b_idx = every[enc.code[every] == CODE["bid"]]  # bids in couple, time order
-    r_idx = np.flatnonzero(np.isin(enc.code, kind_codes))
+    is_kind = np.zeros(len(CODE) + 1, dtype=bool)  # per code (last entry: unknown, −1)
+    is_kind[kind_codes] = True
+    r_idx = np.flatnonzero(is_kind[enc.code])
     nb = len(b_idx)
     r_ts = np.full(nb, _NAT)
     r_kind = np.full(nb, -1)

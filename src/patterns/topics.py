@@ -483,7 +483,7 @@ def conflict_log(
         schema.require_columns(
             events, ["couple_id", "ts", "actor", "code"], func="conflict_log", table="events"
         )
-        spans.append(events[["couple_id", "ts"]])
+        spans.append(events)
         # == on the column itself (categorical in the contract): a cast of millions of codes
         # to strings first took 0.35 s
         ev = events.loc[(events["code"] == "conflict").to_numpy(dtype=bool, na_value=False)]
@@ -510,7 +510,7 @@ def conflict_log(
         )
         if "conflict" not in checkins and "conflict_topic" not in checkins:
             schema.require_columns(checkins, ["conflict"], func="conflict_log", table="checkins")
-        spans.append(checkins[["couple_id", "ts"]])
+        spans.append(checkins)
         flag = (
             checkins["conflict"].astype("boolean").fillna(False)
             if "conflict" in checkins
@@ -627,8 +627,15 @@ def _observed_period(
     # events took 0.2 s at 1,000 couples), then min/max over the few (table, couple) rows
     small = []
     for s in spans:
-        code, names = _fast.codes(s["couple_id"])
-        ts = pd.to_datetime(s["ts"], utc=True).dt.as_unit("ns").array.asi8
+        if _fast.sharing() and {"actor", "code"} <= set(s.columns):
+            # events inside couple_week_metrics/indicators: their shared integer encoding
+            from patterns._eventcodes import encode
+
+            enc = encode(s)
+            code, names, ts = enc.couple, enc.couple_names, enc.ts
+        else:
+            code, names = _fast.codes(s["couple_id"])
+            ts = pd.to_datetime(s["ts"], utc=True).dt.as_unit("ns").array.asi8
         ok = (code >= 0) & (ts != np.iinfo(np.int64).min)
         k = len(names)
         lo = np.full(k, np.iinfo(np.int64).max)
