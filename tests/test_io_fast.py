@@ -177,3 +177,25 @@ def test_loads_use_the_system_pool_and_restore_the_default(tmp_path):
     root = _messy_export(tmp_path / "x", 50, 0)
     load_export(root)
     assert pa.default_memory_pool().backend_name == default
+
+
+def test_memory_mapped_tables_load_the_same(tmp_path, monkeypatch):
+    root = _messy_export(tmp_path / "x", 400, 3)
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    header = "couple_id;partner;ts;connection\n"
+    # cp1252 (not UTF-8), a BOM, and a ragged row: the decoding and exact-row paths
+    (odd / "checkins.csv").write_bytes(
+        (header + "c\xe9;a;2026-05-01 21:00;5\nc2;b;2026-05-01 21:05;7;extra\n").encode("cp1252")
+    )
+    (odd / "events.csv").write_bytes(
+        b"\xef\xbb\xbfcouple_id,ts,actor,code\nc1,2026-05-01T10:00:00Z,a,bid\n"
+    )
+    copied = [load_export(root, mapping=MAPPING), load_export(odd, timezone="UTC")]
+    monkeypatch.setattr(pio, "_MMAP_MIN_BYTES", 1)
+    mapped = [load_export(root, mapping=MAPPING), load_export(odd, timezone="UTC")]
+    for a, b in zip(copied, mapped, strict=True):
+        _same(a, b)
+    assert set(mapped[1].sources["encoding"]) == {"cp1252", "utf-8-sig"}
+    assert "ragged_row" in set(mapped[1].quarantine["reason"])
+    assert (mapped[1].sources["sha256"] == copied[1].sources["sha256"]).all()

@@ -145,6 +145,7 @@ import gzip
 import hashlib
 import io
 import json
+import mmap
 import re
 import stat
 import threading
@@ -423,7 +424,7 @@ class _Folder(_Container):
     def names(self) -> list[str]:
         return self._names
 
-    def read(self, name: str) -> bytes:
+    def _checked(self, name: str) -> tuple[Path, int]:
         p = self.root / name
         if p.is_symlink():
             target = p.resolve()
@@ -434,7 +435,27 @@ class _Folder(_Container):
             raise ExportError(
                 f"{_FUNC}: {name} is {size:,} bytes, over the {MAX_MEMBER_BYTES:,}-byte limit."
             )
-        return p.read_bytes()
+        return p, size
+
+    def read(self, name: str) -> bytes:
+        return self._checked(name)[0].read_bytes()
+
+    def read_mapped(self, name: str) -> bytes | mmap.mmap:
+        """The file's bytes, memory-mapped (read-only) from ``_MMAP_MIN_BYTES`` on.
+
+        Why: a copy of a 200 MB table into a new bytes object costs ~0.15-0.2 CPU s in a
+        fresh process (page faults on new memory, then the copy); the page cache can be
+        read in place. Raw exports are not modified while they are read (a file truncated
+        during the read could stop the process; small files are copied as before).
+        """
+        p, size = self._checked(name)
+        if not size or size < _MMAP_MIN_BYTES:  # (an empty file cannot be mapped)
+            return p.read_bytes()
+        with open(p, "rb") as fh:
+            return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+
+_MMAP_MIN_BYTES = 16 << 20
 
 
 def _is_file(p: Path) -> bool:
@@ -729,6 +750,8 @@ def _table_of(name: str, cfg: dict) -> str | None:
 
 
 def _decode(data: bytes) -> tuple[str, str]:
+    if not isinstance(data, bytes):  # a memory-mapped file (rare paths: not plain UTF-8)
+        data = bytes(data)
     if data.startswith(codecs.BOM_UTF8):
         return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -793,9 +816,9 @@ def _unique_names(names: list[str]) -> list[str]:
 
 
 def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -> tuple:
-    head_bytes = data[:4000]
+    head_bytes = data[:4000]  # bytes also when `data` is memory-mapped
     plain_utf8 = (
-        not data.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        not head_bytes.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
         and head_bytes.count(b"\x00") <= len(head_bytes) // 4
     )
     text: str | None = None
@@ -892,7 +915,7 @@ def _arrow_csv(payload: bytes, names: list[str], delim: str, skip: int, quoted: 
 
     def parse(block_size: int):
         return pacsv.read_csv(
-            io.BytesIO(payload),
+            pa.BufferReader(pa.py_buffer(payload)),  # zero-copy, bytes or memory-mapped
             read_options=pacsv.ReadOptions(
                 column_names=names,
                 skip_rows=1,
@@ -1007,9 +1030,10 @@ def _typed_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 def _read_member(cont: _Container, name: str, table: str | None, cfg: dict) -> tuple:
     """Return ([_Raw, ...], source-record dict) for one file."""
-    data = cont.read(name)
-    sha = hashlib.sha256(data).hexdigest()
     low = name.lower()
+    mapped = isinstance(cont, _Folder) and low.endswith((".csv", ".tsv", ".txt"))
+    data = cont.read_mapped(name) if mapped else cont.read(name)
+    sha = hashlib.sha256(data).hexdigest()
     if low.endswith(".gz"):
         data = _gunzip(data, name)
         low = low[:-3]
