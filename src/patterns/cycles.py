@@ -223,8 +223,13 @@ def pursue_withdraw_episodes(
     seg_start = ~prev_same_couple | ~gap_ok | prev_breaker
     seg = np.cumsum(seg_start)
     # a breaker belongs to the run before it: it inherits the implied pursuer of that run
-    impl = pd.Series(np.where(breaker, np.nan, implied.astype(float)))
-    impl = impl.groupby(seg).ffill().fillna(-1).to_numpy().astype(np.int64)
+    # (a forward fill within the segment by running maxima of positions: the same values
+    # as a grouped ffill + fillna(-1), without a pandas groupby over every relevant move)
+    pos_all = np.arange(n)
+    last_valid = np.maximum.accumulate(np.where(breaker, -1, pos_all))
+    seg_first = np.maximum.accumulate(np.where(seg_start, pos_all, 0))
+    has_prev = last_valid >= seg_first
+    impl = np.where(has_prev, implied[np.maximum(last_valid, 0)], -1).astype(np.int64)
     prev_impl = np.r_[-2, impl[:-1]]
     run_start = seg_start | (impl != prev_impl) & ~breaker
     run = np.cumsum(run_start) - 1

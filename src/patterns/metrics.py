@@ -398,6 +398,10 @@ def _metrics_table(
         )
         for k in flag_values:
             d[f"_{k}"] = d[f"_{k}"].to_numpy() > 0
+        # trends.daily_connection's partner rows are exactly the rows of this table with a
+        # connection mean (the mean skips unrated check-ins; only its n differs, unused here)
+        rated_days = d.loc[d["connection"].notna().to_numpy(), ["couple_id", "partner", "day"]]
+        rated_days = rated_days.assign(connection=d["connection"], n=d["n"])
         d = _with_role(_keyed(d), roles)
         wk = d.groupby(_KEY)
         parts.append(
@@ -420,11 +424,9 @@ def _metrics_table(
         parts.append(
             _wide(d, ["connection", "stress", "lonely", "supported", "intimacy_comfort"], "mean")
         )
-        rated = ci["connection"].notna().to_numpy()
-        if rated.any():
-            # the couple rows of trends.daily_connection (same code, same shared day)
-            dc = trends._daily_table(ci, day, {"connection": values["connection"]}, rows=rated)
-            dc = _keyed(trends._couple_rows(dc))
+        if ci["connection"].notna().any():
+            # the couple rows of trends.daily_connection (same code on the same rows)
+            dc = _keyed(trends._couple_rows(rated_days))
             parts.append(
                 dc.groupby(_KEY)[["connection"]]
                 .mean()
