@@ -73,7 +73,10 @@ def _arrow_strings(values: pd.Series) -> Any:
     ):
         return None
     chunked = arr.__arrow_array__()
-    return chunked.combine_chunks() if hasattr(chunked, "combine_chunks") else chunked
+    if not hasattr(chunked, "combine_chunks"):
+        return chunked
+    # one chunk (the usual case) is used as is: combine_chunks copied every string
+    return chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
 
 
 def codes(values: pd.Series, *, sort: bool = False, uniques: bool = True):

@@ -295,8 +295,14 @@ def _couple_ids(events: pd.DataFrame, checkins: pd.DataFrame) -> list[str]:
     """Sorted distinct couple ids of both tables (unique first: no pass over every row)."""
     ids = set()
     for df in (events, checkins):
-        # the distinct values by Arrow hashing (same set as pd.unique(...dropna()))
-        ids |= {str(c) for c in _fast.codes(df["couple_id"])[1]}
+        if _fast.sharing() and len(df) and {"actor", "code", "ts"} <= set(df.columns):
+            from patterns._eventcodes import encode
+
+            names = encode(df).couple_names  # the events' shared encoding: same set
+        else:
+            # the distinct values by Arrow hashing (same set as pd.unique(...dropna()))
+            names = _fast.codes(df["couple_id"])[1]
+        ids |= {str(c) for c in names}
     return sorted(ids)
 
 
