@@ -118,3 +118,23 @@ def test_couple_time_order_equals_lexsort(n_couples, layout):
         o = np.argsort(perm[couple], kind="stable")
         couple, ts = couple[o], ts[o]
     np.testing.assert_array_equal(_couple_time_order(couple, ts), np.lexsort((ts, couple)))
+
+
+@pytest.mark.parametrize("layout", ["sorted", "shuffled"])
+@pytest.mark.parametrize("dtype", ["string[pyarrow]", "object"])
+def test_codes_within_equal_exactly_when_values_equal_in_group(layout, dtype):
+    rng = np.random.default_rng(5)
+    n = 3000
+    group = np.sort(rng.integers(-1, 60, size=n))  # −1: rows without a couple
+    vals = rng.choice(["a", "b", "Zoë", "", "c10", "c1", None], size=n)
+    if layout == "shuffled":
+        p = rng.permutation(n)
+        group, vals = group[p], vals[p]
+    s = pd.Series(vals, dtype=dtype)
+    got = _fast.codes_within(s, group, np.lexsort((np.arange(n), group)), block=256)
+    ref, _ = pd.factorize(s)
+    assert ((got == -1) == (ref == -1)).all()
+    same_group = group[:, None] == group[None, :]
+    np.testing.assert_array_equal(
+        (got[:, None] == got[None, :]) & same_group, (ref[:, None] == ref[None, :]) & same_group
+    )

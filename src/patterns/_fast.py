@@ -15,6 +15,7 @@ value computed earlier for the *same* input frame object; outside it, nothing is
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from statistics import NormalDist
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["codes", "memo", "shared_keys", "sharing", "strings", "wilson"]
+__all__ = ["codes", "codes_within", "memo", "shared_keys", "sharing", "strings", "wilson"]
 
 _SCOPE: ContextVar[dict[Any, Any] | None] = ContextVar("patterns_shared_keys", default=None)
 
@@ -111,6 +112,48 @@ def codes(values: pd.Series, *, sort: bool = False, uniques: bool = True):
         rank[-1] = -1  # index −1 (missing) takes the last entry
         return rank[idx], (names[order] if uniques else None)
     return idx.astype(np.int64), (names if uniques else None)
+
+
+def codes_within(
+    values: pd.Series, group: np.ndarray, order: np.ndarray, *, block: int = 1 << 16
+) -> np.ndarray:
+    """Integer codes of ``values`` that are equal exactly when the values are equal
+    *within the same group* (−1 for missing); codes of different groups are unrelated.
+
+    ``order`` sorts the rows by group (each group's rows contiguous after it). The column
+    is hashed in blocks of whole groups of about ``block`` rows: a hash table that fits in
+    the CPU cache instead of one over millions of distinct ids (bids' ids: 0.65 -> 0.12 s
+    at 1,000 couples). Without Arrow strings: :func:`codes` (one table, also valid).
+
+    Examples
+    --------
+    >>> v = pd.Series(["x", "y", "x", None, "y"], dtype="string[pyarrow]")
+    >>> c = codes_within(v, np.array([0, 0, 0, 1, 1]), np.arange(5), block=2)
+    >>> bool(c[0] == c[2]), bool(c[0] == c[1]), int(c[3])
+    (True, False, -1)
+    """
+    arrow = _arrow_strings(values)
+    if arrow is None or len(arrow) == 0:
+        return codes(values, uniques=False)[0]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    order = np.asarray(order, dtype=np.int64)
+    identity = bool(np.array_equal(order, np.arange(len(order))))
+    sorted_values = arrow if identity else arrow.take(pa.array(order))
+    g = np.asarray(group)[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    at = np.searchsorted(starts, np.arange(block, len(g), block))
+    cuts = np.unique(np.r_[0, starts[np.minimum(at, len(starts) - 1)], len(g)])
+    out = np.empty(len(g), dtype=np.int64)
+    for a, z in itertools.pairwise(cuts):  # a loop over blocks, not rows
+        enc = pc.dictionary_encode(sorted_values.slice(int(a), int(z - a)))
+        out[a:z] = pc.fill_null(enc.indices, -1).to_numpy()
+    if identity:
+        return out
+    result = np.empty_like(out)
+    result[order] = out
+    return result
 
 
 def strings(names: np.ndarray, idx: np.ndarray) -> pd.api.extensions.ExtensionArray:

@@ -144,7 +144,9 @@ def _match(events: pd.DataFrame, passes: int) -> tuple[Encoded, dict[str, np.nda
     other = enc.other()
     n_act = max(len(enc.actor_names), 1)
     if "bid_id" in events.columns:
-        bid_key = _fast.codes(events["bid_id"], uniques=False)[0]  # factorize codes; NA → -1
+        # equal exactly when the ids are equal within a couple (all the matching compares;
+        # NA → −1): hashed per block of couples, not one table of every id
+        bid_key = _fast.codes_within(events["bid_id"], enc.couple, enc.order())
     else:
         bid_key = np.full(n, -1, dtype=np.int64)
     # time rank within the couple (ties keep input order): "at or before" comparisons on
