@@ -120,7 +120,7 @@ def test_couple_time_order_equals_lexsort(n_couples, layout):
     np.testing.assert_array_equal(_couple_time_order(couple, ts), np.lexsort((ts, couple)))
 
 
-@pytest.mark.parametrize("layout", ["sorted", "shuffled"])
+@pytest.mark.parametrize("layout", ["sorted", "blocks", "shuffled"])
 @pytest.mark.parametrize("dtype", ["string[pyarrow]", "object"])
 def test_codes_within_equal_exactly_when_values_equal_in_group(layout, dtype):
     rng = np.random.default_rng(5)
@@ -129,6 +129,9 @@ def test_codes_within_equal_exactly_when_values_equal_in_group(layout, dtype):
     vals = rng.choice(["a", "b", "Zoë", "", "c10", "c1", None], size=n)
     if layout == "shuffled":
         p = rng.permutation(n)
+        group, vals = group[p], vals[p]
+    if layout == "blocks":  # each group contiguous, groups not in code order
+        p = np.argsort(rng.permutation(61)[group + 1], kind="stable")
         group, vals = group[p], vals[p]
     s = pd.Series(vals, dtype=dtype)
     got = _fast.codes_within(s, group, np.lexsort((np.arange(n), group)), block=256)

@@ -139,6 +139,13 @@ def codes_within(
     import pyarrow.compute as pc
 
     order = np.asarray(order, dtype=np.int64)
+    group = np.asarray(group)
+    # rows already in contiguous group runs (e.g. couples listed one after another, in any
+    # order of ids) need no reordering: one run per distinct group
+    runs = 1 + int(np.count_nonzero(group[1:] != group[:-1]))
+    distinct = int(np.count_nonzero(np.bincount(group - group.min()))) if len(group) else 0
+    if runs == distinct:
+        order = np.arange(len(group))
     identity = bool(np.array_equal(order, np.arange(len(order))))
     sorted_values = arrow if identity else arrow.take(pa.array(order))
     g = np.asarray(group)[order]
