@@ -95,8 +95,15 @@ def _couple_time_order(couple: np.ndarray, ts: np.ndarray) -> np.ndarray:
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     same = couple[1:] == couple[:-1]
-    if np.all(couple[1:] >= couple[:-1]) and not np.any(same & (ts[1:] < ts[:-1])):
-        return np.arange(n)  # already in couple, time order (rows in order among ties)
+    starts = np.flatnonzero(np.r_[True, ~same])
+    run_couple = couple[starts]
+    if len(np.unique(run_couple)) == len(starts) and not np.any(same & (ts[1:] < ts[:-1])):
+        # each couple one contiguous run already in time order (the usual export): order
+        # the runs by couple code and keep each run as is — no sort of every row
+        lengths = np.diff(np.r_[starts, n])
+        ro = np.argsort(run_couple, kind="stable")
+        first = np.cumsum(lengths[ro]) - lengths[ro]
+        return np.repeat(starts[ro] - first, lengths[ro]) + np.arange(n)
     small = couple.min() >= np.iinfo(np.int16).min and couple.max() <= np.iinfo(np.int16).max
     key = couple.astype(np.int16) if small else couple
     by_couple = np.argsort(key, kind="stable")
