@@ -243,12 +243,19 @@ def pursue_withdraw_episodes(
         return _empty_episodes()
 
     pos = np.arange(n)
+    # runs are contiguous and positions increase, so the first/last round of a run is the
+    # first/last round position with that run id, and a run ends where the next begins
+    # (the same values as ufunc.at minima/maxima, without their per-element cost)
+    rp = np.flatnonzero(is_round)
+    rr = run[rp]
     first_round = np.full(n_runs, n + 1)
-    np.minimum.at(first_round, run[is_round], pos[is_round])
     last_round = np.full(n_runs, -1)
-    np.maximum.at(last_round, run[is_round], pos[is_round])
-    run_last = np.full(n_runs, -1)
-    np.maximum.at(run_last, run, pos)
+    if len(rp):
+        new_run = np.r_[True, rr[1:] != rr[:-1]]
+        first_round[rr[new_run]] = rp[new_run]
+        last_of = np.r_[rr[1:] != rr[:-1], True]
+        last_round[rr[last_of]] = rp[last_of]
+    run_last = np.r_[np.flatnonzero(run[1:] != run[:-1]), n - 1]
     run_seg = seg[run_last]
     next_run_same_seg = np.r_[run_seg[1:] == run_seg[:-1], False]
     ends_with_breaker = breaker[run_last]
