@@ -179,3 +179,19 @@ def test_thresholds_from_a_yaml_copy_and_validation_errors(tmp_path, sim):
         load_thresholds(42)
     with pytest.raises(ValueError, match=r"overrides\['escalation'\] must be a mapping"):
         load_thresholds({"escalation": 3})
+
+
+def test_poisson_rates_for_all_couples_equal_the_scalar_rate():
+    """The one-call-for-all-couples Garwood intervals equal the per-couple function."""
+    import importlib
+
+    ind = importlib.import_module("patterns.indicators")
+    rng = np.random.default_rng(2)
+    span = {f"c{i}": float(w) for i, w in enumerate(rng.random(300) * 30)}
+    span.update({"zero": 0.0, "neg": -1.0, "tiny": 1e-9})
+    counts = pd.Series({c: int(rng.integers(0, 40)) for c in list(span)[::2]})
+    for scale in (1.0, 4.0):
+        got = ind._poisson_rates(span, counts, scale=scale)
+        for c, weeks in span.items():
+            want = ind._poisson_rate(float(counts.get(c, 0)), weeks / scale)
+            np.testing.assert_array_equal(np.array(got[c]), np.array(want))
