@@ -588,28 +588,11 @@ def lagged_association(
     check_option("method", method, ["exact", "monte_carlo"], func=func)
     key = ["couple_id", "partner"]
     alpha = 1 - confidence
-    parts = []
-    for lag in lags:
-        pairs = _lag_pairs(daily, sigs, int(lag))
-        long = pairs.melt(
-            id_vars=[*key, "day_number", "withdrew"],
-            value_vars=sigs,
-            var_name="signal",
-            value_name="x",
-        ).dropna(subset=["x"])
-        parts.append(long.assign(lag=int(lag)))
-    long = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    lag_pairs = [(int(lag), _lag_pairs(daily, sigs, int(lag))) for lag in lags]
+    counts = _lag_counts(lag_pairs, sigs)
     rows = []
-    if len(long):
-        long["x"] = long["x"].astype(bool)
-        long["y"] = long["withdrew"].astype(bool).astype("int64")
-        long["xy"] = (long["x"] & long["y"].astype(bool)).astype("int64")
-        gkey = [*key, "signal", "lag"]
-        counts = (
-            long.groupby(gkey, sort=True, observed=True)
-            .agg(n=("y", "size"), n_signal=("x", "sum"), s1=("xy", "sum"), k=("y", "sum"))
-            .reset_index()
-        )
+    gkey = [*key, "signal", "lag"]
+    if len(counts):
         n = counts["n"].to_numpy(dtype="int64")
         n1 = counts["n_signal"].to_numpy(dtype="int64")
         s1 = counts["s1"].to_numpy(dtype="int64")
@@ -636,6 +619,7 @@ def lagged_association(
             pv[rows_ok] = _exact_ps(n[rows_ok], n1[rows_ok], k[rows_ok], (p1 - p0)[rows_ok])
             counts["n_perm"] = 0
         else:
+            long = _lag_long(lag_pairs, sigs)
             groups = long.groupby(gkey, sort=True, observed=True)
             for i, ((cid, pid, sig, lag), grp) in enumerate(groups):
                 if not ok[i]:
@@ -683,6 +667,72 @@ def lagged_association(
         ["couple_id", "partner", "_o", "lag"], kind="stable"
     )
     return out[cols].reset_index(drop=True)
+
+
+def _lag_long(lag_pairs: list[tuple[int, pd.DataFrame]], sigs: list[str]) -> pd.DataFrame:
+    """One row per partner, day pair, lag and signal with a value: ``x`` (signal on day t),
+    ``y`` (withdrew on day t + lag) — the rows the Monte Carlo permutations shuffle."""
+    key = ["couple_id", "partner"]
+    parts = []
+    for lag, pairs in lag_pairs:
+        long = pairs.melt(
+            id_vars=[*key, "day_number", "withdrew"],
+            value_vars=sigs,
+            var_name="signal",
+            value_name="x",
+        ).dropna(subset=["x"])
+        parts.append(long.assign(lag=int(lag)))
+    long = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if len(long):
+        long["x"] = long["x"].astype(bool)
+        long["y"] = long["withdrew"].astype(bool).astype("int64")
+    return long
+
+
+def _lag_counts(lag_pairs: list[tuple[int, pd.DataFrame]], sigs: list[str]) -> pd.DataFrame:
+    """Per couple, partner, signal and lag (sorted by them, as a sorted groupby would):
+    ``n`` days with the signal known, ``n_signal`` signal days, ``s1`` signal days followed
+    by withdrawal, ``k`` withdrawal days. Integer counts by ``np.bincount`` over integer
+    partner keys (exact), instead of a four-key groupby over a melted table of every
+    partner-day × signal × lag (0.7 s at 1,000 couples)."""
+    parts = []
+    for lag, pairs in lag_pairs:
+        if not len(pairs):
+            continue
+        cc, cu = pd.factorize(pairs["couple_id"], sort=True)
+        pc_, pu = pd.factorize(pairs["partner"], sort=True)
+        valid = (cc >= 0) & (pc_ >= 0)  # a groupby drops missing keys
+        n_p = max(len(pu), 1)
+        keys, inv = np.unique((cc * n_p + pc_)[valid], return_inverse=True)
+        inv = inv.reshape(-1)
+        y = pairs["withdrew"].to_numpy(dtype=bool, na_value=False)[valid]
+        m = len(keys)
+        for sig in sigs:
+            known = pairs[sig].notna().to_numpy()[valid]
+            x = pairs[sig].to_numpy(dtype=bool, na_value=False)[valid] & known
+            g = inv[known]
+            n = np.bincount(g, minlength=m)
+            present = n > 0  # groups of the melted table: at least one known value
+            part = pd.DataFrame(
+                {
+                    "couple_id": np.asarray(cu, dtype=object)[keys[present] // n_p],
+                    "partner": np.asarray(pu, dtype=object)[keys[present] % n_p],
+                    "signal": sig,
+                    "lag": np.int64(lag),
+                    "n": n[present].astype(np.int64),
+                    "n_signal": np.bincount(g, weights=x[known], minlength=m)[present],
+                    "s1": np.bincount(g, weights=(x & y)[known], minlength=m)[present],
+                    "k": np.bincount(g, weights=y[known], minlength=m)[present],
+                }
+            )
+            parts.append(part)
+    if not parts:
+        return pd.DataFrame()
+    counts = pd.concat(parts, ignore_index=True)
+    for c in ("n_signal", "s1", "k"):
+        counts[c] = counts[c].astype(np.int64)  # sums of 0/1: exact integers
+    counts = counts.sort_values(["couple_id", "partner", "signal", "lag"], kind="stable")
+    return counts.reset_index(drop=True)
 
 
 def _diff(x: np.ndarray, y: np.ndarray) -> np.ndarray:
