@@ -97,8 +97,8 @@ def _same(a, b) -> None:
     for k in FRAMES:
         pd.testing.assert_frame_equal(getattr(a, k), getattr(b, k), check_exact=True)
         assert dict(getattr(a, k).attrs) == dict(getattr(b, k).attrs)
-    for k in PLAIN:
-        assert getattr(a, k) == getattr(b, k), k
+    for k in PLAIN:  # (dict order too: it is the order users iterate in)
+        assert repr(getattr(a, k)) == repr(getattr(b, k)), k
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -161,7 +161,7 @@ def test_cells_fit_reads_chunk_sizes():
     assert not pio._cells_fit(pa.array([1, 2]))  # not text: sizes unknown, measure cells
 
 
-def test_loads_use_the_system_pool_and_restore_the_default(tmp_path):
+def test_large_loads_use_the_system_pool_and_restore_the_default(tmp_path, monkeypatch):
     default = pa.default_memory_pool().backend_name
     seen = []
     with pio._system_pool():
@@ -175,8 +175,24 @@ def test_loads_use_the_system_pool_and_restore_the_default(tmp_path):
         load_export(tmp_path / "nothing here")
     assert pa.default_memory_pool().backend_name == default  # also after an error
     root = _messy_export(tmp_path / "x", 50, 0)
-    load_export(root)
+    pools = []
+    real_load = pio._load
+
+    def spy(*args, **kwargs):
+        pools.append(pa.default_memory_pool().backend_name)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(pio, "_load", spy)
+    load_export(root)  # a small export keeps the default pool
+    size = sum(f.stat().st_size for f in root.iterdir())
+    monkeypatch.setattr(pio, "_SYSTEM_POOL_MIN_BYTES", size)
+    assert pio._large(root) and pio._large(root / "events.csv") is (
+        (root / "events.csv").stat().st_size >= size
+    )
+    load_export(root)  # a large one loads with the system allocator
+    assert pools == [default, "system"]
     assert pa.default_memory_pool().backend_name == default
+    assert not pio._large(tmp_path / "nothing here") and not pio._large(5)
 
 
 def test_memory_mapped_tables_load_the_same(tmp_path, monkeypatch):
@@ -199,3 +215,32 @@ def test_memory_mapped_tables_load_the_same(tmp_path, monkeypatch):
     assert set(mapped[1].sources["encoding"]) == {"cp1252", "utf-8-sig"}
     assert "ragged_row" in set(mapped[1].quarantine["reason"])
     assert (mapped[1].sources["sha256"] == copied[1].sources["sha256"]).all()
+
+
+def test_parquet_dictionaries_load_like_plain_strings(tmp_path, monkeypatch):
+    root = _messy_export(tmp_path / "x", 2000, 5)
+    pq_dir = tmp_path / "pq"
+    pq_dir.mkdir()
+    ev = pd.read_csv(root / "events.csv", dtype=str, keep_default_na=False)
+    ev.loc[::7, "couple_id"] = None  # nulls inside a dictionary column
+    # pandas categoricals with unused categories, not in order of appearance
+    ev["code"] = pd.Categorical(ev["code"], categories=["zzz", *sorted(set(ev["code"]))[::-1]])
+    present = ev["couple_id"].dropna()
+    ids = sorted(set(present))[::-1]
+    ev["couple_id"] = pd.Categorical(ev["couple_id"], categories=["unused", *ids])
+    assert ids != list(pd.unique(present))
+    ev = ev.rename(columns={"actor": "Actor"})  # matched case-insensitively
+    ev.to_parquet(pq_dir / "events.parquet", row_group_size=300)  # several dictionaries
+    ck = pd.read_csv(root / "checkins.csv", dtype=str, keep_default_na=False)
+    ck.loc[5, "partner"] = "p" * (pio.MAX_FIELD_BYTES + 1)  # over the limit: stays text
+    ck.to_parquet(pq_dir / "checkins.parquet")
+    (pq_dir / "manifest.json").write_text((root / "manifest.json").read_text())
+    fast = load_export(pq_dir, mapping=MAPPING)
+    assert pio._parquet_dictionary_columns(
+        (pq_dir / "events.parquet").read_bytes(), "events", {}
+    ) == ["Actor", "intensity"]  # couple_id and code already are categoricals
+    assert "field_too_large" in set(fast.quarantine["reason"])
+    monkeypatch.setattr(pio, "_parquet_dictionary_columns", lambda *a: [])
+    monkeypatch.setattr(pio, "_text_categories", lambda *a, **k: False)
+    plain = load_export(pq_dir, mapping=MAPPING)
+    _same(fast, plain)

@@ -1020,12 +1020,25 @@ def _typed_frame(df: pd.DataFrame) -> pd.DataFrame:
             pd.api.types.is_datetime64_any_dtype(s)
         ):
             out[c] = s
+        elif _text_categories(s):
+            out[c] = s  # a Parquet dictionary: checked by value from its codes (_encode)
         else:
             t = s.astype("str")
             out[c] = t.where(s.notna(), "") if s.isna().any() else t  # no copy when no gaps
     res = pd.DataFrame(out)
     res.columns = _unique_names([str(c) for c in df.columns])
     return res
+
+
+def _text_categories(s: pd.Series, *, fit: bool = True) -> bool:
+    """A categorical of text (``fit``: whose every category fits the field limit, so the
+    per-row field check, which skips categoricals, has nothing to find)."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        return False
+    cats = s.cat.categories
+    if not pd.api.types.is_string_dtype(cats) or not all(isinstance(v, str) for v in cats):
+        return False
+    return not fit or all(len(v.encode("utf-8")) <= MAX_FIELD_BYTES for v in cats)
 
 
 def _read_member(cont: _Container, name: str, table: str | None, cfg: dict) -> tuple:
@@ -1062,7 +1075,8 @@ def _read_member(cont: _Container, name: str, table: str | None, cfg: dict) -> t
     elif low.endswith((".parquet", ".pq")):
         info.update(format="parquet")
         try:
-            df = pd.read_parquet(io.BytesIO(data))
+            dict_cols = _parquet_dictionary_columns(data, table, cfg)
+            df = pd.read_parquet(io.BytesIO(data), read_dictionary=dict_cols or None)
         except Exception as exc:  # pyarrow raises many types for corrupt files
             raise ExportError(f"{_FUNC}: {name} is not a readable Parquet file ({exc}).") from exc
         df = _typed_frame(df).iloc[skip:].reset_index(drop=True)
@@ -1076,6 +1090,34 @@ def _read_member(cont: _Container, name: str, table: str | None, cfg: dict) -> t
     if len(raws) > 1 or (raws and raws[0].table != table):
         info["table"] = ",".join(sorted({r.table for r in raws}))
     return raws, info
+
+
+def _parquet_dictionary_columns(data: bytes, table: str | None, cfg: dict) -> list[str]:
+    """Text columns of a Parquet file to read as dictionaries: those checked by value.
+
+    Why: Parquet stores such columns dictionary-encoded, so reading the dictionary and
+    its codes skips both building every string and hashing them again (1 M events: read
+    ~0.04 and encoding ~0.05 CPU s less). Labels, free text and times stay plain strings.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if table is None or cfg.get("wide"):
+        return []
+    try:
+        fields = list(pq.read_schema(pa.BufferReader(pa.py_buffer(data))))
+    except Exception:  # pyarrow raises many types; a corrupt file is reported below
+        return []
+    names = _contract_names([f.name for f in fields], table, _per_table(cfg, "rename", table))
+    by_name = {c.name: c for c in schema.columns_of(table)}
+    return [
+        f.name
+        for f, name in zip(fields, names, strict=True)
+        if (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+        and name in by_name
+        and by_name[name].dtype != "timestamp"
+        and _by_value(by_name[name])
+    ]
 
 
 def _skip_rows(cfg: dict, table: str | None) -> int:
@@ -1503,6 +1545,8 @@ def _limit_fields(raw: _Raw) -> None:
         s = df.iloc[:, i]
         if not (pd.api.types.is_string_dtype(s) or s.dtype == object):
             continue  # typed numbers and times have a fixed size
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            continue  # Parquet dictionaries: categories checked in _typed_frame
         arr = _arrow(s)
         if arr.nbytes <= MAX_FIELD_BYTES or _cells_fit(arr):  # no cell can be over
             continue
@@ -1612,10 +1656,20 @@ def _apply_wide(raw: _Raw, cfg: dict) -> _Raw:
 
 
 def _normalise_columns(df: pd.DataFrame, table: str, rename: dict) -> pd.DataFrame:
+    new = _contract_names(list(df.columns), table, rename)
+    out = df.copy(deep=False)
+    out.columns = new
+    # After renaming, keep the first of any duplicated contract column.
+    return out.loc[:, ~pd.Index(new).duplicated()]
+
+
+def _contract_names(columns: list, table: str, rename: dict) -> list[str]:
+    """The names source columns get: the mapping's ``rename``, else case-insensitive
+    matching of contract names (spaces and dashes read as underscores)."""
     contract = [c.name for c in schema.columns_of(table)]
     lower_rename = {str(k).strip().lower(): str(v) for k, v in rename.items()}
     new = []
-    for c in df.columns:
+    for c in columns:
         name = str(c)
         key = name.strip().lower()
         if name in rename:
@@ -1627,10 +1681,7 @@ def _normalise_columns(df: pd.DataFrame, table: str, rename: dict) -> pd.DataFra
             if snake in contract:
                 name = snake
         new.append(name)
-    out = df.copy(deep=False)
-    out.columns = new
-    # After renaming, keep the first of any duplicated contract column.
-    return out.loc[:, ~pd.Index(new).duplicated()]
+    return new
 
 
 def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
@@ -1703,7 +1754,7 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
         # their codes are reused below and in _assemble; codes, numbers and yes/no values
         # because parsing them per row costs more (code 0.092 vs 0.053, intensity 0.086
         # vs 0.052, body signals ~0.03 vs 0.007 per 335 k check-ins).
-        by_value = c.dtype != "string" or c.name in ("couple_id", "actor", "partner")
+        by_value = _by_value(c)
         enc = _encode(s) if by_value else None
         if enc is None:
             m, value, items = _check_column(c, _text(s), recode, na_values, ctx)
@@ -1718,7 +1769,11 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
                 couple_enc = (idx, value)
             if c.name in ("couple_id", "actor", "partner"):
                 encodings[c.name] = (idx, value)
-            if isinstance(value, pd.Series) and _unchanged(value, dictionary):
+            if (
+                isinstance(value, pd.Series)
+                and not isinstance(s.dtype, pd.CategoricalDtype)  # (no strings to keep)
+                and _unchanged(value, dictionary)
+            ):
                 # Every text stays as read (already trimmed, NFC, none missing: the usual
                 # id column): keep the source array instead of rebuilding 3 M strings.
                 value = _as_string_series(s)
@@ -1779,6 +1834,11 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     return frame, probs, notices
 
 
+def _by_value(c: schema.Column) -> bool:
+    """Whether a (text) column is checked by distinct value (see ``_coerce``)."""
+    return c.dtype != "string" or c.name in ("couple_id", "actor", "partner")
+
+
 def _recode(t: pd.Series, name: str, recode: dict) -> pd.Series:
     """Apply the mapping's ``recode`` for one column (a value-wise map)."""
     if name not in recode:
@@ -1808,6 +1868,18 @@ def _encode(s: pd.Series) -> tuple[np.ndarray, pd.Series] | None:
     import pyarrow.compute as pc
 
     n = len(s)
+    if n and _text_categories(s, fit=False):
+        # Read as a dictionary (Parquet): its codes are the encoding. Unused categories
+        # are dropped and the values put in order of first appearance, as
+        # dictionary_encode gives them (the missing value, code -1, is one of them).
+        cats = s.cat.categories
+        codes = s.cat.codes.to_numpy()
+        idx = np.where(codes < 0, len(cats), codes).astype(np.int64)
+        order = pd.unique(idx)
+        remap = np.zeros(len(cats) + 1, np.int64)
+        remap[order] = np.arange(len(order))
+        texts = pa.array([*cats, None], type=pa.large_string()).take(pa.array(order))
+        return remap[idx], pd.Series(pd.arrays.ArrowStringArray(texts), copy=False)
     if not n or not (isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"):
         return None  # typed (Parquet) or object columns: the per-row path converts them
     arr = _arrow(s)
@@ -2079,7 +2151,7 @@ def load_export(
     if not isinstance(strict, bool):
         raise ExportError(f"{_FUNC}: strict must be True or False; got {strict!r}.")
     try:
-        with _system_pool():
+        with _system_pool() if _large(path) else contextlib.nullcontext():
             return _load(path, mapping=mapping, timezone=timezone, strict=strict)
     except ExportError:
         raise
@@ -2091,16 +2163,37 @@ _POOL_LOCK = threading.Lock()
 _POOL_STATE: list[Any] = [0, None]  # loads in progress, the default pool before the first
 
 
+# Exports this large on disk (compressed formats counted 4x) load with the system
+# allocator; see _system_pool.
+_SYSTEM_POOL_MIN_BYTES = 128 << 20
+
+
+def _large(path: Any) -> bool:
+    """Whether an export's files add up to ``_SYSTEM_POOL_MIN_BYTES`` (a rough guide to
+    the memory a load takes; errors are left to the load itself)."""
+    try:
+        p = Path(path)
+        files = [f for f in p.iterdir() if f.is_file()] if p.is_dir() else [p]
+        total = 0
+        for f in files:
+            packed = f.name.lower().endswith((".parquet", ".pq", ".gz", ".zip", ".xlsx"))
+            total += f.stat().st_size * (4 if packed else 1)
+        return total >= _SYSTEM_POOL_MIN_BYTES
+    except Exception:  # any path problem is reported by the load itself
+        return False
+
+
 @contextlib.contextmanager
 def _system_pool():
     """Allocate Arrow memory from the system allocator while loading (then restore the
     default pool; nested and concurrent loads restore it once, when the last one ends).
 
     Why: pyarrow's default pool (mimalloc) spent 2.1-2.5 s of *system* CPU time in a fresh
-    process loading the 1,000-couple export (3.3 M rows, ~1.3 GB peak) on this 2-core VM
-    with transparent huge pages on madvise, against 0.7-0.9 s with the system allocator,
-    and the user time did not grow (fresh: ~4.6 -> ~3.3 CPU s; warm, in one process:
-    3.2 -> 2.1 CPU s). Which allocator holds a buffer changes no value.
+    process loading the 1,000-couple export (233 MB of CSV, 3.3 M rows, ~1.3 GB peak) on
+    this 2-core VM with transparent huge pages on madvise, against 0.7-0.9 s with the
+    system allocator (fresh process: 3.3-3.5 -> 2.3-2.7 CPU s). For small exports it is the
+    other way round (100 couples: 0.25 -> 0.30; 1 M-event Parquet: 0.37 -> 0.44), hence
+    ``_large``. Which allocator holds a buffer changes no value.
     """
     import pyarrow as pa
 
