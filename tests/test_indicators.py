@@ -195,3 +195,16 @@ def test_poisson_rates_for_all_couples_equal_the_scalar_rate():
         for c, weeks in span.items():
             want = ind._poisson_rate(float(counts.get(c, 0)), weeks / scale)
             np.testing.assert_array_equal(np.array(got[c]), np.array(want))
+
+
+def test_input_attrs_not_mutated():
+    from types import SimpleNamespace
+
+    from patterns.simulate import simulate_export
+
+    sim = simulate_export(couples=1, days=30, seed=1)
+    ev, ci = sim.events.copy(), sim.checkins.copy()
+    ev.attrs, ci.attrs = {}, {}
+    export = SimpleNamespace(events=ev, checkins=ci, timezones={"c001": "Europe/Amsterdam"})
+    out = indicators(export)
+    assert len(out) and ev.attrs == {} and ci.attrs == {}

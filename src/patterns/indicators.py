@@ -193,6 +193,9 @@ def _indicators(
         ev = ev[ev["couple_id"] == couple_id].reset_index(drop=True)
         ci = ci[ci["couple_id"] == couple_id].reset_index(drop=True)
     tz = resolve_timezones(ci if len(ci) else ev, getattr(export, "timezones", None) or None)
+    # shallow copies (no data copied under copy-on-write): the caller's frames keep their
+    # own attrs (an analysis never mutates its input)
+    ev, ci = ev.copy(deep=False), ci.copy(deep=False)
     ev.attrs["timezones"] = ci.attrs["timezones"] = tz
     partners = dict(getattr(export, "partners", {}) or {})
     span = _observed_weeks(ev, ci, tz)
