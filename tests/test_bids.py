@@ -163,3 +163,16 @@ def test_errors():
         turning_rates(ev.drop(columns="code"))
     with pytest.raises(ValueError, match="match_responses: passes must be a positive"):
         match_responses(ev, passes=0)
+
+
+def test_missing_time_is_a_clear_error():
+    from patterns.bids import turning_rates
+    from patterns.cycles import pursue_withdraw_episodes
+    from patterns.schema import SchemaError
+    from patterns.simulate import simulate_export
+
+    ev = simulate_export(couples=1, days=14, seed=1).events.copy()
+    ev.loc[3, "ts"] = pd.NaT
+    for func in (turning_rates, pursue_withdraw_episodes):
+        with pytest.raises(SchemaError, match=r"events has 1 row\(s\) with a missing ts"):
+            func(ev)
