@@ -1155,6 +1155,8 @@ def discover_topics(
     n_terms: int = 10,
     lexicon: Mapping[str, Sequence[str]] | str | Path | None = None,
     seed: int = 0,
+    names: Sequence[str] = (),
+    redact_names: bool = True,
 ) -> pd.DataFrame:
     """Propose lexicon entries from free text: TF-IDF + NMF top terms per component.
 
@@ -1172,6 +1174,14 @@ def discover_topics(
         Lexicon used to say which topic a proposed term already belongs to.
     seed : int
         Seed of the NMF initialisation.
+    names : sequence of str
+        Known names (partners, children, friends) removed from the notes first.
+    redact_names : bool, default True
+        Before terms are counted, remove contact details, the listed ``names`` and every
+        capitalised word that is not a common English word
+        (:func:`patterns.pseudonymize.redact_text`), so a name that recurs across notes
+        cannot be proposed as a term. It over-redacts (a capitalised first word of a note is
+        dropped too); pass ``False`` for notes already pseudonymized.
 
     Returns
     -------
@@ -1204,8 +1214,16 @@ def discover_topics(
     if not isinstance(n_terms, int | np.integer) or n_terms < 1:
         raise option_error("n_terms", func, "an integer ≥ 1", n_terms)
     lex = _resolve_lexicon(lexicon, func=func)
+    if not isinstance(redact_names, bool):
+        raise option_error("redact_names", func, "True or False", redact_names)
     series = pd.Series(list(notes) if not isinstance(notes, pd.Series) else notes.to_list())
-    text = _fold(series)
+    if redact_names:
+        from patterns.pseudonymize import redact_text
+
+        redacted, _ = redact_text(series.astype("string"), names=names)
+        # the placeholders ([name], [email], …) are not words of the note
+        series = redacted.str.replace(r"\[(?:name|email|url|date|phone)\]", " ", regex=True)
+    text = _fold(series.fillna(""))
     text = text[text.str.strip() != ""]
     if len(text) < 2:
         raise option_error("notes", func, "at least two non-empty notes", f"{len(text)} note(s)")
