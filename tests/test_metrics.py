@@ -182,3 +182,55 @@ def test_cli_metrics_writes_csv_and_fails_cleanly(tmp_path):
     assert res.exit_code == 2
     res = runner.invoke(app, ["metrics", str(tmp_path / "exp"), "-o", str(tmp_path / "x.txt")])
     assert res.exit_code == 2
+
+
+def _bid_columns_from_turning_rates(ev, tz, partners):
+    """The bid columns as the table defined them: turning_rates(period="W") rows summed per
+    couple, week and role (a/b = the couple's sorted listed ids), shares as ratios."""
+    from patterns.bids import turning_rates
+
+    tr = turning_rates(ev, period="W", timezone=tz)
+    pa = tr["couple_id"].map(lambda c: partners[c][0])
+    pb = tr["couple_id"].map(lambda c: partners[c][1])
+    tr = tr.assign(
+        role=np.where(tr["partner"] == pa, "a", np.where(tr["partner"] == pb, "b", "x")),
+        week_start=tr["period_start"],
+    )
+    g = tr.groupby(["couple_id", "week_start", "role"])[["bids", "toward"]].sum().unstack()
+    g = g.reindex(columns=pd.MultiIndex.from_product([["bids", "toward"], ["a", "b"]]))
+    g = g.fillna(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame(
+            {
+                "bids_a": g[("bids", "a")].astype("int64"),
+                "bids_b": g[("bids", "b")].astype("int64"),
+                "toward_share_a": g[("toward", "a")] / g[("bids", "a")],
+                "toward_share_b": g[("toward", "b")] / g[("bids", "b")],
+                "toward_share": (g[("toward", "a")] + g[("toward", "b")])
+                / (g[("bids", "a")] + g[("bids", "b")]),
+            }
+        )
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_bid_columns_equal_turning_rates_per_role(sim, monkeypatch, dense):
+    # integer (couple, week, role) counts == the public turning_rates summed per role, on
+    # shuffled events, with one couple's listed ids naming a stranger (role "x": dropped)
+    import patterns.metrics as m
+
+    if not dense:  # the sparse (np.unique) cell path
+        monkeypatch.setattr(m, "_DENSE_CELLS", 0)
+    ev = sim.events.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    ev.attrs = sim.events.attrs
+    tz = sim.events.attrs["timezones"]
+    ids = ev.groupby("couple_id")["actor"].unique().map(sorted).to_dict()
+    c0 = sorted(ids)[0]
+    listed = {**{c: list(v) for c, v in ids.items()}, c0: [ids[c0][0], "zz-stranger"]}
+    got = m.metrics_partition(ev, sim.checkins, timezone=tz, partners=listed)
+    want = _bid_columns_from_turning_rates(ev, tz, listed)
+    got = got.set_index(["couple_id", "week_start"])[list(want.columns)]
+    got = got.loc[want.index]
+    pd.testing.assert_frame_equal(
+        got, want, check_names=False, check_exact=True, check_index_type=False
+    )
+    assert (got.loc[c0, "bids_b"] == 0).all() and got.loc[c0, "toward_share_b"].isna().all()

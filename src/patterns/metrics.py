@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from patterns import _fast, schema
+from patterns._eventcodes import _DAY_NS, local_day_ns, period_start_ns
 from patterns.errors import check_option, option_error
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones, week_start
 
@@ -158,6 +159,8 @@ _CODEBOOK: dict[str, tuple[str, str, str]] = {
 }
 _COLUMNS = list(_CODEBOOK)
 _KEY = ["couple_id", "week_start"]
+#: largest dense (couple, week) grid counted by np.bincount (else np.unique of the keys)
+_DENSE_CELLS = 4_000_000
 
 
 def metrics_codebook() -> pd.DataFrame:
@@ -289,6 +292,98 @@ def _with_role(frame: pd.DataFrame, roles: pd.DataFrame, column: str = "partner"
     b = pd.Series(cid).map(r["partner_b"]).to_numpy()
     role = np.where(known & (who == a), "a", np.where(known & (who == b), "b", "x"))
     return frame.assign(role=role[inv.reshape(-1)])
+
+
+def _role_of(
+    couple: np.ndarray,
+    actor: np.ndarray,
+    couple_names: np.ndarray,
+    actor_names: np.ndarray,
+    roles: pd.DataFrame,
+) -> np.ndarray:
+    """Role code per row (0 = a, 1 = b, 2 = neither) of encoded (couple, actor) codes:
+    :func:`_with_role`'s string comparison done once per couple on integer codes.
+
+    Codes index their names the way numpy does (−1 = the last name), as the analyses'
+    outputs did when their names were looked up with these codes.
+    """
+    nc, na = len(couple_names), len(actor_names)
+    r = roles.set_index("couple_id")
+    code_of = {str(a): i for i, a in enumerate(actor_names)}
+    cn = pd.Series(np.asarray(couple_names, dtype=object)).astype(str)
+    a_code = np.array([code_of.get(x, -2) for x in cn.map(r["partner_a"]).fillna("")])
+    b_code = np.array([code_of.get(x, -2) for x in cn.map(r["partner_b"]).fillna("")])
+    c = np.where(couple < 0, couple + nc, couple)
+    a = np.where(actor < 0, actor + na, actor)
+    a_r = a_code[c] if nc else np.full(len(c), -2)
+    b_r = b_code[c] if nc else np.full(len(c), -2)
+    return np.where(a == a_r, 0, np.where(a == b_r, 1, 2))
+
+
+def _week_cells(couple: np.ndarray, week_ns: np.ndarray, n_couples: int):
+    """Integer (couple, week) cell of each row: ``(cell, n_cells, cell_couple, cell_week)``.
+
+    Dense ``couple * n_weeks + week`` when that grid is small (the usual case: ``np.bincount``
+    over it needs no sort); otherwise the distinct keys by ``np.unique`` (a week far from
+    the others must not allocate a grid of every week in between).
+    """
+    w0 = int(week_ns.min()) if len(week_ns) else 0
+    wk = (week_ns - w0) // (7 * _DAY_NS)
+    n_w = int(wk.max()) + 1 if len(wk) else 1
+    key = couple * n_w + wk
+    if n_couples * n_w <= _DENSE_CELLS:
+        cells = np.arange(n_couples * n_w)
+        cell = key
+    else:
+        cells, cell = np.unique(key, return_inverse=True)
+        cell = cell.reshape(-1)
+    return cell, len(cells), cells // n_w, w0 + cells % n_w * 7 * _DAY_NS
+
+
+def _bid_weeks(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame) -> pd.DataFrame:
+    """``bids_a/_b`` and ``toward_share_a/_b``/``toward_share`` per (couple, week): the sums
+    of :func:`patterns.bids.turning_rates` (``period="W"``, ``window="1h"``) rows per role,
+    counted from the same bid matching (:func:`patterns.bids._match`) by ``np.bincount``
+    on integer (couple, week, role) cells instead of building its per-partner frame
+    (medians, Wilson intervals and a three-key aggregate the table never uses: 0.3 s)."""
+    from patterns.bids import _match
+    from patterns.timeutil import resolve_timezones
+
+    schema.require_columns(ev, ["couple_id", "ts", "actor", "code"], func="turning_rates")
+    enc, b = _match(ev, 3)
+    zone = resolve_timezones(ev, tz)
+    day = local_day_ns(b["ts"], b["couple"], enc.couple_names, zone, cutoff_hour)
+    week = period_start_ns(day, "W")
+    nc = len(enc.couple_names)
+    couple = np.where(b["couple"] < 0, b["couple"] + nc, b["couple"])  # names[-1] is the last
+    cell, n_cells, cell_couple, cell_week = _week_cells(couple, week, nc)
+    role = _role_of(b["couple"], b["actor"], enc.couple_names, enc.actor_names, roles)
+    answered = (b["r_kind"] >= 0) & ((b["r_ts"] - b["ts"]) <= pd.Timedelta("1h").value)
+    toward = answered & (b["r_kind"] == 0)
+    rc = cell * 3 + role
+    bids = np.bincount(rc, minlength=n_cells * 3).reshape(n_cells, 3)
+    tw = np.bincount(rc[toward], minlength=n_cells * 3).reshape(n_cells, 3)
+    seen = np.flatnonzero(bids.sum(axis=1))  # the weeks in which either partner bid
+    ba, bb = bids[seen, 0], bids[seen, 1]
+    ta, tb = tw[seen, 0], tw[seen, 1]
+    index = pd.MultiIndex.from_arrays(
+        [
+            pd.Index(np.asarray(enc.couple_names, dtype=object)[cell_couple[seen]]).astype(str),
+            pd.DatetimeIndex(cell_week[seen].astype("datetime64[ns]")),
+        ],
+        names=_KEY,
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame(
+            {
+                "bids_a": ba,
+                "bids_b": bb,
+                "toward_share_a": ta / ba,
+                "toward_share_b": tb / bb,
+                "toward_share": (ta + tb).astype(float) / (ba + bb).astype(float),
+            },
+            index=index,
+        )
 
 
 def _couple_ids(events: pd.DataFrame, checkins: pd.DataFrame) -> list[str]:
@@ -449,24 +544,10 @@ def _metrics_table(
 
     # --- events: bids and episodes ---------------------------------------------------------
     if len(ev):
-        from patterns.bids import turning_rates
         from patterns.cycles import pursue_withdraw_episodes
 
         if (ev["code"] == "bid").any():
-            tr = _bare(turning_rates(ev, period="W", timezone=tz, cutoff_hour=cutoff_hour))
-            tr = _with_role(_keyed(tr, "period_start"), roles)
-            parts.append(_wide(tr, "bids", "sum"))
-            tw = _wide(tr, "toward", "sum")
-            bw = _wide(tr, "bids", "sum")
-            with np.errstate(invalid="ignore", divide="ignore"):
-                share = pd.DataFrame(
-                    {
-                        "toward_share_a": tw["toward_a"] / bw["bids_a"],
-                        "toward_share_b": tw["toward_b"] / bw["bids_b"],
-                        "toward_share": tw.sum(axis=1) / bw.sum(axis=1),
-                    }
-                )
-            parts.append(share)
+            parts.append(_bid_weeks(ev, tz, cutoff_hour, roles))
         ep = _bare(pursue_withdraw_episodes(ev))
         if len(ep):
             day = diary_day(ep["start"], ep["couple_id"], tz, cutoff_hour=cutoff_hour)
