@@ -234,3 +234,31 @@ def test_bid_columns_equal_turning_rates_per_role(sim, monkeypatch, dense):
         got, want, check_names=False, check_exact=True, check_index_type=False
     )
     assert (got.loc[c0, "bids_b"] == 0).all() and got.loc[c0, "toward_share_b"].isna().all()
+
+
+def test_episode_columns_equal_public_episodes_per_week(sim):
+    # episodes and pursuer_share_a from the episode core == the public episodes table
+    # counted per couple and local start week (few-line pandas), on shuffled events
+    from patterns.cycles import pursue_withdraw_episodes
+    from patterns.metrics import metrics_partition
+    from patterns.timeutil import diary_day, week_start
+
+    ev = sim.events.sample(frac=1.0, random_state=5).reset_index(drop=True)
+    tz = sim.events.attrs["timezones"]
+    ep = pursue_withdraw_episodes(ev)
+    assert len(ep) > 10
+    first = ev.groupby("couple_id")["actor"].min()
+    ep = ep.assign(
+        week_start=week_start(diary_day(ep["start"], ep["couple_id"], tz)),
+        a=(ep["pursuer"] == ep["couple_id"].map(first)).astype(float),
+    )
+    g = ep.groupby(["couple_id", "week_start"])["a"]
+    want = pd.DataFrame({"episodes": g.size(), "pursuer_share_a": g.mean()})
+    got = metrics_partition(ev, sim.checkins, timezone=tz).set_index(["couple_id", "week_start"])
+    got = got.loc[want.index, ["episodes", "pursuer_share_a"]]
+    pd.testing.assert_frame_equal(
+        got, want, check_names=False, check_exact=True, check_index_type=False
+    )
+    rest = metrics_partition(ev, sim.checkins, timezone=tz)
+    assert rest["episodes"].sum() == len(ep)
+    assert rest.loc[rest["episodes"] == 0, "pursuer_share_a"].isna().all()

@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -189,18 +190,13 @@ def pursue_withdraw_episodes(
         raise option_error("min_rounds", func, "a positive integer", min_rounds)
     gap = check_duration(max_gap, "max_gap", func=func)
     twin = gap if topic_window is None else check_duration(topic_window, "topic_window", func=func)
-
-    enc = encode(events)
-    fam_all = enc.family
-    relevant = _RELEVANT[enc.code]  # per code (−1, unknown: the trailing False)
-    every = enc.order()  # couple, time, row: the relevant rows in that order
-    order = every[relevant[every]]
-    n = len(order)
-    if n == 0:
+    runs = _episode_runs(events, min_rounds, gap)
+    if runs is None:
         return _empty_episodes()
-    couple, tsv = enc.couple[order], enc.ts[order]
-    fam, code, actor = fam_all[order], enc.code[order], enc.actor[order]
-    other = enc.other()[order]
+    enc, n, order, couple, tsv = runs.enc, runs.n, runs.order, runs.couple, runs.tsv
+    fam, code, actor, other = runs.fam, runs.code, runs.actor, runs.other
+    seg, breaker, run, rounds = runs.seg, runs.breaker, runs.run, runs.rounds
+    keep_run, first_round, last_round = runs.keep_run, runs.first_round, runs.last_round
     inten = (
         events["intensity"].to_numpy(float, na_value=np.nan)[order]
         if "intensity" in events.columns
@@ -211,50 +207,7 @@ def pursue_withdraw_episodes(
         topic = np.asarray(topic_all)[order]
     else:
         topic, topic_names = np.full(n, -1), np.array([], dtype=object)
-
-    is_p, is_w = fam == PURSUE, fam == WITHDRAW
-    breaker = (fam == AGAINST) | (code == CODE["toward"]) | (code == CODE["repair"])
-    # the pursuer each move implies: pursue by X → X; withdraw by X → the other (−1: none)
-    implied = np.where(is_p, actor, np.where(is_w, other, -1))
-
-    prev_same_couple = np.r_[False, couple[1:] == couple[:-1]]
-    gap_ok = np.r_[False, np.diff(tsv) <= gap.value]
-    prev_breaker = np.r_[False, breaker[:-1]]
-    seg_start = ~prev_same_couple | ~gap_ok | prev_breaker
-    seg = np.cumsum(seg_start)
-    # a breaker belongs to the run before it: it inherits the implied pursuer of that run
-    # (a forward fill within the segment by running maxima of positions: the same values
-    # as a grouped ffill + fillna(-1), without a pandas groupby over every relevant move)
-    pos_all = np.arange(n)
-    last_valid = np.maximum.accumulate(np.where(breaker, -1, pos_all))
-    seg_first = np.maximum.accumulate(np.where(seg_start, pos_all, 0))
-    has_prev = last_valid >= seg_first
-    impl = np.where(has_prev, implied[np.maximum(last_valid, 0)], -1).astype(np.int64)
-    prev_impl = np.r_[-2, impl[:-1]]
-    run_start = seg_start | (impl != prev_impl) & ~breaker
-    run = np.cumsum(run_start) - 1
-    same_run_next = np.r_[run[1:] == run[:-1], False]
-    is_round = is_p & np.r_[is_w[1:], False] & same_run_next
-
-    n_runs = run[-1] + 1
-    rounds = np.bincount(run, weights=is_round, minlength=n_runs).astype(np.int64)
-    keep_run = rounds >= min_rounds
-    if not keep_run.any():
-        return _empty_episodes()
-
     pos = np.arange(n)
-    # runs are contiguous and positions increase, so the first/last round of a run is the
-    # first/last round position with that run id, and a run ends where the next begins
-    # (the same values as ufunc.at minima/maxima, without their per-element cost)
-    rp = np.flatnonzero(is_round)
-    rr = run[rp]
-    first_round = np.full(n_runs, n + 1)
-    last_round = np.full(n_runs, -1)
-    if len(rp):
-        new_run = np.r_[True, rr[1:] != rr[:-1]]
-        first_round[rr[new_run]] = rp[new_run]
-        last_of = np.r_[rr[1:] != rr[:-1], True]
-        last_round[rr[last_of]] = rp[last_of]
     run_last = np.r_[np.flatnonzero(run[1:] != run[:-1]), n - 1]
     run_seg = seg[run_last]
     next_run_same_seg = np.r_[run_seg[1:] == run_seg[:-1], False]
@@ -336,6 +289,87 @@ def pursue_withdraw_episodes(
     out = out.astype(_EPISODE_COLUMNS)
     out.attrs["timezones"] = resolve_timezones(events, None)
     return out
+
+
+def _episode_runs(
+    events: pd.DataFrame, min_rounds: int, gap: pd.Timedelta
+) -> SimpleNamespace | None:
+    """Integer core of :func:`pursue_withdraw_episodes`: the relevant moves in couple, time
+    order, their segments and runs, rounds per run and each run's first/last round (None
+    when there is no episode). Shared with ``couple_week_metrics``, which needs only each
+    episode's couple, start and pursuer (not its topic, intensities or frame)."""
+    enc = encode(events)
+    fam_all = enc.family
+    relevant = _RELEVANT[enc.code]  # per code (−1, unknown: the trailing False)
+    every = enc.order()  # couple, time, row: the relevant rows in that order
+    order = every[relevant[every]]
+    n = len(order)
+    if n == 0:
+        return None
+    couple, tsv = enc.couple[order], enc.ts[order]
+    fam, code, actor = fam_all[order], enc.code[order], enc.actor[order]
+    other = enc.other()[order]
+
+    is_p, is_w = fam == PURSUE, fam == WITHDRAW
+    breaker = (fam == AGAINST) | (code == CODE["toward"]) | (code == CODE["repair"])
+    # the pursuer each move implies: pursue by X → X; withdraw by X → the other (−1: none)
+    implied = np.where(is_p, actor, np.where(is_w, other, -1))
+
+    prev_same_couple = np.r_[False, couple[1:] == couple[:-1]]
+    gap_ok = np.r_[False, np.diff(tsv) <= gap.value]
+    prev_breaker = np.r_[False, breaker[:-1]]
+    seg_start = ~prev_same_couple | ~gap_ok | prev_breaker
+    seg = np.cumsum(seg_start)
+    # a breaker belongs to the run before it: it inherits the implied pursuer of that run
+    # (a forward fill within the segment by running maxima of positions: the same values
+    # as a grouped ffill + fillna(-1), without a pandas groupby over every relevant move)
+    pos_all = np.arange(n)
+    last_valid = np.maximum.accumulate(np.where(breaker, -1, pos_all))
+    seg_first = np.maximum.accumulate(np.where(seg_start, pos_all, 0))
+    has_prev = last_valid >= seg_first
+    impl = np.where(has_prev, implied[np.maximum(last_valid, 0)], -1).astype(np.int64)
+    prev_impl = np.r_[-2, impl[:-1]]
+    run_start = seg_start | (impl != prev_impl) & ~breaker
+    run = np.cumsum(run_start) - 1
+    same_run_next = np.r_[run[1:] == run[:-1], False]
+    is_round = is_p & np.r_[is_w[1:], False] & same_run_next
+
+    n_runs = run[-1] + 1
+    rounds = np.bincount(run, weights=is_round, minlength=n_runs).astype(np.int64)
+    keep_run = rounds >= min_rounds
+    if not keep_run.any():
+        return None
+
+    # runs are contiguous and positions increase, so the first/last round of a run is the
+    # first/last round position with that run id, and a run ends where the next begins
+    # (the same values as ufunc.at minima/maxima, without their per-element cost)
+    rp = np.flatnonzero(is_round)
+    rr = run[rp]
+    first_round = np.full(n_runs, n + 1)
+    last_round = np.full(n_runs, -1)
+    if len(rp):
+        new_run = np.r_[True, rr[1:] != rr[:-1]]
+        first_round[rr[new_run]] = rp[new_run]
+        last_of = np.r_[rr[1:] != rr[:-1], True]
+        last_round[rr[last_of]] = rp[last_of]
+    return SimpleNamespace(
+        enc=enc,
+        n=n,
+        order=order,
+        couple=couple,
+        tsv=tsv,
+        fam=fam,
+        code=code,
+        actor=actor,
+        other=other,
+        seg=seg,
+        breaker=breaker,
+        run=run,
+        rounds=rounds,
+        keep_run=keep_run,
+        first_round=first_round,
+        last_round=last_round,
+    )
 
 
 def _topic_from_markers(

@@ -33,7 +33,7 @@ import pandas as pd
 from patterns import _fast, schema
 from patterns._eventcodes import _DAY_NS, local_day_ns, period_start_ns
 from patterns.errors import check_option, option_error
-from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones, week_start
+from patterns.timeutil import DEFAULT_CUTOFF_HOUR, resolve_timezones, week_start
 
 __all__ = [
     "couple_metrics",
@@ -366,13 +366,7 @@ def _bid_weeks(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame)
     seen = np.flatnonzero(bids.sum(axis=1))  # the weeks in which either partner bid
     ba, bb = bids[seen, 0], bids[seen, 1]
     ta, tb = tw[seen, 0], tw[seen, 1]
-    index = pd.MultiIndex.from_arrays(
-        [
-            pd.Index(np.asarray(enc.couple_names, dtype=object)[cell_couple[seen]]).astype(str),
-            pd.DatetimeIndex(cell_week[seen].astype("datetime64[ns]")),
-        ],
-        names=_KEY,
-    )
+    index = _cell_index(enc.couple_names, cell_couple[seen], cell_week[seen])
     with np.errstate(invalid="ignore", divide="ignore"):
         return pd.DataFrame(
             {
@@ -384,6 +378,50 @@ def _bid_weeks(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame)
             },
             index=index,
         )
+
+
+def _episode_weeks(
+    ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame
+) -> pd.DataFrame:
+    """``episodes`` and ``pursuer_share_a`` per (couple, week) of the episodes'
+    local start day: :func:`patterns.cycles.pursue_withdraw_episodes` (defaults) counted
+    from its integer core (:func:`patterns.cycles._episode_runs`: each episode's couple,
+    start and pursuer), without its topics, intensities and frame (0.25 s at 1,000
+    couples) — the same episodes, so the same counts; the share is ``count_a / count``,
+    what a grouped mean of the 0/1 pursuer-is-a column computed."""
+    from patterns.cycles import _episode_runs
+
+    schema.require_columns(
+        ev, ["couple_id", "ts", "actor", "code"], func="pursue_withdraw_episodes"
+    )
+    r = _episode_runs(ev, 2, pd.Timedelta("2h"))
+    if r is None:
+        return pd.DataFrame()
+    start = r.first_round[np.flatnonzero(r.keep_run)]
+    enc, couple, actor = r.enc, r.couple[start], r.actor[start]
+    day = local_day_ns(r.tsv[start], couple, enc.couple_names, tz, cutoff_hour)
+    cell, n_cells, cell_couple, cell_week = _week_cells(
+        couple, period_start_ns(day, "W"), len(enc.couple_names)
+    )
+    is_a = _role_of(couple, actor, enc.couple_names, enc.actor_names, roles) == 0
+    n = np.bincount(cell, minlength=n_cells)
+    n_a = np.bincount(cell[is_a], minlength=n_cells)
+    seen = np.flatnonzero(n)
+    return pd.DataFrame(
+        {"episodes": n[seen], "pursuer_share_a": n_a[seen] / n[seen]},
+        index=_cell_index(enc.couple_names, cell_couple[seen], cell_week[seen]),
+    )
+
+
+def _cell_index(couple_names: np.ndarray, couple: np.ndarray, week_ns: np.ndarray):
+    """The (``couple_id``, ``week_start``) index of (couple code, week start ns) cells."""
+    return pd.MultiIndex.from_arrays(
+        [
+            pd.Index(np.asarray(couple_names, dtype=object)[couple]).astype(str),
+            pd.DatetimeIndex(np.asarray(week_ns).astype("datetime64[ns]")),
+        ],
+        names=_KEY,
+    )
 
 
 def _couple_ids(events: pd.DataFrame, checkins: pd.DataFrame) -> list[str]:
@@ -544,17 +582,9 @@ def _metrics_table(
 
     # --- events: bids and episodes ---------------------------------------------------------
     if len(ev):
-        from patterns.cycles import pursue_withdraw_episodes
-
         if (ev["code"] == "bid").any():
             parts.append(_bid_weeks(ev, tz, cutoff_hour, roles))
-        ep = _bare(pursue_withdraw_episodes(ev))
-        if len(ep):
-            day = diary_day(ep["start"], ep["couple_id"], tz, cutoff_hour=cutoff_hour)
-            e = _with_role(ep[["couple_id", "pursuer"]].assign(day=day), roles, "pursuer")
-            e = _keyed(e).assign(a=(e["role"] == "a").astype(float))
-            g = e.groupby(_KEY)["a"]
-            parts.append(pd.DataFrame({"episodes": g.size(), "pursuer_share_a": g.mean()}))
+        parts.append(_episode_weeks(ev, tz, cutoff_hour, roles))
 
     # --- conflicts ---------------------------------------------------------------------------
     has_conflict = (len(ev) and (ev["code"] == "conflict").any()) or (
