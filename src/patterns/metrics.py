@@ -592,14 +592,18 @@ def _metrics_table(
         or (len(ci) and ci["conflict_topic"].notna().any())
     )
     if has_conflict:
-        from patterns.topics import conflict_log
+        from patterns.topics import _conflict_log
 
+        # conflict_log without its observed periods (attrs, dropped here anyway)
         cl = _bare(
-            conflict_log(
+            _conflict_log(
                 ev if len(ev) else None,
                 ci if len(ci) else None,
+                lexicon=None,
                 timezone=tz,
                 cutoff_hour=cutoff_hour,
+                include_text=False,
+                observed=False,
             )
         )
         if len(cl):
