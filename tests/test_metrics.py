@@ -262,3 +262,50 @@ def test_episode_columns_equal_public_episodes_per_week(sim):
     rest = metrics_partition(ev, sim.checkins, timezone=tz)
     assert rest["episodes"].sum() == len(ep)
     assert rest.loc[rest["episodes"] == 0, "pursuer_share_a"].isna().all()
+
+
+def test_checkin_columns_equal_public_daily_tables_per_role(sim):
+    # the integer (couple, week, role) check-in columns == few-line pandas over the public
+    # daily tables (daily_partner_table, daily_connection, lonely_together_days), with one
+    # couple's listed ids naming a stranger: its partner-b columns empty, its weeks and
+    # totals kept
+    from patterns.metrics import metrics_partition
+    from patterns.timeutil import week_start
+    from patterns.trends import daily_connection, daily_partner_table, lonely_together_days
+
+    ci = sim.checkins.sample(frac=1.0, random_state=11).reset_index(drop=True)
+    tz = sim.checkins.attrs["timezones"]
+    ids = ci.groupby("couple_id")["partner"].unique().map(sorted).to_dict()
+    c0 = sorted(ids)[0]
+    listed = {**{c: list(v) for c, v in ids.items()}, c0: [ids[c0][0], "zz-stranger"]}
+    got = metrics_partition(sim.events, ci, timezone=tz, partners=listed)
+    got = got.set_index(["couple_id", "week_start"])
+    pa = {c: v[0] for c, v in listed.items()}
+    pb = {c: v[1] for c, v in listed.items()}
+
+    def per_role(frame, column, how):
+        f = frame.assign(week_start=week_start(frame["day"]))
+        f = f[f["partner"] == f["couple_id"].map(pa)], f[f["partner"] == f["couple_id"].map(pb)]
+        return [g.groupby(["couple_id", "week_start"])[column].agg(how) for g in f]
+
+    daily = daily_partner_table(ci, ["connection", "stress", "lonely"], timezone=tz)
+    for col in ("connection", "stress", "lonely"):
+        want_a, want_b = per_role(daily, col, "mean")
+        a = got.loc[want_a.index, f"{col}_a"]
+        assert a.to_numpy() == pytest.approx(want_a.to_numpy(), nan_ok=True)
+        assert want_b.loc[c0:c0].empty and got.loc[c0, f"{col}_b"].isna().all()
+    n_a, _ = per_role(daily.assign(n=daily["n"]), "n", "sum")
+    assert (got.loc[n_a.index, "checkins_a"] == n_a).all()
+    days = daily.assign(week_start=week_start(daily["day"])).groupby(["couple_id", "week_start"])[
+        "day"
+    ]
+    assert (got.loc[days.nunique().index, "days_observed"] == days.nunique()).all()
+    assert got["checkins"].sum() == len(ci) and (got.loc[c0, "checkins_b"] == 0).all()
+    dc = daily_connection(ci, timezone=tz)
+    dc = dc[dc["partner"] == "couple"].assign(week_start=lambda d: week_start(d["day"]))
+    cc = dc.groupby(["couple_id", "week_start"])["connection"].mean()
+    assert got.loc[cc.index, "connection_couple"].to_numpy() == pytest.approx(cc.to_numpy())
+    lt = lonely_together_days(ci, timezone=tz)
+    lt_a, _ = per_role(lt.assign(k=lt["lonely_together"].astype(int)), "k", "sum")
+    assert (got.loc[lt_a.index, "lonely_together_days_a"] == lt_a).all()
+    assert lt_a.sum() > 0

@@ -185,24 +185,6 @@ def _week_start(day: pd.Series) -> pd.Series:
     return week_start(day)
 
 
-def _wide(frame: pd.DataFrame, value: str | Sequence[str], how: str) -> pd.DataFrame:
-    """(couple, week) × role aggregate of ``value`` widened to ``value_a``/``value_b``.
-
-    ``frame`` has ``couple_id``, ``week_start``, ``role`` (``"a"``, ``"b"``, or ``"x"`` for
-    an id that is neither listed partner: its weeks are kept, its values are not).
-    Several values (same ``how``) go through ONE groupby and unstack (per column the same
-    pandas aggregation as one call each).
-    """
-    values = [value] if isinstance(value, str) else list(value)
-    names = [f"{v}_{r}" for v in values for r in ("a", "b")]
-    if frame.empty:
-        return pd.DataFrame(columns=names, index=pd.MultiIndex.from_arrays([[], []], names=_KEY))
-    wide = frame.groupby([*_KEY, "role"], observed=True)[values].agg(how).unstack("role")
-    wide = wide.reindex(columns=pd.MultiIndex.from_product([values, ["a", "b"]]))
-    wide.columns = names
-    return wide
-
-
 def _partner_roles(
     events: pd.DataFrame,
     checkins: pd.DataFrame,
@@ -273,27 +255,6 @@ def _event_pairs(events: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"couple_id": enc.couple_names[c[ok]], "p": enc.actor_names[a[ok]]})
 
 
-def _with_role(frame: pd.DataFrame, roles: pd.DataFrame, column: str = "partner") -> pd.DataFrame:
-    """``frame`` plus ``role``: ``"a"``/``"b"`` for the couple's listed ids, else ``"x"``.
-
-    The role is decided once per distinct (couple, id) pair and broadcast by integer codes
-    (a per-row ``map``/string comparison took 0.3 s at 1,000 couples).
-    """
-    r = roles.set_index("couple_id")
-    c, cu = _fast.codes(frame["couple_id"].astype(str))
-    w, wu = _fast.codes(frame[column].astype(str))
-    n_w = max(len(wu), 1)
-    pair_u, inv = np.unique(np.where((c >= 0) & (w >= 0), c * n_w + w, -1), return_inverse=True)
-    pc, pw = pair_u // n_w, pair_u % n_w
-    known = pair_u >= 0
-    cid = np.where(known, cu[np.where(known, pc, 0)] if len(cu) else "", None)
-    who = np.where(known, wu[np.where(known, pw, 0)] if len(wu) else "", None)
-    a = pd.Series(cid).map(r["partner_a"]).to_numpy()
-    b = pd.Series(cid).map(r["partner_b"]).to_numpy()
-    role = np.where(known & (who == a), "a", np.where(known & (who == b), "b", "x"))
-    return frame.assign(role=role[inv.reshape(-1)])
-
-
 def _role_of(
     couple: np.ndarray,
     actor: np.ndarray,
@@ -338,6 +299,109 @@ def _week_cells(couple: np.ndarray, week_ns: np.ndarray, n_couples: int):
         cells, cell = np.unique(key, return_inverse=True)
         cell = cell.reshape(-1)
     return cell, len(cells), cells // n_w, w0 + cells % n_w * 7 * _DAY_NS
+
+
+def _checkin_weeks(
+    ci: pd.DataFrame,
+    day: pd.Series,
+    values: Mapping[str, Any],
+    roles: pd.DataFrame,
+    *,
+    couple_rows: bool,
+    lonely: bool,
+) -> pd.DataFrame:
+    """The check-in columns per (couple, week) from ONE daily partner table
+    (:func:`patterns.trends._daily_core`: a row per couple, partner and diary day).
+
+    Every value is the same pandas aggregation of the same rows in the same order as the
+    former (couple_id, week_start, role) string groupbys, widened by unstack, were: sums of
+    counts and 0/1 day flags by ``np.bincount`` (exact: integers), means by one pandas
+    ``groupby(...).mean()`` on an integer (couple, week, role) key (its compensated
+    summation, same rows, same order), then scattered into the ``_a``/``_b`` columns by
+    role; role ``x`` (an id neither listed partner) keeps its weeks, not its values.
+    ``couple_rows``/``lonely``: add ``connection_couple`` (the couple rows of
+    :func:`patterns.trends.daily_connection`: mean of the two partners' daily means on days
+    both rated, then the week's mean) and ``lonely_together_days_a/_b``
+    (:func:`patterns.trends.lonely_together_days`' flags: time together above the partner's
+    median and lonely ≥ or connection ≤ the thresholds).
+    """
+    from patterns import trends
+
+    means, n, cc, cpl_names, pc, par_names, day_values = trends._daily_core(ci, day, values)
+    if not len(n):
+        return pd.DataFrame()
+    col = {c: means[c].to_numpy() for c in means.columns}
+    day_ns = np.asarray(day_values).astype("datetime64[ns]").view(np.int64)
+    cell, n_cells, cell_couple, cell_week = _week_cells(
+        cc, period_start_ns(day_ns, "W"), len(cpl_names)
+    )
+    role = _role_of(cc, pc, cpl_names, par_names, roles)
+    rc = cell * 3 + role
+
+    def by_role(weights: np.ndarray | None, rows: np.ndarray | None = None) -> np.ndarray:
+        k, w = (rc, weights) if rows is None else (rc[rows], weights[rows])
+        return np.bincount(k, weights=w, minlength=n_cells * 3).reshape(n_cells, 3)
+
+    def mean_by(key: np.ndarray, frame: dict[str, np.ndarray], size: int) -> dict:
+        # pandas' grouped mean, scattered to a dense array per column. sort=True numbers the
+        # groups as the former string groupby did (keys sort like the strings): pandas 3.1's
+        # grouped mean is not bit-for-bit independent of the numbering and count of the
+        # groups (seen: its compensated sum differed in the last bit), so it gets the same
+        g = pd.DataFrame(frame).groupby(key, sort=True).mean()
+        at = g.index.to_numpy()
+        res = {}
+        for c in g.columns:
+            res[c] = np.full(size, np.nan)
+            res[c][at] = g[c].to_numpy()
+        return res
+
+    seen = np.flatnonzero(np.bincount(cell, minlength=n_cells))
+    out: dict[str, np.ndarray] = {}
+    # distinct diary days per week (over both partners)
+    span = (int(day_ns.max()) - int(day_ns.min())) // _DAY_NS + 1
+    cd = cc * span + (day_ns - int(day_ns.min())) // _DAY_NS  # (couple, day)
+    first_cd = np.unique(cd, return_index=True)[1]
+    out["days_observed"] = np.bincount(cell[first_cd], minlength=n_cells)[seen]
+    out["checkins"] = np.bincount(cell, weights=n, minlength=n_cells)[seen]
+    out["time_together_min"] = mean_by(cell, {"t": col["time_together_min"]}, n_cells)["t"][seen]
+    sums = {
+        "checkins": n,
+        "body_signal_days": col["_body"] > 0,
+        "protective_days": col["_protective"] > 0,
+        "pursued_days": col["_pursued"] > 0,
+        "withdrew_days": col["_withdrew"] > 0,
+    }
+    for name, w in sums.items():
+        t = by_role(np.asarray(w, dtype=float))
+        out[f"{name}_a"], out[f"{name}_b"] = t[seen, 0], t[seen, 1]
+    mean_cols = ["connection", "stress", "lonely", "supported", "intimacy_comfort"]
+    m = mean_by(rc, {c: col[c] for c in mean_cols}, n_cells * 3)
+    for c in mean_cols:
+        out[f"{c}_a"], out[f"{c}_b"] = m[c][seen * 3], m[c][seen * 3 + 1]
+    if couple_rows:
+        # days both partners rated: couple-day groups of exactly two rated partner rows
+        rated = np.flatnonzero(~np.isnan(col["connection"]))
+        g = pd.Series(col["connection"][rated]).groupby(cd[rated], sort=True)
+        both = g.agg(["mean", "size"])
+        two = both["size"].to_numpy() == 2
+        day_cell = cell[rated][np.unique(cd[rated], return_index=True)[1]][two]
+        cm = mean_by(day_cell, {"c": both["mean"].to_numpy()[two]}, n_cells)["c"]
+        out["connection_couple"] = cm[seen]
+    if lonely:
+        lo_min, co_max = trends._lonely_thresholds(None, None, "lonely_together")
+        ttm = col["time_together_min"]
+        has = np.flatnonzero(~np.isnan(ttm))
+        pair = cc[has] * max(len(par_names), 1) + pc[has]
+        median = pd.Series(ttm[has]).groupby(pair).transform("median").to_numpy()
+        flag = (ttm[has] > median) & (
+            (col["lonely"][has] >= lo_min) | (col["connection"][has] <= co_max)
+        )
+        w = np.zeros(len(n))
+        w[has] = flag
+        t = by_role(w)
+        out["lonely_together_days_a"] = t[seen, 0]
+        out["lonely_together_days_b"] = t[seen, 1]
+    return pd.DataFrame(out, index=_cell_index(cpl_names, cell_couple[seen], cell_week[seen]))
 
 
 def _bid_weeks(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame) -> pd.DataFrame:
@@ -532,53 +596,16 @@ def _metrics_table(
             "withdrew": ci["withdrew"].astype("boolean").fillna(False).to_numpy(bool),
         }
         day = trends._checkin_days(ci, tz, cutoff)
-        d = trends._daily_table(
-            ci, day, {**values, **{f"_{k}": np.asarray(v, float) for k, v in flag_values.items()}}
-        )
-        for k in flag_values:
-            d[f"_{k}"] = d[f"_{k}"].to_numpy() > 0
-        # trends.daily_connection's partner rows are exactly the rows of this table with a
-        # connection mean (the mean skips unrated check-ins; only its n differs, unused here)
-        rated_days = d.loc[d["connection"].notna().to_numpy(), ["couple_id", "partner", "day"]]
-        rated_days = rated_days.assign(connection=d["connection"], n=d["n"])
-        d = _with_role(_keyed(d), roles)
-        wk = d.groupby(_KEY)
         parts.append(
-            pd.DataFrame(
-                {
-                    "days_observed": wk["day"].nunique(),
-                    "checkins": wk["n"].sum(),
-                    "time_together_min": wk["time_together_min"].mean(),
-                }
+            _checkin_weeks(
+                ci,
+                day,
+                {**values, **{f"_{k}": np.asarray(v, float) for k, v in flag_values.items()}},
+                roles,
+                couple_rows=bool(ci["connection"].notna().any()),
+                lonely=bool(ci["time_together_min"].notna().any()),
             )
         )
-        sums = {
-            "checkins": d["n"],
-            "body_signal_days": d["_body"].astype(float),
-            "protective_days": d["_protective"].astype(float),
-            "pursued_days": d["_pursued"].astype(float),
-            "withdrew_days": d["_withdrew"].astype(float),
-        }
-        parts.append(_wide(d.assign(**sums), list(sums), "sum"))
-        parts.append(
-            _wide(d, ["connection", "stress", "lonely", "supported", "intimacy_comfort"], "mean")
-        )
-        if ci["connection"].notna().any():
-            # the couple rows of trends.daily_connection (same code on the same rows)
-            dc = _keyed(trends._couple_rows(rated_days))
-            parts.append(
-                dc.groupby(_KEY)[["connection"]]
-                .mean()
-                .rename(columns={"connection": "connection_couple"})
-            )
-        if ci["time_together_min"].notna().any():
-            # trends.lonely_together_days from the same daily table (same code)
-            lo_min, co_max = trends._lonely_thresholds(None, None, "lonely_together")
-            lt = trends._lonely_flags(d[[c for c in d.columns if c != "role"]], lo_min, co_max)
-            lt = _with_role(_keyed(lt), roles).assign(
-                lonely_together_days=lt["lonely_together"].astype(float).to_numpy()
-            )
-            parts.append(_wide(lt, "lonely_together_days", "sum"))
 
     # --- events: bids and episodes ---------------------------------------------------------
     if len(ev):
