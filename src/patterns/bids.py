@@ -123,13 +123,18 @@ def match_responses(events: pd.DataFrame, *, passes: int = 3) -> pd.DataFrame:
 
 
 def _first_per_bid(bid: np.ndarray, resp_rank: np.ndarray) -> np.ndarray:
-    """Indices (into ``bid``) of the earliest response for each distinct bid."""
-    # one int64 key (bid, then rank) sorts like lexsort((resp_rank, bid)) at a fraction of
-    # the cost; ranks are distinct row ranks below 2**31 · bids stay far from overflow
-    span = int(resp_rank.max()) + 1 if len(resp_rank) else 1
-    order = np.argsort(bid.astype(np.int64) * span + resp_rank, kind="stable")
-    first = np.r_[len(bid) > 0, bid[order][1:] != bid[order][:-1]][: len(bid)]  # empty-safe
-    return order[first]
+    """Indices (into ``bid``) of the earliest response for each distinct bid, in position
+    order (callers only scatter by them).
+
+    The ranks are distinct row ranks, so each bid's minimum rank (``np.minimum.at``, O(n))
+    marks exactly one hit: the same hits as sorting by (bid, rank) and taking each bid's
+    first, without the sort (0.1 s of the matching at 1,000 couples).
+    """
+    if len(bid) == 0:
+        return np.zeros(0, dtype=np.int64)
+    best = np.full(int(bid.max()) + 1, np.iinfo(np.int64).max)
+    np.minimum.at(best, bid, resp_rank)
+    return np.flatnonzero(best[bid] == resp_rank)
 
 
 def _match(events: pd.DataFrame, passes: int) -> tuple[Encoded, dict[str, np.ndarray]]:
