@@ -573,3 +573,20 @@ def test_cycle_topics_recovers_planted_episode_topics(sim):
     assert got.set_index(["couple_id", "topic"])["episodes"].to_dict() == exp.to_dict()
     with pytest.raises(ValueError, match="cycle_topics: data must be an events or episodes"):
         cycle_topics("events.csv")
+
+
+def test_assign_topics_per_distinct_pair_equals_row_by_row():
+    # topics are computed once per distinct (tag, note) and broadcast: same frame as
+    # computing every row (repeats, missing and empty values, unknown tags, odd index)
+    from patterns.topics import _assign_topics, _assign_topics_rows, _default_lexicon
+
+    tags = ["money", None, "Kids", "", "weird label", None, "money", "chores", None, "Kids"]
+    notes = [None, "fought about the bills", None, "mother-in-law", None, None, None,
+             "dishes again", "fought about the bills", "", ]  # fmt: skip
+    tag = pd.Series(tags * 3, dtype="string", index=np.arange(30)[::-1] * 7)
+    note = pd.Series(notes * 3, dtype="string", index=tag.index)
+    lex = _default_lexicon()
+    got = _assign_topics(tag, note, lex)
+    want = _assign_topics_rows(tag, note, lex)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert got.loc[tag.index[1], "topic"] == "money" and got["topic"].nunique() > 3
