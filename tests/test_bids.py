@@ -176,3 +176,35 @@ def test_missing_time_is_a_clear_error():
     for func in (turning_rates, pursue_withdraw_episodes):
         with pytest.raises(SchemaError, match=r"events has 1 row\(s\) with a missing ts"):
             func(ev)
+
+
+@pytest.mark.parametrize("block", [1 << 16, 50])
+def test_id_matching_same_for_unique_and_repeated_ids(block, monkeypatch):
+    # ids unique everywhere take the direct id table; the same ids renamed per couple
+    # ("b0", "b1", ... in every couple: equal within a couple exactly as before) and a
+    # duplicated id within a couple take the sorted search; all pair the same responses
+    import patterns._fast as fast
+
+    codes_within = fast.codes_within
+    monkeypatch.setattr(
+        fast, "codes_within", lambda *a, **k: codes_within(*a, **{**k, "block": block})
+    )
+    ev = simulate_export(couples=6, days=40, seed=4).events
+    bids = ev[ev["code"] == "bid"]
+    assert bids["bid_id"].notna().all() and bids["bid_id"].is_unique
+    # "c001-b00007" -> "b00007": the same ids in every couple
+    renamed = ev.assign(bid_id=ev["bid_id"].str.split("-").str[-1].astype("string"))
+    assert renamed["bid_id"].nunique() < ev["bid_id"].nunique()  # repeated across couples
+    want = match_responses(ev)
+    assert (want["matched_by"] == "bid_id").sum() > 100
+    pd.testing.assert_frame_equal(match_responses(renamed), want, check_exact=True)
+    # a repeated id within a couple: the earliest such bid of the other partner is taken
+    dup = events(
+        [
+            ("p1", "bid", "2026-03-02 18:00", "x"),
+            ("p1", "bid", "2026-03-02 18:01", "x"),
+            ("p2", "toward", "2026-03-02 18:05", "x"),
+        ]
+    )
+    m = match_responses(dup)
+    assert m["response"].tolist()[0] == "toward" and pd.isna(m["response"].iloc[1])

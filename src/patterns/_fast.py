@@ -115,10 +115,17 @@ def codes(values: pd.Series, *, sort: bool = False, uniques: bool = True):
 
 
 def codes_within(
-    values: pd.Series, group: np.ndarray, order: np.ndarray, *, block: int = 1 << 16
+    values: pd.Series,
+    group: np.ndarray,
+    order: np.ndarray,
+    *,
+    block: int = 1 << 16,
+    distinct_blocks: bool = False,
 ) -> np.ndarray:
     """Integer codes of ``values`` that are equal exactly when the values are equal
     *within the same group* (−1 for missing); codes of different groups are unrelated.
+    With ``distinct_blocks`` each block's codes are offset past the previous blocks', so
+    a code also names one block (its codes stay below the number of rows).
 
     ``order`` sorts the rows by group (each group's rows contiguous after it). The column
     is hashed in blocks of whole groups of about ``block`` rows: a hash table that fits in
@@ -153,9 +160,14 @@ def codes_within(
     at = np.searchsorted(starts, np.arange(block, len(g), block))
     cuts = np.unique(np.r_[0, starts[np.minimum(at, len(starts) - 1)], len(g)])
     out = np.empty(len(g), dtype=np.int64)
+    base = 0
     for a, z in itertools.pairwise(cuts):  # a loop over blocks, not rows
         enc = pc.dictionary_encode(sorted_values.slice(int(a), int(z - a)))
         out[a:z] = pc.fill_null(enc.indices, -1).to_numpy()
+        if distinct_blocks and base:
+            seg = out[a:z]  # a view: offset in place
+            seg[seg >= 0] += base
+        base += len(enc.dictionary)
     if identity:
         return out
     result = np.empty_like(out)

@@ -151,7 +151,9 @@ def _match(events: pd.DataFrame, passes: int) -> tuple[Encoded, dict[str, np.nda
     if "bid_id" in events.columns:
         # equal exactly when the ids are equal within a couple (all the matching compares;
         # NA → −1): hashed per block of couples, not one table of every id
-        bid_key = _fast.codes_within(events["bid_id"], enc.couple, enc.order())
+        bid_key = _fast.codes_within(
+            events["bid_id"], enc.couple, enc.order(), distinct_blocks=True
+        )
     else:
         bid_key = np.full(n, -1, dtype=np.int64)
     # time rank within the couple (ties keep input order): "at or before" comparisons on
@@ -184,18 +186,30 @@ def _match(events: pd.DataFrame, passes: int) -> tuple[Encoded, dict[str, np.nda
 
     # 1) by bid_id: the bid with that id made by the other partner of the same couple
     n_id = int(bid_key.max()) + 2
-    b_key = b_group * n_id + bid_key[b_idx]
-    has = bid_key[b_idx] >= 0
-    kb = np.flatnonzero(has)
-    kb = kb[np.argsort(b_key[kb], kind="stable")]
+    kb = np.flatnonzero(bid_key[b_idx] >= 0)
     r_with = np.flatnonzero(bid_key[r_idx] >= 0)
     taken = np.zeros(nb, dtype=bool)
     if len(kb) and len(r_with):
-        want = r_group[r_with] * n_id + bid_key[r_idx[r_with]]
-        pos = np.searchsorted(b_key[kb], want)
-        ok = pos < len(kb)
-        ok[ok] = b_key[kb[pos[ok]]] == want[ok]
-        hb, hr = kb[pos[ok]], r_with[ok]
+        b_id = bid_key[b_idx[kb]]
+        if np.bincount(b_id, minlength=n_id).max() == 1:
+            # every id code names ONE bid (codes are per block of whole couples, so an id
+            # repeated within a block shares a code and takes the general path below): a
+            # direct table from id code to bid, then the same-couple-and-bidder check —
+            # the hits the sorted search finds, without sorting 1.4 M keys (0.1 s)
+            table = np.full(n_id, -1)
+            table[b_id] = kb
+            cand = table[bid_key[r_idx[r_with]]]
+            ok = cand >= 0
+            ok[ok] = b_group[cand[ok]] == r_group[r_with[ok]]
+            hb, hr = cand[ok], r_with[ok]
+        else:
+            b_key = b_group * n_id + bid_key[b_idx]
+            kb = kb[np.argsort(b_key[kb], kind="stable")]
+            want = r_group[r_with] * n_id + bid_key[r_idx[r_with]]
+            pos = np.searchsorted(b_key[kb], want)
+            ok = pos < len(kb)
+            ok[ok] = b_key[kb[pos[ok]]] == want[ok]
+            hb, hr = kb[pos[ok]], r_with[ok]
         keep = _first_per_bid(hb, rank[r_idx[hr]])
         assign(hb[keep], hr[keep], 0)
         taken[hb[keep]] = True
