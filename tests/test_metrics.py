@@ -309,3 +309,55 @@ def test_checkin_columns_equal_public_daily_tables_per_role(sim):
     lt_a, _ = per_role(lt.assign(k=lt["lonely_together"].astype(int)), "k", "sum")
     assert (got.loc[lt_a.index, "lonely_together_days_a"] == lt_a).all()
     assert lt_a.sum() > 0
+
+
+def _conflict_weeks_pandas(cl):
+    """The former pandas computation: stable time sort, grouped shift, grouped sums."""
+    from patterns.timeutil import week_start
+
+    cl = cl.sort_values("ts", kind="stable")
+    cl = cl.assign(couple_id=cl["couple_id"].astype(str), week_start=week_start(cl["day"]))
+    prev = cl.groupby(["couple_id", "topic"], dropna=False)["repaired"].shift(1)
+    cl = cl.assign(
+        escalated=(cl["intensity"] >= 0.6).astype(float),
+        resurfaced=prev.astype("boolean").fillna(False).astype(float),
+        rep=cl["repaired"].astype("Float64"),
+    )
+    g = cl.groupby(["couple_id", "week_start"])
+    return pd.DataFrame(
+        {
+            "conflicts": g.size(),
+            "escalated": g["escalated"].sum(),
+            "repair_share": g["rep"].mean().astype(float),
+            "resurfaced": g["resurfaced"].sum(),
+        }
+    )
+
+
+def test_conflict_weeks_equal_grouped_pandas_on_ties_and_missing_values():
+    from patterns.metrics import _conflict_weeks
+
+    rng = np.random.default_rng(8)
+    n = 400
+    ts = pd.Timestamp("2026-01-05", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 60, n) * 12, unit="h"
+    )  # many exact ties
+    cl = pd.DataFrame(
+        {
+            "couple_id": pd.array(rng.choice(["c2", "c1", "c10"], n), dtype="string"),
+            "ts": ts,
+            "day": ts.tz_localize(None).normalize(),
+            "topic": pd.array(rng.choice(["money", "chores", None], n), dtype="string"),
+            "intensity": np.where(rng.random(n) < 0.2, np.nan, rng.random(n)),
+            "repaired": pd.array(rng.choice([True, False, None], n).tolist(), dtype="boolean"),
+        }
+    )
+    got = _conflict_weeks(cl)
+    want = _conflict_weeks_pandas(cl)
+    assert want["resurfaced"].sum() > 10 and want["repair_share"].notna().all()
+    pd.testing.assert_frame_equal(
+        got.astype(float), want.astype(float), check_exact=True, check_index_type=False
+    )
+    none = cl.assign(repaired=pd.array([None] * n, dtype="boolean"))
+    assert _conflict_weeks(none)["repair_share"].isna().all()
+    assert (_conflict_weeks(none)["resurfaced"] == 0).all()

@@ -404,6 +404,62 @@ def _checkin_weeks(
     return pd.DataFrame(out, index=_cell_index(cpl_names, cell_couple[seen], cell_week[seen]))
 
 
+def _conflict_keys_complete(cl: pd.DataFrame) -> bool:
+    """True when every conflict has a couple, a UTC time and a diary day."""
+    return bool(
+        cl["couple_id"].notna().all()
+        and isinstance(cl["ts"].dtype, pd.DatetimeTZDtype)
+        and cl["ts"].notna().all()
+        and cl["day"].notna().all()
+    )
+
+
+def _conflict_weeks(cl: pd.DataFrame) -> pd.DataFrame:
+    """``conflicts``, ``escalated``, ``repair_share`` and ``resurfaced`` per (couple, week)
+    of a conflict log with complete keys, by ``np.bincount`` on integer cells.
+
+    ``resurfaced``: the previous conflict (in time order, ties in log order) of the same
+    couple and topic was marked repaired — what a stable ``sort_values("ts")`` and a
+    grouped ``shift(1)`` computed, from a stable sort of the time-ordered rows by (couple,
+    topic) codes. All values are integer counts or their ratio, so the sums are exact.
+    """
+    cc, names = _fast.codes(cl["couple_id"].astype(str), sort=True)
+    tc, tnames = _fast.codes(cl["topic"])
+    by_time = np.argsort(cl["ts"].dt.as_unit("ns").array.asi8, kind="stable")
+    rep = cl["repaired"].astype("boolean")
+    rep_true = rep.fillna(False).to_numpy(dtype=bool)
+    group = cc[by_time] * (len(tnames) + 1) + (tc[by_time] + 1)
+    o = np.argsort(group, kind="stable")
+    runs, g = by_time[o], group[o]  # rows of each (couple, topic) in time order
+    same = np.r_[False, g[1:] == g[:-1]]
+    resurfaced = np.zeros(len(cl), dtype=bool)
+    resurfaced[runs[same]] = rep_true[runs[np.flatnonzero(same) - 1]]
+    day_ns = cl["day"].to_numpy().astype("datetime64[ns]").view(np.int64)
+    cell, n_cells, cell_couple, cell_week = _week_cells(
+        cc, period_start_ns(day_ns, "W"), len(names)
+    )
+
+    def count(w: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(cell, weights=w, minlength=n_cells)
+
+    escalated = cl["intensity"].to_numpy(float, na_value=np.nan) >= 0.6
+
+    n = count()
+    seen = np.flatnonzero(n)
+    answered = count(rep.notna().to_numpy(dtype=float))[seen]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(answered > 0, count(rep_true.astype(float))[seen] / answered, np.nan)
+    return pd.DataFrame(
+        {
+            "conflicts": n[seen].astype(np.int64),
+            "escalated": count(escalated.astype(float))[seen],
+            "repair_share": share,
+            "resurfaced": count(resurfaced.astype(float))[seen],
+        },
+        index=_cell_index(names, cell_couple[seen], cell_week[seen]),
+    )
+
+
 def _bid_weeks(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame) -> pd.DataFrame:
     """``bids_a/_b`` and ``toward_share_a/_b``/``toward_share`` per (couple, week): the sums
     of :func:`patterns.bids.turning_rates` (``period="W"``, ``window="1h"``) rows per role,
@@ -633,7 +689,9 @@ def _metrics_table(
                 observed=False,
             )
         )
-        if len(cl):
+        if len(cl) and _conflict_keys_complete(cl):
+            parts.append(_conflict_weeks(cl))
+        elif len(cl):  # a missing couple, time or day: the general pandas path
             cl = _keyed(cl.sort_values("ts", kind="stable"))
             prev = cl.groupby(["couple_id", "topic"], dropna=False)["repaired"].shift(1)
             cl = cl.assign(
