@@ -590,3 +590,32 @@ def test_assign_topics_per_distinct_pair_equals_row_by_row():
     want = _assign_topics_rows(tag, note, lex)
     pd.testing.assert_frame_equal(got, want, check_exact=True)
     assert got.loc[tag.index[1], "topic"] == "money" and got["topic"].nunique() > 3
+
+
+def test_adopt_day_topic_integer_path_equals_groupby_merge():
+    # integer (couple, day) codes == the string groupby + merge, on random rows with
+    # untopiced reports, days with one / several known topics, and a missing-day fallback
+    from patterns.topics import _adopt_day_topic, _adopt_day_topic_frames
+
+    rng = np.random.default_rng(3)
+    n = 300
+    src = rng.choice(["tag", "lexicon", "none", "none"], n)
+    rows = pd.DataFrame(
+        {
+            "couple_id": pd.array(rng.choice(["c1", "c2", "c10"], n), dtype="string"),
+            "day": pd.Timestamp("2026-02-02") + pd.to_timedelta(rng.integers(0, 9, n), "D"),
+            "topic": pd.array(
+                np.where(src == "none", "other", rng.choice(["money", "chores", "kids"], n)),
+                dtype="string",
+            ),
+            "topic_source": pd.array(src, dtype="string"),
+            "ts": np.arange(n),
+        }
+    )
+    got, want = _adopt_day_topic(rows), _adopt_day_topic_frames(rows)
+    assert (got["topic_source"] == "day").sum() >= 5
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    nat = rows.assign(day=rows["day"].where(rows["ts"] % 7 > 0))
+    pd.testing.assert_frame_equal(
+        _adopt_day_topic(nat), _adopt_day_topic_frames(nat), check_exact=True
+    )

@@ -614,7 +614,49 @@ def _float_col(df: pd.DataFrame, col: str) -> pd.Series:
 
 
 def _adopt_day_topic(rows: pd.DataFrame) -> pd.DataFrame:
-    """A report without any topic takes the couple-day's topic when exactly one is known."""
+    """A report without any topic takes the couple-day's topic when exactly one is known.
+
+    On integer (couple, day) and topic codes when no key or topic is missing (a string
+    groupby and a merge cost 0.05 s at 1,000 couples): per couple-day, the number of
+    distinct known topics and the first one in row order, as ``nunique``/``first`` gave.
+    """
+    day = rows["day"].to_numpy()
+    if (
+        len(rows) == 0
+        or rows["couple_id"].isna().any()
+        or rows["topic"].isna().any()
+        or day.dtype.kind != "M"
+        or np.isnat(day).any()
+    ):
+        return _adopt_day_topic_frames(rows)
+    cc, _ = _fast.codes(rows["couple_id"])
+    tc, tnames = _fast.codes(rows["topic"])
+    dn = day.view(np.int64)
+    _, dcode = np.unique(dn, return_inverse=True)
+    key = cc * (int(dcode.max()) + 1) + dcode.reshape(-1)  # (couple, day)
+    none = (rows["topic_source"] == "none").to_numpy(dtype=bool)
+    k_known, t_known = key[~none], tc[~none]
+    cells, first = np.unique(k_known, return_index=True)
+    pairs = np.unique(k_known * (len(tnames) + 1) + t_known)
+    n_topics = np.bincount(np.searchsorted(cells, pairs // (len(tnames) + 1)), minlength=len(cells))
+    single = n_topics == 1
+    at = np.searchsorted(cells, key)
+    at_ok = at < len(cells)
+    hit = np.zeros(len(rows), dtype=bool)
+    hit[at_ok] = cells[at[at_ok]] == key[at_ok]
+    hit[hit] = single[at[hit]]
+    adopt = none & hit
+    if not adopt.any():
+        return rows.copy()
+    day_topic = np.where(adopt, t_known[first][np.where(hit, at, 0)], 0)
+    return rows.assign(
+        topic=rows["topic"].mask(adopt, _fast.strings(tnames, day_topic)),
+        topic_source=rows["topic_source"].mask(adopt, "day"),
+    )
+
+
+def _adopt_day_topic_frames(rows: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_adopt_day_topic` by a string groupby and a merge (any missing values)."""
     known = rows.loc[rows["topic_source"] != "none", ["couple_id", "day", "topic"]]
     single = known.groupby(["couple_id", "day"], observed=True)["topic"].agg(["nunique", "first"])
     single = single.loc[single["nunique"] == 1, "first"].rename("day_topic").reset_index()
