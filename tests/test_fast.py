@@ -141,3 +141,15 @@ def test_codes_within_equal_exactly_when_values_equal_in_group(layout, dtype):
     np.testing.assert_array_equal(
         (got[:, None] == got[None, :]) & same_group, (ref[:, None] == ref[None, :]) & same_group
     )
+
+
+@pytest.mark.parametrize("bound", [1, 50, 10**9])
+def test_unique_inverse_equals_numpy(bound):
+    from patterns._fast import unique_inverse
+
+    rng = np.random.default_rng(bound)
+    for n in (0, 1, 1000):
+        v = rng.integers(0, bound, n)
+        u, inv = unique_inverse(v, bound)
+        want_u, want_inv = np.unique(v, return_inverse=True)
+        assert u.tolist() == want_u.tolist() and inv.tolist() == want_inv.tolist()

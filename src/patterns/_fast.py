@@ -24,7 +24,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["codes", "codes_within", "memo", "shared_keys", "sharing", "strings", "wilson"]
+__all__ = [
+    "codes",
+    "codes_within",
+    "memo",
+    "shared_keys",
+    "sharing",
+    "strings",
+    "unique_inverse",
+    "wilson",
+]
 
 _SCOPE: ContextVar[dict[Any, Any] | None] = ContextVar("patterns_shared_keys", default=None)
 
@@ -173,6 +182,28 @@ def codes_within(
     result = np.empty_like(out)
     result[order] = out
     return result
+
+
+def unique_inverse(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` for non-negative ints below ``bound``.
+
+    A presence table and its running count when ``bound`` is small next to the number of
+    values (no sort: O(n + bound)); ``np.unique`` otherwise.
+
+    Examples
+    --------
+    >>> u, inv = unique_inverse(np.array([5, 2, 5, 0]), 8)
+    >>> u.tolist(), inv.tolist()
+    ([0, 2, 5], [2, 1, 2, 0])
+    """
+    values = np.asarray(values, dtype=np.int64)
+    if bound > 4 * len(values) + (1 << 20):
+        u, inv = np.unique(values, return_inverse=True)
+        return u, inv.reshape(-1)
+    seen = np.zeros(bound + 1, dtype=bool)
+    seen[values] = True
+    rank = np.cumsum(seen) - 1
+    return np.flatnonzero(seen), rank[values]
 
 
 def strings(names: np.ndarray, idx: np.ndarray) -> pd.api.extensions.ExtensionArray:

@@ -252,7 +252,9 @@ def _daily_core(
     if rows is not None:
         ok &= np.asarray(rows, dtype=bool)
     pos = np.flatnonzero(ok)
-    pair_u, pair = np.unique(cpl[pos] * max(len(par_names), 1) + par[pos], return_inverse=True)
+    pair_u, pair = _fast.unique_inverse(
+        cpl[pos] * max(len(par_names), 1) + par[pos], len(cpl_names) * max(len(par_names), 1)
+    )
     dn = d[pos].view("int64")
     d0 = int(dn.min()) if len(dn) else 0
     step = 86_400 * 10**9 if d.dtype == "datetime64[ns]" else 1
