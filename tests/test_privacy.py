@@ -485,3 +485,61 @@ def test_charts_carry_aggregates_only(canary_export, name: str) -> None:
     assert not columns & {"note", "answer", "prompt"}
     html_json = json_for_html(spec)
     assert "</" not in html_json and json.loads(html_json) == spec
+
+
+# --- safe_csv's Arrow writer: byte for byte what pandas writes --------------------------
+
+_FLOATS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0.0, -0.0, 1.0, -2.0, 1e-4, 9.99e-5, 1e16, 9.999999999999998e15, 0.1]),
+    st.floats(min_value=-1e6, max_value=1e6).map(lambda x: round(x, 3)),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    n=st.integers(0, 6),
+    data=st.data(),
+    text_alphabet=st.sampled_from(["abc-_ ", "abc=+@", 'ab,"\r\n']),
+)
+def test_arrow_csv_writer_equals_pandas(n, data, text_alphabet, tmp_path_factory) -> None:
+    from patterns.privacy import _arrow_csv
+
+    floats = data.draw(st.lists(_FLOATS, min_size=n, max_size=n))
+    ints = data.draw(st.lists(st.integers(-(2**62), 2**62), min_size=n, max_size=n))
+    nullable = data.draw(st.lists(st.one_of(st.none(), st.integers(-5, 5)), min_size=n, max_size=n))
+    texts = data.draw(
+        st.lists(st.one_of(st.none(), st.text(text_alphabet, max_size=5)), min_size=n, max_size=n)
+    )
+    days = data.draw(st.lists(st.integers(-400, 20000), min_size=n, max_size=n))
+    df = pd.DataFrame(
+        {
+            "x": np.array(floats, dtype="float64"),
+            "i": np.array(ints, dtype="int64"),
+            "k": pd.array(nullable, dtype="Int64"),
+            "s": pd.array(texts, dtype="string"),
+            "d": pd.to_datetime(np.array(days, dtype="int64"), unit="D"),
+        }
+    )
+    folder = tmp_path_factory.mktemp("csv")
+    safe_csv(df, folder / "a.csv")
+    safe_frame(df).to_csv(folder / "b.csv", index=False, lineterminator="\r\n")
+    assert (folder / "a.csv").read_bytes() == (folder / "b.csv").read_bytes()
+    if text_alphabet == "abc-_ " and n:  # nothing needs quotes: the Arrow writer was used
+        assert _arrow_csv(
+            safe_frame(df), folder / "c.csv", {"index": False, "lineterminator": "\r\n"}
+        )
+
+
+def test_arrow_csv_writer_leaves_other_layouts_to_pandas(tmp_path) -> None:
+    from patterns.privacy import _arrow_csv
+
+    kw = {"index": False, "lineterminator": "\r\n"}
+    times = pd.DataFrame({"t": pd.to_datetime(["2026-01-05 07:02:40"])})
+    assert not _arrow_csv(times, tmp_path / "a.csv", kw)  # a time of day: pandas' layout
+    assert not _arrow_csv(pd.DataFrame({"a,b": [1]}), tmp_path / "a.csv", kw)  # quoted name
+    assert not _arrow_csv(pd.DataFrame({"b": [True]}), tmp_path / "a.csv", kw)  # bool
+    assert not _arrow_csv(pd.DataFrame({"a": [1]}), tmp_path / "a.csv", {**kw, "sep": ";"})
+    assert not (tmp_path / "a.csv").exists()  # nothing written when it declines
+    safe_csv(times, tmp_path / "t.csv")
+    assert (tmp_path / "t.csv").read_text().splitlines() == ["t", "2026-01-05 07:02:40"]

@@ -239,8 +239,102 @@ def safe_csv(df: pd.DataFrame, path: str | Path, **kwargs: Any) -> Path:
     path = Path(path)
     kwargs.setdefault("index", False)
     kwargs.setdefault("lineterminator", "\r\n")
-    safe_frame(df).to_csv(path, **kwargs)
+    safe = safe_frame(df)
+    if not _arrow_csv(safe, path, kwargs):
+        safe.to_csv(path, **kwargs)
     return path
+
+
+#: A header or text cell that pandas writes unquoted (no delimiter, quote or line break).
+_PLAIN_CELL = re.compile(r'^[^,"\r\n]*$')
+
+
+def _arrow_csv(df: pd.DataFrame, path: Path, kwargs: dict) -> bool:
+    """Write ``df`` exactly as ``df.to_csv(path, index=False, lineterminator=...)`` would,
+    with pyarrow's CSV writer; return False (nothing written) when that is not certain.
+
+    Why by hand: pandas formats each float through Python (0.6 of the 5.8 CPU s of
+    ``patterns metrics`` at 1,000 couples); pyarrow formats in C (~0.1 s). Taken only for
+    integer, float and string columns with plain names; floats are cast to text by Arrow
+    (shortest round-trip digits, like ``repr``) and then given ``repr``'s layout: ``1.0``
+    for whole numbers, and Python's own ``repr`` wherever Python writes an exponent
+    (|x| < 1e-4 or ≥ 1e16) or Arrow did. Missing values are empty cells, as in pandas. A
+    text cell needing quotes makes pyarrow refuse (quoting style "none"): pandas writes it.
+    Tested byte for byte against ``DataFrame.to_csv`` (tests/test_privacy.py).
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    if set(kwargs) != {"index", "lineterminator"} or kwargs["index"] is not False:
+        return False
+    eol = kwargs["lineterminator"]
+    if eol not in ("\r\n", "\n") or not len(df.columns):
+        return False
+    names = list(df.columns)
+    if not all(isinstance(n, str) and _PLAIN_CELL.match(n) for n in names):
+        return False
+    if len(names) == 1 and not len(df):
+        return False  # pandas' one-column quirks (a lone empty cell is quoted)
+    cols = []
+    for name in names:
+        s = df[name]
+        kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else ""
+        if (kind in "iu" and kind) or (
+            isinstance(s.dtype, pd.core.arrays.integer.IntegerDtype)  # Int64: <NA> → empty
+        ):
+            cols.append(pc.cast(pa.array(s.array, from_pandas=True), pa.string()))
+        elif kind == "M":  # datetime64 without a zone, any unit
+            # pandas writes dates alone when every value is a midnight; other layouts
+            # (times, fractions of a second) are left to pandas
+            vals = s.to_numpy()
+            unit = np.datetime_data(vals.dtype)[0]
+            per_day = int(np.timedelta64(1, "D") // np.timedelta64(1, unit))
+            valid = ~np.isnat(vals)
+            if (vals.view(np.int64)[valid] % per_day).any():
+                return False
+            cols.append(pc.strftime(pa.array(vals, mask=~valid), "%Y-%m-%d"))
+        elif kind == "f":
+            cols.append(_float_text(s.to_numpy(dtype="float64")))
+        elif isinstance(s.dtype, pd.StringDtype):
+            cols.append(pa.array(s.to_numpy(dtype=object, na_value=None), pa.string()))
+        else:
+            return False
+    table = pa.table(cols, names=[f"c{i}" for i in range(len(cols))])
+    opts = pacsv.WriteOptions(include_header=False, quoting_style="none", eol=eol)
+    import io
+
+    body = io.BytesIO()
+    try:
+        pacsv.write_csv(table, body, opts)
+    except pa.ArrowInvalid:  # a cell needs quotes
+        return False
+    with open(path, "wb") as fh:
+        fh.write((",".join(names) + eol).encode("utf-8"))
+        fh.write(body.getbuffer())
+    return True
+
+
+def _float_text(values: Any) -> Any:
+    """Float64 values as the text ``repr`` gives (missing → null), computed by Arrow."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.cast(pa.array(values, from_pandas=True), pa.string())
+    txt = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    finite = np.isfinite(values)
+    mag = np.abs(np.where(finite, values, 1.0))
+    exponent = finite & (values != 0) & ((mag < 1e-4) | (mag >= 1e16))
+    has_e = np.asarray(pc.match_substring(text, "e").fill_null(False), dtype=bool)
+    redo = np.flatnonzero(exponent | has_e)
+    for i in redo:  # rare in tables of rates, means and counts
+        txt[i] = repr(float(values[i]))
+    plain = finite & ~exponent & ~has_e
+    whole = plain & ~np.asarray(pc.match_substring(text, ".").fill_null(False), dtype=bool)
+    txt[whole] = txt[whole] + ".0"
+    return pa.array(txt, pa.string())
 
 
 # --- HTML -------------------------------------------------------------------------------
