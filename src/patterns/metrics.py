@@ -574,26 +574,12 @@ def _keyed(frame: pd.DataFrame, day: str = "day") -> pd.DataFrame:
     )
 
 
-def _metrics_rows(
-    events: pd.DataFrame,
-    checkins: pd.DataFrame,
-    *,
-    timezone: str | Mapping[str, str],
-    cutoff_hour: int,
-    partners: Mapping[str, Sequence[str]] | None,
-    func: str,
-) -> pd.DataFrame:
-    """:func:`_metrics_table` with per-row keys (event codes, check-in diary days) computed
-    once and shared by the analyses it calls (:func:`patterns._fast.shared_keys`)."""
+def _metrics_rows(events: pd.DataFrame, checkins: pd.DataFrame, **options: Any) -> pd.DataFrame:
+    """:func:`_metrics_table` (same keyword options) with per-row keys (event codes,
+    check-in diary days) computed once and shared by the analyses it calls
+    (:func:`patterns._fast.shared_keys`)."""
     with _fast.shared_keys():
-        return _metrics_table(
-            events,
-            checkins,
-            timezone=timezone,
-            cutoff_hour=cutoff_hour,
-            partners=partners,
-            func=func,
-        )
+        return _metrics_table(events, checkins, **options)
 
 
 def _metrics_table(
