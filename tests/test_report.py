@@ -415,6 +415,23 @@ def test_cli_exit_2_for_bad_arguments_and_unreadable_export(small_export, tmp_pa
     assert res.exit_code == 2 and "Cannot read export" in res.output
 
 
+def test_cli_jobs_default_is_the_cores_at_most_4(small_export, tmp_path, monkeypatch):
+    import os
+
+    from patterns import cli
+
+    seen = []
+    monkeypatch.setattr(report, "run_report", lambda *a, **k: seen.append(k["jobs"]) or 1 / 0)
+    runner = CliRunner()
+    runner.invoke(app, ["report", str(small_export), "-o", str(tmp_path)])
+    runner.invoke(app, ["report", str(small_export), "-o", str(tmp_path), "--jobs", "3"])
+    cores = len(os.sched_getaffinity(0))
+    assert seen == [max(1, min(4, cores)), 3]
+    assert cli.default_jobs() == seen[0]
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert cli.default_jobs() == 4
+
+
 @pytest.mark.notebooks
 @pytest.mark.slow
 def test_failed_notebook_makes_no_client_page_and_exit_1(small_export, tmp_path):

@@ -73,9 +73,7 @@ def validate(
     for frame, title in ((exp.quarantine, "Quarantine reasons"), (exp.notices, "DST notices")):
         if not len(frame):
             continue
-        counts = frame.groupby(["table", "reason"], observed=True).agg(
-            rows=("record", "nunique")
-        )
+        counts = frame.groupby(["table", "reason"], observed=True).agg(rows=("record", "nunique"))
         rt = Table(title=title)
         for col in ("table", "reason", "rows", "meaning"):
             rt.add_column(col, justify="right" if col == "rows" else "left")
@@ -141,8 +139,14 @@ def report(
         str, typer.Option(help="therapist (no code, plain language) or researcher.")
     ] = "therapist",
     jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=1, help="Notebook processes at once.")
-    ] = 1,
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Notebook processes at once (default: the CPU cores, at most 4).",
+        ),
+    ] = None,
     out: Annotated[
         Path,
         typer.Option(
@@ -197,7 +201,7 @@ def report(
             couples=couple or None,
             notebooks=notebook or None,
             audience=audience,
-            jobs=jobs,
+            jobs=default_jobs() if jobs is None else jobs,
             out=out,
             timeout=timeout,
             show_text=show_text,
@@ -339,6 +343,21 @@ def metrics(
         f"Wrote {len(table)} couple-week rows for {table['couple_id'].nunique()} couple(s) "
         f"to {path} (codebook: {path.stem}_codebook.csv)"
     )
+
+
+def default_jobs() -> int:
+    """Notebook processes ``patterns report`` runs at once by default: one per CPU core,
+    at most 4 (each notebook process holds its couple's data and a kernel, ~0.4 GB).
+
+    Examples
+    --------
+    >>> 1 <= default_jobs() <= 4
+    True
+    """
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(4, cores or 1))
 
 
 def main() -> None:  # console-script entry point
