@@ -361,3 +361,14 @@ def test_conflict_weeks_equal_grouped_pandas_on_ties_and_missing_values():
     none = cl.assign(repaired=pd.array([None] * n, dtype="boolean"))
     assert _conflict_weeks(none)["repair_share"].isna().all()
     assert (_conflict_weeks(none)["resurfaced"] == 0).all()
+
+
+def test_conflict_fallback_path_gives_the_same_table(sim, table, monkeypatch):
+    # the general pandas path (kept for conflicts missing a couple, time or day) and the
+    # integer-cell path agree on complete data, column for column
+    from patterns import metrics
+
+    monkeypatch.setattr(metrics, "_conflict_keys_complete", lambda cl: False)
+    slow = couple_week_metrics(sim)
+    assert table["conflicts"].sum() > 0 and table["resurfaced"].sum() > 0
+    pd.testing.assert_frame_equal(slow, table, check_exact=True)
