@@ -113,8 +113,9 @@ def _bank(prompts: Any, func: str) -> pd.DataFrame:
 
 def _reflections(
     checkins: pd.DataFrame, prompts: Any, timezone: Any, cutoff_hour: int, func: str
-) -> pd.DataFrame:
-    """Rows of check-ins where a prompt was asked, with prompt_id, day and answered."""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows of check-ins where a prompt was asked, with prompt_id, day and answered; and
+    the prompt bank they were matched against (read once per call)."""
     schema.require_columns(
         checkins, ["couple_id", "partner", "ts", "prompt"], func=func, table="checkins"
     )
@@ -130,7 +131,7 @@ def _reflections(
     )
     lookup = dict(zip(_key(bank["prompt"]), bank["prompt_id"], strict=True))
     pid = _key(ci["prompt"]).map(lookup).fillna("custom").astype(_STR)
-    return pd.DataFrame(
+    rows = pd.DataFrame(
         {
             "couple_id": ci["couple_id"].astype(_STR).to_numpy(),
             "partner": ci["partner"].astype(_STR).to_numpy(),
@@ -144,6 +145,7 @@ def _reflections(
             "answer": answer.to_numpy(),
         }
     )
+    return rows, bank
 
 
 def _last_days(checkins: pd.DataFrame, timezone: Any, cutoff_hour: int) -> pd.Series:
@@ -203,8 +205,8 @@ def reflection_summary(
     0      2         1          0.5              4.0
     """
     func = "reflection_summary"
-    r = _reflections(checkins, prompts, timezone, cutoff_hour, func)
-    bank_size = len(_bank(prompts, func))
+    r, bank = _reflections(checkins, prompts, timezone, cutoff_hour, func)
+    bank_size = len(bank)
     key = ["couple_id", "partner"]
     ans = r.loc[r["answered"]]
     g = r.groupby(key, observed=True)
@@ -309,8 +311,7 @@ def prompt_summary(
     4  miss_about_us      1         1
     """
     func = "prompt_summary"
-    r = _reflections(checkins, prompts, timezone, cutoff_hour, func)
-    bank = _bank(prompts, func)
+    r, bank = _reflections(checkins, prompts, timezone, cutoff_hour, func)
     key = ["couple_id", "partner"]
     custom = r.loc[r["prompt_id"] == "custom"]
     g = r.groupby([*key, "prompt_id"], observed=True)
@@ -402,7 +403,7 @@ def paired_answers(
     if not isinstance(show_text, bool):
         raise option_error("show_text", func, "True or False", show_text)
     schema.require_columns(checkins, ["answer"], func=func, table="checkins")
-    r = _reflections(checkins, prompts, timezone, cutoff_hour, func)
+    r, bank = _reflections(checkins, prompts, timezone, cutoff_hour, func)
     ans = r.loc[r["answered"]].sort_values(
         ["couple_id", "prompt_id", "partner", "ts"], kind="stable"
     )
@@ -433,7 +434,6 @@ def paired_answers(
     out["prompt"] = prompt_text.reindex(
         pd.MultiIndex.from_frame(out[["couple_id", "prompt_id"]])
     ).to_numpy()
-    bank = _bank(prompts, func)
     bank_text = out["prompt_id"].map(dict(zip(bank["prompt_id"], bank["prompt"], strict=True)))
     out["prompt"] = bank_text.fillna(out["prompt"])
     out["partner_a"] = out["couple_id"].map(pa["a"]) if "a" in pa else pd.NA
