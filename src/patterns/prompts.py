@@ -215,23 +215,19 @@ def reflection_summary(
         answered=("answered", "sum"),
         prompts_asked=("prompt_id", "nunique"),
     ).reset_index()
-    ga = ans.groupby(key, observed=True)
-    extra = ga.agg(last_reflection=("day", "max")).reset_index()
-    in_bank = ans.loc[ans["prompt_id"] != "custom"]
-    distinct = (
-        ans.groupby(key, observed=True)["prompt_id"]
-        .nunique()
-        .rename("prompts_answered")
+    extra = (
+        ans.groupby(key, observed=True)
+        .agg(last_reflection=("day", "max"), prompts_answered=("prompt_id", "nunique"))
         .reset_index()
     )
+    in_bank = ans.loc[ans["prompt_id"] != "custom"]
     cov = (
         in_bank.groupby(key, observed=True)["prompt_id"]
         .nunique()
         .rename("_bank_answered")
         .reset_index()
     )
-    out = out.merge(extra, on=key, how="left").merge(distinct, on=key, how="left")
-    out = out.merge(cov, on=key, how="left")
+    out = out.merge(extra, on=key, how="left").merge(cov, on=key, how="left")
     if as_of is None:
         ref = out["couple_id"].astype(str).map(_last_days(checkins, timezone, cutoff_hour))
     else:
