@@ -28,15 +28,7 @@ import patterns
 import patterns.charts
 {imports}
 ctx = report.prepare(
-    export_path=export_path,
-    couple_id=couple_id,
-    start=start,
-    end=end,
-    timezone=timezone,
-    intervention_date=intervention_date,
-    audience=audience,
-    show_text=show_text,
-    consent_check=consent_check,
+{arguments}
 )
 ctx.stamp()"""
 
@@ -47,6 +39,11 @@ def parameters_source() -> str:
     for name, (kind, default, help_text) in PARAMETERS.items():
         lines.append(f"{name}: {kind.__name__} = {default!r}  # {help_text}")
     return "\n".join(lines)
+
+
+def prepare_arguments() -> str:
+    """The ``report.prepare`` call's arguments: each parameter passed on by its name."""
+    return "\n".join(f"    {name}={name}," for name in PARAMETERS)
 
 
 def md(text: str):
@@ -598,8 +595,9 @@ def build(name: str) -> nbformat.NotebookNode:
         set(re.findall(r"patterns\.(cycles|quality|regulation|topics|trends)\.", body))
     )
     imports = "".join(f"import patterns.{m}\n" for m in modules)
+    prepare = PREPARE.format(imports=imports, arguments=prepare_arguments())
     nb = new_notebook(
-        cells=[md(title), params, code(PREPARE.format(imports=imports)), *cells],
+        cells=[md(title), params, code(prepare), *cells],
         metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
             "language_info": {"name": "python", "pygments_lexer": "ipython3"},
