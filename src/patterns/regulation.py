@@ -384,21 +384,7 @@ def signal_cooccurrence(
         out["share_conflict"] = np.where(n1 > 0, x1 / np.maximum(n1, 1), np.nan)
         out["share_other"] = np.where(n0 > 0, x0 / np.maximum(n0, 1), np.nan)
     out["difference"] = out["share_conflict"] - out["share_other"]
-    ok = (n1 > 0) & (n0 > 0)
-    lo = np.full(len(out), np.nan)
-    hi = np.full(len(out), np.nan)
-    if ok.any():
-        low, upp = confint_proportions_2indep(
-            x1[ok],
-            n1[ok],
-            x0[ok],
-            n0[ok],
-            method="newcomb",
-            compare="diff",
-            alpha=1 - confidence,
-        )
-        lo[ok], hi[ok] = np.asarray(low, dtype=float), np.asarray(upp, dtype=float)
-    out["ci_low"], out["ci_high"] = lo, hi
+    out["ci_low"], out["ci_high"] = _newcombe(x1, n1, x0, n0, confidence)
     out["p_value"] = _fisher_two_sided(x1, n1, x0, n0)
     out["kind"] = out["signal"].map(_KIND).astype(_STR)
     out["signal"] = out["signal"].astype(_STR)
@@ -471,6 +457,28 @@ def _confidence_arg(confidence: Any, func: str) -> float:
     if not isinstance(confidence, float) or not 0 < confidence < 1:
         raise option_error("confidence", func, "a float in (0, 1)", confidence)
     return confidence
+
+
+def _lags_arg(lags: Any, func: str) -> list[int]:
+    lags = [lags] if isinstance(lags, int) else list(lags)
+    if not lags or any(not isinstance(lag, int | np.integer) or lag < 0 for lag in lags):
+        raise option_error("lags", func, "a non-empty sequence of integers ≥ 0", lags)
+    return lags
+
+
+def _newcombe(
+    x1: np.ndarray, n1: np.ndarray, x0: np.ndarray, n0: np.ndarray, confidence: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Newcombe hybrid-score interval of ``x1/n1 − x0/n0`` per element (statsmodels
+    ``confint_proportions_2indep(method="newcomb")``); NaN where ``n1`` or ``n0`` is 0."""
+    ok = (n1 > 0) & (n0 > 0)
+    lo, hi = np.full(len(ok), np.nan), np.full(len(ok), np.nan)
+    if ok.any():
+        low, upp = confint_proportions_2indep(
+            x1[ok], n1[ok], x0[ok], n0[ok], method="newcomb", compare="diff", alpha=1 - confidence
+        )
+        lo[ok], hi[ok] = np.asarray(low, dtype=float), np.asarray(upp, dtype=float)
+    return lo, hi
 
 
 def lagged_association(
@@ -577,9 +585,7 @@ def lagged_association(
         raise option_error("n_perm", func, "an integer ≥ 99", n_perm)
     if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
         raise option_error("seed", func, "a non-negative integer", seed)
-    lags = [lags] if isinstance(lags, int) else list(lags)
-    if not lags or any(not isinstance(lag, int | np.integer) or lag < 0 for lag in lags):
-        raise option_error("lags", func, "a non-empty sequence of integers ≥ 0", lags)
+    lags = _lags_arg(lags, func)
     schema.require_columns(checkins, ["withdrew"], func=func, table="checkins")
     daily = daily_signals(
         checkins, signals=signals, threshold=threshold, timezone=timezone, cutoff_hour=cutoff_hour
@@ -587,7 +593,6 @@ def lagged_association(
     sigs = [c for c in daily.columns if c in SIGNALS]
     check_option("method", method, ["exact", "monte_carlo"], func=func)
     key = ["couple_id", "partner"]
-    alpha = 1 - confidence
     lag_pairs = [(int(lag), _lag_pairs(daily, sigs, int(lag))) for lag in lags]
     counts = _lag_counts(lag_pairs, sigs)
     rows = []
@@ -604,13 +609,7 @@ def lagged_association(
         counts["p_withdrew_signal"], counts["p_withdrew_no_signal"] = p1, p0
         counts["effect"] = p1 - p0
         ok = (n1 > 0) & (n0 > 0)
-        lo, hi = np.full(len(counts), np.nan), np.full(len(counts), np.nan)
-        if ok.any():
-            low, upp = confint_proportions_2indep(
-                s1[ok], n1[ok], s0[ok], n0[ok], method="newcomb", compare="diff", alpha=alpha
-            )
-            lo[ok], hi[ok] = np.asarray(low, float), np.asarray(upp, float)
-        counts["ci_low"], counts["ci_high"] = lo, hi
+        counts["ci_low"], counts["ci_high"] = _newcombe(s1, n1, s0, n0, confidence)
         pv = np.full(len(counts), np.nan)
         if method == "exact":
             # all rows' hypergeometric supports in one scipy call (a call per row,
@@ -863,9 +862,7 @@ def pooled_lagged_association(
     func = "pooled_lagged_association"
     _confidence_arg(confidence, func)
     check_option("cov_struct", cov_struct, ["exchangeable", "independence"], func=func)
-    lags = [lags] if isinstance(lags, int) else list(lags)
-    if not lags or any(not isinstance(lag, int | np.integer) or lag < 0 for lag in lags):
-        raise option_error("lags", func, "a non-empty sequence of integers ≥ 0", lags)
+    lags = _lags_arg(lags, func)
     schema.require_columns(checkins, ["withdrew"], func=func, table="checkins")
     daily = daily_signals(
         checkins, signals=signals, threshold=threshold, timezone=timezone, cutoff_hour=cutoff_hour
