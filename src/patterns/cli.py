@@ -325,17 +325,17 @@ def metrics(
     if out.suffix.lower() not in {".csv", ".parquet"}:
         _err(f"--out must end in .csv or .parquet; got {out.name!r}.")
         raise typer.Exit(2)
-    try:
-        exp = load_export(export, mapping=mapping, timezone=timezone)
-    except ExportError as exc:
-        _err(f"Cannot read export {export}: {exc}")
-        raise typer.Exit(2) from None
     if engine not in ("pandas", "dask"):
         _err(f"--engine must be pandas or dask; got {engine!r}.")
         raise typer.Exit(2)
     if engine == "pandas" and (scheduler or staging):
         _err("--scheduler and --staging need --engine dask.")
         raise typer.Exit(2)
+    try:
+        exp = load_export(export, mapping=mapping, timezone=timezone)
+    except ExportError as exc:
+        _err(f"Cannot read export {export}: {exc}")
+        raise typer.Exit(2) from None
     extra = {"scheduler": scheduler, "staging": staging} if engine == "dask" else {}
     table = couple_week_metrics(exp, cutoff_hour=cutoff_hour, engine=engine, **extra)
     path = write_metrics(table, out)
