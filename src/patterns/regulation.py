@@ -648,14 +648,7 @@ def lagged_association(
         "p_value",
         "n_perm",
     ]
-    if len(rows) == 0:
-        out = pd.DataFrame({c: pd.Series([], dtype="float64") for c in cols})
-        for c in ("couple_id", "partner", "signal", "kind"):
-            out[c] = out[c].astype(_STR)
-        for c in ("lag", "n", "n_signal", "n_perm"):
-            out[c] = out[c].astype("int64")
-        return out
-    out = rows
+    out = rows if len(rows) else pd.DataFrame({c: pd.Series([], dtype="float64") for c in cols})
     out["kind"] = out["signal"].map(_KIND)
     for c in ("couple_id", "partner", "signal", "kind"):
         out[c] = out[c].astype(_STR)
