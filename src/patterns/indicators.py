@@ -358,6 +358,23 @@ def _observed_weeks(ev, ci, tz) -> dict[str, float]:
     return ((d["max"] - d["min"]).dt.days.add(1) / 7).to_dict()
 
 
+def _any_conflict(ev: pd.DataFrame, ci: pd.DataFrame) -> bool:
+    """Whether the events or the check-ins log any conflict."""
+    has_ev = len(ev) and (ev["code"] == "conflict").any()
+    has_ci = len(ci) and ("conflict" in ci.columns) and ci["conflict"].fillna(False).any()
+    return bool(has_ev or has_ci)
+
+
+def _rate_results(span: Mapping[str, float], counts: Any, scale: float = 1.0) -> dict:
+    """Per couple of ``span`` (observed weeks): the :func:`_poisson_rates` rate of
+    ``counts`` as a sign's result (``value``, ``ci_low``, ``ci_high``, ``n`` = days)."""
+    rates = _poisson_rates(span, counts, scale)
+    return {
+        couple: dict(zip(("value", "ci_low", "ci_high"), rates[couple], strict=True), n=weeks * 7)
+        for couple, weeks in span.items()
+    }
+
+
 class _ConflictLog:
     """``conflict_log(events, checkins)`` computed on first use and then reused."""
 
@@ -374,21 +391,13 @@ class _ConflictLog:
 
 
 def _escalation(ev, ci, spec, span, conflicts):
-    has_ev = len(ev) and (ev["code"] == "conflict").any()
-    has_ci = len(ci) and ("conflict" in ci.columns) and ci["conflict"].fillna(False).any()
-    if not (has_ev or has_ci):
+    if not _any_conflict(ev, ci):
         return dict.fromkeys(span, "no conflicts were logged")
     log = conflicts.get()
     if log["intensity"].isna().all():
         return dict.fromkeys(span, "conflicts carry no intensity rating")
     hot = log[log["intensity"] >= spec["params"]["intensity_min"]]
-    counts = hot.groupby("couple_id").size()
-    rates = _poisson_rates(span, counts)
-    out = {}
-    for couple, weeks in span.items():
-        v, lo, hi = rates[couple]
-        out[couple] = {"value": v, "ci_low": lo, "ci_high": hi, "n": weeks * 7}
-    return out
+    return _rate_results(span, hot.groupby("couple_id").size())
 
 
 def _pursue_withdraw(ev, spec, span):
@@ -410,36 +419,24 @@ def _pursue_withdraw(ev, spec, span):
     by = by.reset_index().sort_values(["couple_id", "k", "f"], ascending=[True, False, True])
     top = by.drop_duplicates("couple_id").set_index("couple_id")
     total = e.groupby("couple_id").size()
-    rates = _poisson_rates(span, total)
-    out = {}
-    for couple, weeks in span.items():
+    out = _rate_results(span, total)
+    for couple, res in out.items():
         k = int(total.get(couple, 0))
-        v, lo, hi = rates[couple]
-        res = {"value": v, "ci_low": lo, "ci_high": hi, "n": weeks * 7}
         if k:
             res["partner"] = top.at[couple, "pursuer"]
             res["share"] = top.at[couple, "k"] / k
-        out[couple] = res
     return out
 
 
 def _resurfacing(ev, ci, span, conflicts):
     from patterns.topics import topic_recurrence
 
-    has_ev = len(ev) and (ev["code"] == "conflict").any()
-    has_ci = len(ci) and ("conflict" in ci.columns) and ci["conflict"].fillna(False).any()
-    if not (has_ev or has_ci):
+    if not _any_conflict(ev, ci):
         return dict.fromkeys(span, "no conflicts were logged")
     if not len(ci) or ci["repaired"].isna().all():
         return dict.fromkeys(span, "no check-in says whether a conflict was repaired")
     rec = topic_recurrence(conflicts.get())
-    counts = rec.groupby("couple_id")["resurfaced"].sum()
-    rates = _poisson_rates(span, counts, scale=4)
-    out = {}
-    for couple, weeks in span.items():
-        v, lo, hi = rates[couple]
-        out[couple] = {"value": v, "ci_low": lo, "ci_high": hi, "n": weeks * 7}
-    return out
+    return _rate_results(span, rec.groupby("couple_id")["resurfaced"].sum(), scale=4)
 
 
 def _lonely(ci, spec):
