@@ -126,9 +126,8 @@ def code_stream(
     check_option("by", by, ["code", "family"], func=func)
     gap = check_duration(session_gap, "session_gap", func=func)
     enc = encode(events)
-    keep = enc.family != MARKER if drop_markers else np.ones(len(enc.code), dtype=bool)
-    sel = np.flatnonzero(keep)
-    order = sel[np.lexsort((enc.ts[sel], enc.couple[sel]))]
+    every = enc.order()  # couple, time, row (shared with bids and cycles)
+    order = every[enc.family[every] != MARKER] if drop_markers else every
     couple_i, ts_ns = enc.couple[order], enc.ts[order]
     # labels built from integer codes: one small table of names, then a single take
     if by == "family":
