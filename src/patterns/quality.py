@@ -19,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from patterns._fast import wilson
 from patterns.errors import option_error
 from patterns.schema import QUARANTINE_REASONS, require_columns
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones
@@ -97,9 +98,10 @@ def checkin_completion(
 
     Notes
     -----
-    Several check-ins on one diary day count once. The interval is Wilson's score interval,
-    computed with :func:`statsmodels.stats.proportion.proportion_confint` (``method=
-    "wilson"``); tested against a few-line pandas count and statsmodels directly.
+    Several check-ins on one diary day count once. The interval is Wilson's score interval
+    (:func:`patterns._fast.wilson`: statsmodels' ``proportion_confint(method="wilson")``
+    arithmetic without importing statsmodels); tested against a few-line pandas count and
+    statsmodels directly.
 
     Examples
     --------
@@ -111,8 +113,6 @@ def checkin_completion(
     0       a     3                  2    0.666667
     1       b     3                  1    0.333333
     """
-    from statsmodels.stats.proportion import proportion_confint
-
     func = "checkin_completion"
     require_columns(checkins, ["couple_id", "partner", "ts"], func=func, table="checkins")
     if not (isinstance(confidence, float | int) and 0 < confidence < 1):
@@ -172,12 +172,8 @@ def checkin_completion(
     out["days"] = ((out["last_day"] - out["first_day"]).dt.days + 1).astype("int64")
     out["days_with_checkin"] = out["days_with_checkin"].astype("int64")
     out["completion"] = out["days_with_checkin"] / out["days"]
-    low, high = proportion_confint(
-        out["days_with_checkin"].to_numpy(),
-        out["days"].to_numpy(),
-        alpha=1 - confidence,
-        method="wilson",
+    out["ci_low"], out["ci_high"] = wilson(
+        out["days_with_checkin"].to_numpy(), out["days"].to_numpy(), confidence
     )
-    out["ci_low"], out["ci_high"] = low, high
     out = out.sort_values(["couple_id", "partner"], kind="stable")
     return out[cols].reset_index(drop=True)
