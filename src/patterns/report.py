@@ -75,7 +75,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from patterns.errors import option_error
+from patterns.errors import check_option, option_error
 
 if os.environ.get("PATTERNS_REPORT_RUN") == "1":
     # Inside a kernel started by `patterns report` only: skip jsonschema's optional IRI
@@ -144,6 +144,8 @@ _PARTNER_COLUMNS = (
     "reported_by",
 )
 _ID_COLUMNS = ("couple_id",)
+#: The banner on every page (and in every notebook) of a run without the consent check.
+_NO_CONSENT_STAMP = "CONSENT NOT CHECKED: this report was produced with --no-consent-check."
 
 
 class ParameterError(ValueError):
@@ -519,10 +521,7 @@ class ReportContext:
     def stamp(self) -> None:
         """Show the consent banner when the run skipped the consent check."""
         if not self.params.consent_check:
-            _display_html(
-                '<p class="stamp">CONSENT NOT CHECKED: this report was produced with '
-                "--no-consent-check.</p>"
-            )
+            _display_html(f'<p class="stamp">{_NO_CONSENT_STAMP}</p>')
 
     def labelled(self, df: pd.DataFrame, *, keep_ids: bool = False) -> pd.DataFrame:
         """A copy for display: partner ids replaced by "Partner A/B", free text dropped
@@ -902,6 +901,21 @@ def _jinja(template: str) -> Any:
     return env.from_string(template)
 
 
+def _render_page(*, title: str, css: str, stamp: str, meta: Sequence[str], body: str) -> str:
+    """A whole page from :data:`_PAGE` (CSP, styles, stamp, meta lines, body, version)."""
+    from patterns import __version__
+
+    return _jinja(_PAGE).render(
+        csp=_CSP,
+        title=title,
+        css=css,
+        stamp=stamp,
+        meta=list(meta),
+        body=body,
+        version=__version__,
+    )
+
+
 def _notebook_body(nb: Any, *, audience: str) -> str:
     """One executed notebook as an HTML fragment (nbconvert ``basic``: no head, no script)."""
     from nbconvert import HTMLExporter
@@ -950,10 +964,7 @@ def couple_report_html(
     """
     import nbformat
 
-    from patterns import __version__
-
-    if audience not in AUDIENCES:
-        raise option_error("audience", "couple_report_html", f"one of {list(AUDIENCES)}", audience)
+    check_option("audience", audience, AUDIENCES, func="couple_report_html")
     sections = []
     for path in notebooks:
         nb = nbformat.read(str(path), as_version=4)
@@ -968,15 +979,7 @@ def couple_report_html(
             "</section>"
         )
     css = _CSS + ("" if audience == "therapist" else _pygments_css())
-    page = _jinja(_PAGE).render(
-        csp=_CSP,
-        title=title,
-        css=css,
-        stamp=stamp,
-        meta=list(meta),
-        body="\n".join(sections),
-        version=__version__,
-    )
+    page = _render_page(title=title, css=css, stamp=stamp, meta=meta, body="\n".join(sections))
     problems = offline_problems(page)
     if problems:
         raise ValueError(f"couple_report_html: the page would not be offline-safe: {problems}")
@@ -1351,11 +1354,7 @@ def run_report(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stamp = (
-        ""
-        if consent_check
-        else "CONSENT NOT CHECKED: this report was produced with --no-consent-check."
-    )
+    stamp = "" if consent_check else _NO_CONSENT_STAMP
     entries: dict[str, dict[str, Any]] = {}
     jobs_todo: list[tuple[NotebookRun, Path, dict]] = []
     for c in selected:
@@ -1496,16 +1495,12 @@ def run_report(
         for e in entries.values()
     ]
     body = _jinja(_INDEX_BODY).render(couples=index_rows, failures=failures)
-    from patterns import __version__
-
-    index = _jinja(_PAGE).render(
-        csp=_CSP,
+    index = _render_page(
         title=f"Reports: {len(selected)} couple(s)",
         css=_CSS,
         stamp=stamp,
         meta=[f"Audience: {audience}", f"{len(failures)} failure(s)"],
         body=body,
-        version=__version__,
     )
     problems = offline_problems(index)
     if problems:  # pragma: no cover - the template holds no such thing
