@@ -250,6 +250,23 @@ def _bid_arrays(enc, other, b_idx, r_ts, r_kind, r_by) -> dict[str, np.ndarray]:
     }
 
 
+def _bid_periods(
+    events: pd.DataFrame,
+    period: str,
+    window: pd.Timedelta,
+    timezone: str | Mapping[str, str] | None,
+    cutoff_hour: int,
+) -> tuple[Encoded, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """The matched bids (:func:`_match`), the local start (int64 ns) of each bid's period
+    and whether it was answered within ``window``: the rule :func:`turning_rates` and
+    ``couple_week_metrics``' bid columns both count by."""
+    enc, b = _match(events, 3)
+    zone = resolve_timezones(events, timezone)
+    day = local_day_ns(b["ts"], b["couple"], enc.couple_names, zone, cutoff_hour)
+    answered = (b["r_kind"] >= 0) & ((b["r_ts"] - b["ts"]) <= window.value)
+    return enc, b, period_start_ns(day, period), answered
+
+
 def turning_rates(
     events: pd.DataFrame,
     *,
@@ -319,11 +336,7 @@ def turning_rates(
     check_option("period", period, ["D", "W", "M"], func=func)
     win = check_duration(window, "window", func=func, example="1h")
     _check_confidence(confidence, func)
-    enc, b = _match(events, 3)
-    zone = resolve_timezones(events, timezone)
-    day = local_day_ns(b["ts"], b["couple"], enc.couple_names, zone, cutoff_hour)
-    period_ns = period_start_ns(day, period)
-    answered = (b["r_kind"] >= 0) & ((b["r_ts"] - b["ts"]) <= win.value)
+    enc, b, period_ns, answered = _bid_periods(events, period, win, timezone, cutoff_hour)
     late = (b["r_kind"] >= 0) & ~answered
     kind = np.where(answered, b["r_kind"], 3)  # 0 toward, 1 away, 2 against, 3 missed
     frame = pd.DataFrame(

@@ -463,22 +463,17 @@ def _conflict_weeks(cl: pd.DataFrame) -> pd.DataFrame:
 def _bid_weeks(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame) -> pd.DataFrame:
     """``bids_a/_b`` and ``toward_share_a/_b``/``toward_share`` per (couple, week): the sums
     of :func:`patterns.bids.turning_rates` (``period="W"``, ``window="1h"``) rows per role,
-    counted from the same bid matching (:func:`patterns.bids._match`) by ``np.bincount``
+    counted from the same matched bids (:func:`patterns.bids._bid_periods`) by ``np.bincount``
     on integer (couple, week, role) cells instead of building its per-partner frame
     (medians, Wilson intervals and a three-key aggregate the table never uses: 0.3 s)."""
-    from patterns.bids import _match
-    from patterns.timeutil import resolve_timezones
+    from patterns.bids import _bid_periods
 
     schema.require_columns(ev, ["couple_id", "ts", "actor", "code"], func="turning_rates")
-    enc, b = _match(ev, 3)
-    zone = resolve_timezones(ev, tz)
-    day = local_day_ns(b["ts"], b["couple"], enc.couple_names, zone, cutoff_hour)
-    week = period_start_ns(day, "W")
+    enc, b, week, answered = _bid_periods(ev, "W", pd.Timedelta("1h"), tz, cutoff_hour)
     nc = len(enc.couple_names)
     couple = np.where(b["couple"] < 0, b["couple"] + nc, b["couple"])  # names[-1] is the last
     cell, n_cells, cell_couple, cell_week = _week_cells(couple, week, nc)
     role = _role_of(b["couple"], b["actor"], enc.couple_names, enc.actor_names, roles)
-    answered = (b["r_kind"] >= 0) & ((b["r_ts"] - b["ts"]) <= pd.Timedelta("1h").value)
     toward = answered & (b["r_kind"] == 0)
     rc = cell * 3 + role
     bids = np.bincount(rc, minlength=n_cells * 3).reshape(n_cells, 3)
