@@ -251,7 +251,6 @@ TOGETHER_MIN: float = 240.0
 
 _HOUR = 3600
 _EXCLUSION_S = 3 * _HOUR  # no other event within 3 h around a planted episode
-_PAIR_S = 2 * _HOUR
 
 _C = {c: i for i, c in enumerate(schema.CODES)}
 _PURSUE = np.array([_C[c] for c in schema.FAMILIES["pursue"]])
@@ -1359,14 +1358,6 @@ _FLOAT_DECIMALS = {
 }
 _FREE_TEXT = ("note", "prompt", "answer")
 _NEEDS_QUOTE = r'[",\r\n]'
-
-
-def _offset_labels(offset: np.ndarray) -> pa.Array:
-    uniq, inv = np.unique(offset, return_inverse=True)
-    labels = pa.array(
-        [f"{'+' if o >= 0 else '-'}{abs(o) // 3600:02d}:{abs(o) % 3600 // 60:02d}" for o in uniq]
-    )
-    return pc.take(labels, pa.array(inv.astype(np.int64)))
 
 
 def _iso_local(ts: pd.Series, couple_id: pd.Series, tz_map: dict[str, str]) -> pa.Array:
