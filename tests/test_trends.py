@@ -274,13 +274,21 @@ def test_daily_connection_equals_few_line_pandas(sims):
     pd.testing.assert_series_equal(
         got, ref.astype(float), check_names=False, check_index_type=False
     )
-    wide = ref.unstack("partner")
     couple = d[d["partner"] == "couple"]
     assert len(couple) == int(ref.groupby(["couple_id", "day"]).size().eq(2).sum())
     one = couple.iloc[5]
     pair = ref.xs((one["couple_id"], one["day"]), level=("couple_id", "day"))
     assert one["connection"] == pytest.approx(pair.mean())
-    assert len(pair) == 2 and wide is not None
+    assert len(pair) == 2
+    # every couple row: the mean of the two partners' daily means on days both rated
+    per_day = ref.groupby(["couple_id", "day"])
+    want = per_day.mean()[per_day.size().eq(2)]
+    pd.testing.assert_series_equal(
+        couple.set_index(["couple_id", "day"])["connection"],
+        want,
+        check_names=False,
+        check_index_type=False,
+    )
 
 
 def test_weekly_connection_interval_equals_scipy():
