@@ -181,10 +181,6 @@ def metrics_codebook() -> pd.DataFrame:
     )
 
 
-def _week_start(day: pd.Series) -> pd.Series:
-    return week_start(day)
-
-
 def _partner_roles(
     events: pd.DataFrame,
     checkins: pd.DataFrame,
@@ -263,7 +259,7 @@ def _role_of(
     roles: pd.DataFrame,
 ) -> np.ndarray:
     """Role code per row (0 = a, 1 = b, 2 = neither) of encoded (couple, actor) codes:
-    :func:`_with_role`'s string comparison done once per couple on integer codes.
+    the partner_a/partner_b comparison done once per couple on integer codes.
 
     Codes index their names the way numpy does (−1 = the last name), as the analyses'
     outputs did when their names were looked up with these codes.
@@ -564,9 +560,7 @@ def _bare(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _keyed(frame: pd.DataFrame, day: str = "day") -> pd.DataFrame:
     """Add the (couple, week) key: string ``couple_id`` and local Monday ``week_start``."""
-    return frame.assign(
-        couple_id=frame["couple_id"].astype(str), week_start=_week_start(frame[day])
-    )
+    return frame.assign(couple_id=frame["couple_id"].astype(str), week_start=week_start(frame[day]))
 
 
 def _metrics_rows(events: pd.DataFrame, checkins: pd.DataFrame, **options: Any) -> pd.DataFrame:
