@@ -119,7 +119,7 @@ from scipy.signal import lfilter
 
 from patterns import schema
 from patterns.errors import check_option, option_error
-from patterns.timeutil import TimezoneMap
+from patterns.timeutil import TimezoneMap, local_time
 
 __all__ = [
     "ARCHETYPES",
@@ -1367,14 +1367,9 @@ def _iso_local(ts: pd.Series, couple_id: pd.Series, tz_map: dict[str, str]) -> p
     Arrow) is ~20× slower on millions of rows and this is the writer's hot spot.
     """
     utc_s = ts.dt.as_unit("s").astype("int64").to_numpy()
-    offset = np.zeros(utc_s.size, dtype=np.int64)
-    codes, uniq = pd.factorize(couple_id)
-    zone_of = np.asarray([tz_map[str(u)] for u in uniq] + ["UTC"], dtype=object)[codes]
-    for zone in sorted(set(zone_of.tolist())):
-        m = zone_of == zone
-        local = ts[m].dt.tz_convert(zone).dt.tz_localize(None).dt.as_unit("s")
-        offset[m] = local.astype("int64").to_numpy() - utc_s[m]
-    sec = utc_s + offset
+    local_s = local_time(ts, couple_id, tz_map).dt.as_unit("s").astype("int64").to_numpy()
+    offset = local_s - utc_s
+    sec = local_s
     day = (sec // 86400).astype("datetime64[D]")
     year = day.astype("datetime64[Y]").astype(np.int64) + 1970
     month = day.astype("datetime64[M]").astype(np.int64) % 12 + 1
