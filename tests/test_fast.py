@@ -120,9 +120,10 @@ def test_couple_time_order_equals_lexsort(n_couples, layout):
     np.testing.assert_array_equal(_couple_time_order(couple, ts), np.lexsort((ts, couple)))
 
 
+@pytest.mark.parametrize("distinct_blocks", [False, True])
 @pytest.mark.parametrize("layout", ["sorted", "blocks", "shuffled"])
 @pytest.mark.parametrize("dtype", ["string[pyarrow]", "object"])
-def test_codes_within_equal_exactly_when_values_equal_in_group(layout, dtype):
+def test_codes_within_equal_exactly_when_values_equal_in_group(layout, dtype, distinct_blocks):
     rng = np.random.default_rng(5)
     n = 3000
     group = np.sort(rng.integers(-1, 60, size=n))  # −1: rows without a couple
@@ -134,13 +135,21 @@ def test_codes_within_equal_exactly_when_values_equal_in_group(layout, dtype):
         p = np.argsort(rng.permutation(61)[group + 1], kind="stable")
         group, vals = group[p], vals[p]
     s = pd.Series(vals, dtype=dtype)
-    got = _fast.codes_within(s, group, np.lexsort((np.arange(n), group)), block=256)
+    got = _fast.codes_within(
+        s, group, np.lexsort((np.arange(n), group)), block=256, distinct_blocks=distinct_blocks
+    )
     ref, _ = pd.factorize(s)
     assert ((got == -1) == (ref == -1)).all()
     same_group = group[:, None] == group[None, :]
     np.testing.assert_array_equal(
         (got[:, None] == got[None, :]) & same_group, (ref[:, None] == ref[None, :]) & same_group
     )
+    if distinct_blocks:
+        # what bids' direct id table relies on: a code names ONE value across all groups
+        # (codes offset per block), and codes stay below the number of rows
+        known = got >= 0
+        per_code = pd.Series(ref[known]).groupby(got[known]).nunique()
+        assert (per_code == 1).all() and got.max() < n
 
 
 @pytest.mark.parametrize("bound", [1, 50, 10**9])
