@@ -1161,6 +1161,7 @@ _TRUTH_DTYPES: dict[str, dict[str, str]] = {
 
 
 def _truth_dtypes(df: pd.DataFrame, spec: dict[str, str]) -> pd.DataFrame:
+    """A truth table in its fixed dtypes (as built, and as read back from its CSV)."""
     out = {}
     for col, kind in spec.items():
         s = df[col] if col in df else pd.Series([], dtype=object)
@@ -1175,7 +1176,7 @@ def _truth_dtypes(df: pd.DataFrame, spec: dict[str, str]) -> pd.DataFrame:
         elif kind == "float":
             out[col] = pd.Series(s, dtype=object).astype("float64")
         else:
-            out[col] = pd.Series(s, dtype=object).astype(object).fillna("")
+            out[col] = pd.Series(s, dtype=object).fillna("").astype(str).astype(object)
     return pd.DataFrame(out).reset_index(drop=True)
 
 
@@ -1283,26 +1284,7 @@ def _truth_tables(parts, ids, arch, zones, dates) -> dict[str, pd.DataFrame]:
         resurfacing=resurfacing,
         regulation=regulation,
     )
-    return {k: _coerce_truth(v, k) for k, v in frames.items()}
-
-
-def _coerce_truth(df: pd.DataFrame, key: str) -> pd.DataFrame:
-    out = {}
-    for col, kind in _TRUTH_DTYPES[key].items():
-        s = df[col]
-        if kind == "ts":
-            out[col] = (
-                pd.to_datetime(s, utc=True).dt.as_unit("ns")
-                if len(s)
-                else pd.Series([], dtype="datetime64[ns, UTC]")
-            )
-        elif kind == "int":
-            out[col] = s.astype("int64")
-        elif kind == "float":
-            out[col] = s.astype("float64")
-        else:
-            out[col] = s.astype(object).fillna("").astype(str).astype(object)
-    return pd.DataFrame(out).reset_index(drop=True)
+    return {k: _truth_dtypes(v, _TRUTH_DTYPES[k]) for k, v in frames.items()}
 
 
 def _manifest(ids, zones, start: date, days: int) -> dict:
