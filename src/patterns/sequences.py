@@ -202,8 +202,8 @@ def _as_stream(
     return labels.astype(str), np.cumsum(change) - 1
 
 
-def _merge_runs(labels: pd.Series, sess: np.ndarray) -> tuple[pd.Series, np.ndarray]:
-    """Collapse runs of the same label within a session (``a a b`` → ``a b``)."""
+def _run_starts(labels: pd.Series, sess: np.ndarray) -> np.ndarray:
+    """True at the first label of each run of the same label within a session."""
     keep = np.ones(len(labels), dtype=bool)
     if len(labels) > 1:
         v = (
@@ -212,6 +212,12 @@ def _merge_runs(labels: pd.Series, sess: np.ndarray) -> tuple[pd.Series, np.ndar
             else labels.to_numpy()
         )
         keep[1:] = (v[1:] != v[:-1]) | (sess[1:] != sess[:-1])
+    return keep
+
+
+def _merge_runs(labels: pd.Series, sess: np.ndarray) -> tuple[pd.Series, np.ndarray]:
+    """Collapse runs of the same label within a session (``a a b`` → ``a b``)."""
+    keep = _run_starts(labels, sess)
     return labels[keep].reset_index(drop=True), sess[keep]
 
 
@@ -700,9 +706,7 @@ def lag_effects(
     all_couples = pd.Index(sorted(pd.unique(events["couple_id"].astype(str))), name="couple_id")
     couple = all_couples.get_indexer(stream["couple_id"])  # integer couple codes
     if merge_repeats:
-        v = lab.cat.codes.to_numpy()
-        keep = np.ones(len(v), dtype=bool)
-        keep[1:] = (v[1:] != v[:-1]) | (sess[1:] != sess[:-1])
+        keep = _run_starts(lab, sess)
         lab, sess, couple = lab[keep].reset_index(drop=True), sess[keep], couple[keep]
     ok = sess[:-lag] == sess[lag:] if len(sess) > lag else np.zeros(0, dtype=bool)
     if cross_partner:
@@ -711,8 +715,7 @@ def lag_effects(
         codes_ = lab.cat.codes.to_numpy()
         bare = cats.str.slice(2)
         side = cats.str.startswith("B:").to_numpy()[codes_]
-        g = bare.isin([given] if isinstance(given, str) else list(given)).to_numpy()[codes_]
-        t = bare.isin([target] if isinstance(target, str) else list(target)).to_numpy()[codes_]
+        g, t = _match(bare, given)[codes_], _match(bare, target)[codes_]
         gi = g[:-lag][ok]
         ti = (t[lag:] & (side[lag:] != side[:-lag]))[ok]
     else:
