@@ -343,6 +343,7 @@ def _checkin_weeks(
         # groups as the former string groupby did (keys sort like the strings): pandas 3.1's
         # grouped mean is not bit-for-bit independent of the numbering and count of the
         # groups (seen: its compensated sum differed in the last bit), so it gets the same
+        # numbering and groups as before
         g = pd.DataFrame(frame).groupby(key, sort=True).mean()
         at = g.index.to_numpy()
         res = {}
