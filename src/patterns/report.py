@@ -414,8 +414,6 @@ def _display_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-#: Float columns that hold counts (``n`` is float when a row has no count): shown as whole
-#: numbers when every value is whole, like any float column whose whole values reach 2.
 #: A snake_case code (``urge_withdraw``, ``time_together``): shown with spaces.
 _SNAKE_CODE = re.compile(r"^[a-z]+(?:_[a-z]+)+$")
 
@@ -426,6 +424,8 @@ def _words(value: Any) -> Any:
 
 
 _DATE_CELL = re.compile(r"<td>(\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2})?)</td>")
+#: Float columns that hold counts (``n`` is float when a row has no count): shown as whole
+#: numbers when every value is whole, like any float column whose whole values reach 2.
 _COUNT_NAME = re.compile(r"^(n|n_\w+|\w+_n|rows\w*|days\w*|count\w*|\w+_count|weeks\w*)$")
 
 
