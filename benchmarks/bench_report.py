@@ -25,10 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "benchmarks" / "_data"
-RESULTS = ROOT / "benchmarks" / "results"
-PATTERNS = Path(sys.executable).with_name("patterns")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # benchmarks/ is not a package; its path is set just above
+
+ROOT, DATA, RESULTS = common.ROOT, common.DATA, common.RESULTS
+PATTERNS = common.BIN / "patterns"
 TARGET_ONE_COUPLE_S = 30.0
 
 
@@ -94,8 +96,7 @@ def main() -> int:
     results["one_couple"] = run(export, DATA / "report_one", args.jobs, [one])
     if not args.skip_all:
         results["all_couples"] = run(export, DATA / "report_all", args.jobs, couples)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "report.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    common.write_json(RESULTS / "report.json", results)
     for name, r in results.items():
         if isinstance(r, dict):
             print(
