@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from patterns.errors import option_error
+from patterns.timeutil import DEFAULT_CUTOFF_HOUR
 
 __all__ = [
     "couple_partitions",
@@ -67,9 +68,11 @@ def couple_partitions(couples: Sequence[str], partitions: int) -> list[list[str]
     ValueError
         When ``partitions`` is not a positive integer.
     """
-    if isinstance(partitions, bool) or not isinstance(partitions, int | np.integer):
-        raise option_error("partitions", "couple_partitions", "a positive integer", partitions)
-    if partitions < 1:
+    if (
+        isinstance(partitions, bool)
+        or not isinstance(partitions, int | np.integer)
+        or partitions < 1
+    ):
         raise option_error("partitions", "couple_partitions", "a positive integer", partitions)
     ids = sorted(set(map(str, couples)))
     if not ids:
@@ -181,7 +184,7 @@ def dask_couple_week_metrics(
     *,
     timezone: str | Mapping[str, str],
     partners: Mapping[str, Sequence[str]] | None = None,
-    cutoff_hour: int = 4,
+    cutoff_hour: int = DEFAULT_CUTOFF_HOUR,
     scheduler: Any = None,
     partitions: int | None = None,
     staging: str | Path | None = None,
