@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import altair as alt
 import pandas as pd
 
 from patterns.errors import option_error
 
-__all__ = ["ENDING_COLORS", "PARTNER_COLORS", "base", "check_rows", "one_couple", "readable"]
+__all__ = [
+    "ENDING_COLORS",
+    "PARTNER_COLORS",
+    "base",
+    "check_rows",
+    "one_couple",
+    "partner_scale",
+    "readable",
+]
 
 #: Colour-blind-safe palette (Okabe–Ito) for the two partners and the couple.
 PARTNER_COLORS = {"Partner A": "#0072B2", "Partner B": "#D55E00", "Couple": "#555555"}
@@ -49,6 +59,19 @@ def readable(codes: pd.Series) -> pd.Series:
 
 #: Vega expression doing the same for legend/axis labels whose domain must stay the codes.
 READABLE_LABEL = "replace(datum.label, /_/g, ' ')"
+
+
+def partner_scale(labels: Iterable[str] | None = None) -> alt.Scale:
+    """The partner colour scale (:data:`PARTNER_COLORS`), limited to ``labels`` if given.
+
+    Examples
+    --------
+    >>> partner_scale(["Partner B"]).to_dict()
+    {'domain': ['Partner B'], 'range': ['#D55E00']}
+    """
+    present = list(PARTNER_COLORS) if labels is None else set(labels)
+    keys = [k for k in PARTNER_COLORS if k in present]
+    return alt.Scale(domain=keys, range=[PARTNER_COLORS[k] for k in keys])
 
 
 def base(data: pd.DataFrame, *, title: str, width: int = 560, height: int = 220) -> alt.Chart:

@@ -14,11 +14,11 @@ from patterns import schema
 from patterns.bids import REFERENCE_SOURCE, TURNING_TOWARD_REFERENCE
 from patterns.charts._common import (
     ENDING_COLORS,
-    PARTNER_COLORS,
     READABLE_LABEL,
     base,
     check_rows,
     one_couple,
+    partner_scale,
 )
 from patterns.errors import option_error
 
@@ -36,11 +36,6 @@ def _day(values: pd.Series) -> pd.Series:
     if getattr(ts.dt, "tz", None) is not None:
         return ts.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     return ts.dt.strftime("%Y-%m-%d")
-
-
-def _partner_scale(labels) -> alt.Scale:
-    present = [k for k in PARTNER_COLORS if k in set(labels)]
-    return alt.Scale(domain=present, range=[PARTNER_COLORS[k] for k in present])
 
 
 def chart_turning_rates(rates: pd.DataFrame, *, couple_id: str | None = None) -> alt.LayerChart:
@@ -107,7 +102,7 @@ def chart_turning_rates(rates: pd.DataFrame, *, couple_id: str | None = None) ->
             ],
         }
     )
-    scale = _partner_scale(data["partner"])
+    scale = partner_scale(data["partner"])
     x = alt.X("period_start:T", title="Period")
     y_scale = alt.Scale(domain=[0, 1])
     chart = base(data, title="Bids turned toward")
@@ -354,7 +349,7 @@ def chart_pursuer_share(shares: pd.DataFrame, *, couple_id: str | None = None) -
         ),
         func=func,
     )
-    scale = _partner_scale(data["partner"])
+    scale = partner_scale(data["partner"])
     chart = base(data, title="Who pursues")
     x = alt.X("period_start:T", title="Period")
     y_scale = alt.Scale(domain=[0, 1])

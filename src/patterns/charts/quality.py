@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from patterns.charts._common import PARTNER_COLORS, base, check_rows
+from patterns.charts._common import base, check_rows, partner_scale
 from patterns.schema import require_columns
 
 __all__ = ["chart_checkin_completion"]
@@ -42,7 +42,7 @@ def chart_checkin_completion(completion: pd.DataFrame) -> alt.LayerChart:
     )
     data = data.assign(partner=data["partner"].astype(str))
     chart = base(data, title="Share of days with a check-in", height=120)
-    colors = alt.Scale(domain=list(PARTNER_COLORS), range=list(PARTNER_COLORS.values()))
+    colors = partner_scale()
     bars = chart.mark_bar().encode(
         y=alt.Y("partner:N", title=None),
         x=alt.X("completion:Q", title="share of days", scale=alt.Scale(domain=[0, 1])),

@@ -10,7 +10,7 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from patterns.charts._common import PARTNER_COLORS, base, check_rows, one_couple
+from patterns.charts._common import PARTNER_COLORS, base, check_rows, one_couple, partner_scale
 from patterns.schema import partner_labels, require_columns
 
 __all__ = ["LEVEL_COLORS", "chart_before_after", "chart_connection", "chart_indicators"]
@@ -29,10 +29,6 @@ def _label(partner: pd.Series) -> pd.Series:
     ids = sorted(p for p in partner.astype(str).unique() if p != "couple")
     labels = {**partner_labels(ids), "couple": "Couple"}
     return partner.astype(str).map(labels)
-
-
-def _scale() -> alt.Scale:
-    return alt.Scale(domain=list(PARTNER_COLORS), range=list(PARTNER_COLORS.values()))
 
 
 def chart_connection(
@@ -81,7 +77,7 @@ def chart_connection(
     data = check_rows(data.reset_index(drop=True), func=func)
     chart = base(data, title="How connected each partner felt (rolling mean with 95% band)")
     x = alt.X("day:T", title=None)
-    color = alt.Color("who:N", scale=_scale(), title=None)
+    color = alt.Color("who:N", scale=partner_scale(), title=None)
     band = chart.mark_area(opacity=0.18).encode(
         x=x, y=alt.Y("ci_low:Q"), y2="ci_high:Q", color=color
     )
@@ -192,7 +188,7 @@ def chart_before_after(effect: pd.DataFrame, *, couple_id: str | None = None) ->
             x="mean:Q",
             y=y,
             shape=alt.Shape("period:N", sort=["before", "after"], title=None),
-            color=alt.Color("who:N", scale=_scale(), legend=None),
+            color=alt.Color("who:N", scale=partner_scale(), legend=None),
             tooltip=[*tooltip, alt.Tooltip("period:N"), alt.Tooltip("mean:Q", format=".2f")],
         )
     )
