@@ -176,6 +176,12 @@ def test_missing_time_is_a_clear_error():
     for func in (turning_rates, pursue_withdraw_episodes):
         with pytest.raises(SchemaError, match=r"events has 1 row\(s\) with a missing ts"):
             func(ev)
+    for column in ("couple_id", "actor"):
+        ev = simulate_export(couples=1, days=14, seed=1).events.copy()
+        ev.loc[[2, 5], column] = None
+        for func in (turning_rates, pursue_withdraw_episodes):
+            with pytest.raises(SchemaError, match=rf"2 row\(s\) with a missing {column}"):
+                func(ev)
 
 
 @pytest.mark.parametrize("block", [1 << 16, 50])

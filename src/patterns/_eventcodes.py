@@ -138,14 +138,20 @@ def _encode(events: pd.DataFrame) -> Encoded:
     if not (isinstance(ts.dtype, pd.DatetimeTZDtype) and ts.dtype.unit == "ns"):
         ts = pd.to_datetime(ts, utc=True).dt.as_unit("ns")
     ts = ts.array.asi8.copy()  # int64 ns since the epoch (UTC); NaT → int64 minimum
-    missing = int(np.count_nonzero(ts == np.iinfo(np.int64).min))
-    if missing:
-        # the contract's ts is required: a NaT would silently sort as the earliest moment
-        raise schema.SchemaError(
-            f"events has {missing} row(s) with a missing ts; every event needs a time. "
-            "load_export quarantines such rows; drop them (events.dropna(subset=['ts'])) "
-            "before calling an analysis."
-        )
+    # The contract's couple_id, actor and ts are required: a missing one would be code −1
+    # (counted in the last couple or partner by numpy's indexing) or NaT (sorted as the
+    # earliest moment). load_export quarantines such rows; hand-built frames are refused.
+    for column, missing in (
+        ("couple_id", int(np.count_nonzero(couple < 0))),
+        ("actor", int(np.count_nonzero(actor < 0))),
+        ("ts", int(np.count_nonzero(ts == np.iinfo(np.int64).min))),
+    ):
+        if missing:
+            raise schema.SchemaError(
+                f"events has {missing} row(s) with a missing {column}; every event needs "
+                f"one. load_export quarantines such rows; drop them "
+                f"(events.dropna(subset=[{column!r}])) before calling an analysis."
+            )
     return Encoded(
         couple=np.asarray(couple, dtype=np.int64),
         couple_names=np.asarray(couple_names, dtype=object),
