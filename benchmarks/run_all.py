@@ -120,10 +120,6 @@ ev, ch = exp.events, exp.checkins
 """
 
 
-def _module_ready(name: str) -> bool:
-    return (common.ROOT / "src" / "patterns" / f"{name}.py").exists()
-
-
 def run_size(size: str, *, only: set[str] | None, dask: bool) -> list[Measurement]:
     """All measurements for one size, in order (the first one is the floor)."""
     export = common.export_dir(size)
@@ -185,10 +181,6 @@ def run_size(size: str, *, only: set[str] | None, dask: bool) -> list[Measuremen
     for name, (extra, code) in ANALYSES.items():
         if not want(name):
             continue
-        module = name.split(".")[0].split(" ")[0]
-        if not _module_ready(module):
-            add(Measurement(name, float("nan"), 0, ok=False, error=f"{module}.py not there yet"))
-            continue
         m = common.measure_code(name, code, setup=setup + "\n" + extra, warmup=warm)
         add(m)
         analysis_rows.append(m)
@@ -201,47 +193,46 @@ def run_size(size: str, *, only: set[str] | None, dask: bool) -> list[Measuremen
         )
         rows.append(total)
         print(f"  [{size}] {total.name:<48} {total.seconds:8.2f} s", flush=True)
-    if _module_ready("metrics"):
-        if want("couple_week_metrics"):
-            add(
-                common.measure_code(
-                    "couple_week_metrics (pandas)",
-                    METRICS[1],
-                    setup=setup + METRICS[0],
-                    warmup=warm,
-                )
+    if want("couple_week_metrics"):
+        add(
+            common.measure_code(
+                "couple_week_metrics (pandas)",
+                METRICS[1],
+                setup=setup + METRICS[0],
+                warmup=warm,
             )
-        if dask and want("dask"):
-            add(
-                common.measure_code(
-                    "couple_week_metrics (dask, LocalCluster 2×1)",
-                    METRICS_DASK[1],
-                    setup=setup + METRICS_DASK[0],
-                )
+        )
+    if dask and want("dask"):
+        add(
+            common.measure_code(
+                "couple_week_metrics (dask, LocalCluster 2×1)",
+                METRICS_DASK[1],
+                setup=setup + METRICS_DASK[0],
             )
-        out = common.DATA / f"metrics_{size}.csv"
-        if want("patterns metrics"):
-            add(
-                common.measure_command(
-                    "patterns metrics EXPORT -o metrics.csv (end to end)",
-                    [str(common.BIN / "patterns"), "metrics", str(export), "-o", str(out)],
-                )
+        )
+    out = common.DATA / f"metrics_{size}.csv"
+    if want("patterns metrics"):
+        add(
+            common.measure_command(
+                "patterns metrics EXPORT -o metrics.csv (end to end)",
+                [str(common.BIN / "patterns"), "metrics", str(export), "-o", str(out)],
             )
-        if dask and want("patterns metrics"):
-            add(
-                common.measure_command(
-                    "patterns metrics --engine dask (end to end)",
-                    [
-                        str(common.BIN / "patterns"),
-                        "metrics",
-                        str(export),
-                        "-o",
-                        str(out),
-                        "--engine",
-                        "dask",
-                    ],
-                )
+        )
+    if dask and want("patterns metrics"):
+        add(
+            common.measure_command(
+                "patterns metrics --engine dask (end to end)",
+                [
+                    str(common.BIN / "patterns"),
+                    "metrics",
+                    str(export),
+                    "-o",
+                    str(out),
+                    "--engine",
+                    "dask",
+                ],
             )
+        )
     if want("patterns report"):
         out_dir = common.DATA / f"report_{size}"
         shutil.rmtree(out_dir, ignore_errors=True)
