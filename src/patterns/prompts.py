@@ -33,6 +33,7 @@ import yaml
 
 from patterns import schema, timeutil
 from patterns.errors import option_error
+from patterns.topics import _fold
 
 __all__ = ["load_prompts", "paired_answers", "prompt_summary", "reflection_summary"]
 
@@ -93,10 +94,9 @@ def load_prompts(path: str | Path | None = None) -> pd.DataFrame:
 
 
 def _key(s: pd.Series) -> pd.Series:
-    """Matching key: NFKD fold, casefold, letters and digits only (vectorised)."""
-    s = s.astype(_STR).fillna("")
-    s = s.str.normalize("NFKD").str.replace(r"[\u0300-\u036f]", "", regex=True)
-    return s.str.casefold().str.replace(r"[^\w]+", "", regex=True)
+    """Matching key: the topic lexicon's fold (NFKD, no accents, casefold), then letters and
+    digits only (vectorised)."""
+    return _fold(s).str.replace(r"[^\w]+", "", regex=True)
 
 
 def _bank(prompts: Any, func: str) -> pd.DataFrame:
