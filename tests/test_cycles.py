@@ -398,3 +398,14 @@ def test_sample_export_through_the_loader(sample_path):
     found = pursue_withdraw_episodes(exp.events)
     precision, recall = _match(found, truth)
     assert len(truth) > 0 and precision >= 0.9 and recall >= 0.9, (precision, recall)
+
+
+def test_daily_cycle_reports_refuses_missing_ids():
+    from patterns.cycles import daily_cycle_reports
+    from patterns.schema import SchemaError
+    from patterns.simulate import simulate_export
+
+    ch = simulate_export(couples=2, days=14, seed=1).checkins.copy()
+    ch.loc[4, "couple_id"] = None
+    with pytest.raises(SchemaError, match=r"daily_cycle_reports: checkins has 1 row\(s\) "):
+        daily_cycle_reports(ch)

@@ -787,6 +787,12 @@ def daily_cycle_reports(
     cpl = np.asarray(cpl, dtype=np.int64)
     par, _ = pd.factorize(checkins["partner"], sort=True)
     par = np.asarray(par, dtype=np.int64)
+    for column, codes in (("couple_id", cpl), ("partner", par)):
+        if (codes < 0).any():  # code −1 would index the last couple's name
+            raise schema.SchemaError(
+                f"{func}: checkins has {int((codes < 0).sum())} row(s) with a missing "
+                f"{column}; drop them first (load_export quarantines such rows)."
+            )
     ts = pd.to_datetime(checkins["ts"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
     day = (
         local_day_ns(
