@@ -35,8 +35,8 @@ test: $(STAMP)  ## Run every test (unit, property, notebook, browser)
 	$(PY) -m pytest -n 2 --dist loadfile
 
 lint: $(STAMP)  ## ruff check and format check
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks notebooks/build.py
+	$(VENV)/bin/ruff format --check src tests benchmarks notebooks/build.py
 
 bench: $(STAMP)  ## Run the benchmarks (prints figures; slow)
 	$(PY) benchmarks/run_all.py
