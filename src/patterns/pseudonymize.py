@@ -62,7 +62,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from patterns import schema
@@ -320,29 +319,22 @@ def _zones(manifest: Mapping, export: Any) -> dict[str, str]:
 def _shift_ts(
     ts: pd.Series, couples: pd.Series, offsets: Mapping[str, int], zones: Mapping[str, str]
 ) -> tuple[pd.Series, int]:
-    """Shift UTC ``ts`` by whole days of local wall-clock time, per couple zone."""
-    out = pd.Series(pd.NaT, index=ts.index, dtype="datetime64[ns, UTC]")
-    adjusted = 0
-    zone = couples.astype(str).map(lambda c: zones.get(c, "UTC"))
-    days = couples.astype(str).map(offsets).astype("float64")
-    for z, idx in zone.groupby(zone, sort=False).groups.items():
-        local = ts.loc[idx].dt.tz_convert(z).dt.tz_localize(None)
-        moved = local + pd.to_timedelta(days.loc[idx], unit="D")
-        first = np.ones(len(moved), dtype=bool)
-        back = moved.dt.tz_localize(z, ambiguous=first, nonexistent="NaT")
-        other = moved.dt.tz_localize(z, ambiguous=~first, nonexistent="NaT")
-        gap = back.isna() & moved.notna()
-        if gap.any():
-            # Inside a spring-forward gap: read the wall time with the UTC offset in force
-            # just before the gap, i.e. move it forward by the gap (02:30 → 03:30), the
-            # loader's rule. pandas' "shift_forward" would snap every such time to 03:00.
-            before = moved[gap].dt.tz_localize(z, nonexistent="shift_backward", ambiguous=True)
-            offset = before.dt.tz_localize(None) - before.dt.tz_convert("UTC").dt.tz_localize(None)
-            back[gap] = (moved[gap] - offset).dt.tz_localize("UTC").dt.tz_convert(z)
-        overlap = (back != other) & other.notna()
-        adjusted += int(gap.sum() + overlap.sum())
-        out.loc[idx] = back.dt.tz_convert("UTC")
-    return out, adjusted
+    """Shift UTC ``ts`` by whole days of local wall-clock time, per couple zone.
+
+    The shifted wall times are read back with the loader's own DST rule (a time in a
+    spring-forward gap moves forward by the gap, an ambiguous one takes the first
+    occurrence); the count is of times that rule had to adjust.
+    """
+    from patterns.io import _localize  # the loader's rule; io is imported lazily here
+    from patterns.timeutil import local_time
+
+    key = couples.astype(str)
+    days = pd.to_timedelta(key.map(offsets).astype("float64"), unit="D")
+    moved = local_time(ts, key, zones) + days
+    zone = key.map(lambda c: zones.get(c, "UTC")).astype(object)
+    utc, gap, overlap = _localize(moved.reset_index(drop=True), zone.reset_index(drop=True))
+    out = pd.Series(utc.array, index=ts.index)
+    return out, int(gap.sum() + overlap.sum())
 
 
 def _shift_date(value: Any, days: int) -> Any:
