@@ -885,15 +885,9 @@ def topic_recurrence(
             conflicts, lexicon=lexicon, timezone=timezone, cutoff_hour=cutoff_hour
         )
     schema.require_columns(conflicts, ["couple_id", "ts", "topic"], func=func, table="conflicts")
-    for name, value, lo_open in (
-        ("perpetual_share", perpetual_share, True),
-        ("span_share", span_share, True),
-        ("escalation_threshold", escalation_threshold, False),
-    ):
-        ok = isinstance(value, int | float) and (0 < value <= 1 if lo_open else 0 <= value <= 1)
-        if not ok:
-            allowed = "a number in (0, 1]" if lo_open else "a number in [0, 1]"
-            raise option_error(name, func, allowed, value)
+    _share_arg("perpetual_share", perpetual_share, func, zero_ok=False)
+    _share_arg("span_share", span_share, func, zero_ok=False)
+    _share_arg("escalation_threshold", escalation_threshold, func)
     if not isinstance(min_conflicts, int | np.integer) or min_conflicts < 1:
         raise option_error("min_conflicts", func, "an integer ≥ 1", min_conflicts)
     gap = check_duration(session_gap, "session_gap", func=func)
@@ -1005,8 +999,7 @@ def topic_weeks(
     if not isinstance(conflicts, pd.DataFrame):
         raise option_error("conflicts", func, "a DataFrame (a conflict_log result)", conflicts)
     schema.require_columns(conflicts, ["couple_id", "ts", "topic"], func=func, table="conflicts")
-    if not isinstance(escalation_threshold, int | float) or not 0 <= escalation_threshold <= 1:
-        raise option_error("escalation_threshold", func, "a number in [0, 1]", escalation_threshold)
+    _share_arg("escalation_threshold", escalation_threshold, func)
     gap = check_duration(session_gap, "session_gap", func=func)
     c = _conflict_frame(conflicts, events, escalation_threshold, gap, timezone, cutoff_hour)
     c = c.assign(_e=c["_esc"].fillna(0).astype("float64"), _r=c["_rep"].fillna(0).astype("float64"))
@@ -1030,6 +1023,14 @@ def topic_weeks(
     return out[
         ["couple_id", "topic", "week_start", "conflicts", "resurfaced", "escalated", "repaired"]
     ].reset_index(drop=True)
+
+
+def _share_arg(name: str, value: Any, func: str, *, zero_ok: bool = True) -> None:
+    """Check a share option: a number in [0, 1], or in (0, 1] with ``zero_ok=False``."""
+    ok = isinstance(value, int | float) and (0 <= value <= 1 if zero_ok else 0 < value <= 1)
+    if not ok:
+        allowed = "a number in [0, 1]" if zero_ok else "a number in (0, 1]"
+        raise option_error(name, func, allowed, value)
 
 
 def _conflict_frame(
