@@ -3,6 +3,7 @@ refusals, offline HTML assembly, the runner's failure handling and retry rule.""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -76,6 +77,16 @@ def test_validate_parameters_parses_and_defaults_to_first_couple():
     assert plain["start"] == "2026-01-05" and plain["end"] == "2026-02-01"
     # a string id like "007" stays a string through the JSON/YAML handed to papermill
     assert json.loads(json.dumps({"couple_id": "007"})) == {"couple_id": "007"}
+
+
+@pytest.mark.parametrize("func", [report.validate_parameters, report.prepare])
+def test_signature_defaults_are_the_notebook_parameters(func):
+    # PARAMETERS, validate_parameters and prepare each spell the parameter list out:
+    # names, order and defaults must stay the same in all three.
+    params = inspect.signature(func).parameters
+    got = {n: params[n].default for n in params if n in report.PARAMETERS}
+    assert list(got) == list(report.PARAMETERS)
+    assert got == {n: default for n, (_, default, _) in report.PARAMETERS.items()}
 
 
 @pytest.mark.parametrize(
