@@ -234,6 +234,8 @@ def test_zip_and_single_json_exports(tmp_path):
     exp2 = load_export(single)
     pd.testing.assert_frame_equal(exp2.events, ref)
     assert exp2.checkins.empty and exp2.manifest == {"timezone": "UTC"}
+    # the single file's sources rows carry the SHA-256 of its bytes
+    assert set(exp2.sources["sha256"]) == {hashlib.sha256(single.read_bytes()).hexdigest()}
 
 
 def test_single_table_file_and_synonym_names(tmp_path):

@@ -2208,20 +2208,22 @@ def _system_pool():
                 _POOL_STATE[1] = None
 
 
-def _open(path: Path, cfg: dict) -> tuple[_Container | None, dict | None]:
-    """The container of an export path, or the parsed object of a single JSON export."""
+def _open(path: Path, cfg: dict) -> tuple[_Container | None, dict | None, str]:
+    """The container of an export path, or the parsed object of a single JSON export and
+    the SHA-256 of its bytes (read once here; empty for a container)."""
     if not path.exists():
         raise ExportError(f"{_FUNC}: {path} does not exist.")
     if path.is_dir():
-        return _Folder(path), None
+        return _Folder(path), None, ""
     low = path.name.lower()
     if zipfile.is_zipfile(path) and not low.endswith(".xlsx"):
-        return _Zip(path), None
+        return _Zip(path), None, ""
     if low.endswith(".json") and _table_of(path.name, cfg) is None:
         size = path.stat().st_size
         if size > MAX_MEMBER_BYTES:
             raise ExportError(f"{_FUNC}: {path.name} is over the {MAX_MEMBER_BYTES:,}-byte limit.")
-        text, _ = _decode(path.read_bytes())
+        data = path.read_bytes()
+        text, _ = _decode(data)
         obj = _json_loads(text.lstrip("\ufeff"), path.name)
         if not isinstance(obj, dict) or not any(k in obj for k in (*_TABLES, "manifest")):
             raise ExportError(
@@ -2231,9 +2233,9 @@ def _open(path: Path, cfg: dict) -> tuple[_Container | None, dict | None]:
         if "manifest" in obj:  # parsed again with ordinary numbers (scales, versions)
             plain = _json_loads(text.lstrip("\ufeff"), path.name, numbers_as_text=False)
             obj["manifest"] = plain.get("manifest")
-        return None, obj
+        return None, obj, hashlib.sha256(data).hexdigest()
     if _table_of(path.name, cfg) is not None or low.endswith(".xlsx"):
-        return _Folder(path.parent, only=[path.name]), None
+        return _Folder(path.parent, only=[path.name]), None, ""
     raise ExportError(
         f"{_FUNC}: {path.name} is not an export: expected a folder, a .zip, a .json export or "
         f"a table file named like events.csv / checkins.csv."
@@ -2249,13 +2251,12 @@ def _load(path: str | Path, *, mapping: Any, timezone: str | None, strict: bool)
 
     if _slice.is_slice(path):
         return _slice.read_couple_slice(path)
-    cont, single = _open(path, cfg)
+    cont, single, digest = _open(path, cfg)
     raws: list[_Raw] = []
     infos: list[dict] = []
     manifest_obj = None
     if single is not None:
         manifest_obj = single.get("manifest")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
         for table in _TABLES:
             if table in single:
                 raws.append(_records_raw(single[table], path.name, table, _skip_rows(cfg, table)))
