@@ -236,9 +236,7 @@ def columns_of(table: str) -> tuple[Column, ...]:
     try:
         return TABLES[table]
     except KeyError:
-        raise SchemaError(
-            f"columns_of got table={table!r}; allowed: {sorted(TABLES)}."
-        ) from None
+        raise SchemaError(f"columns_of got table={table!r}; allowed: {sorted(TABLES)}.") from None
 
 
 def family_of(code: str) -> str | None:
@@ -358,9 +356,8 @@ def coerce_dtypes(df: pd.DataFrame, table: str) -> pd.DataFrame:
     for col in columns_of(table):
         dtype = pandas_dtype(col)
         if col.name not in out.columns:
-            out[col.name] = pd.Series(pd.NA if col.dtype != "float" else float("nan"),
-                                      index=out.index, dtype=dtype) if len(out) else \
-                pd.Series([], dtype=dtype)
+            fill = pd.NA if col.dtype != "float" else float("nan")
+            out[col.name] = pd.Series(fill, index=out.index, dtype=dtype)  # also when empty
         elif str(out[col.name].dtype) != str(dtype):
             out[col.name] = out[col.name].astype(dtype)
     order = [c.name for c in columns_of(table)]
@@ -374,8 +371,12 @@ def data_dictionary_markdown() -> str:
     """
     lines = [f"## Data dictionary (schema v{SCHEMA_VERSION})", ""]
     for table, cols in TABLES.items():
-        lines += [f"### `{table}`", "", "| column | type | required | range | meaning |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            f"### `{table}`",
+            "",
+            "| column | type | required | range | meaning |",
+            "|---|---|---|---|---|",
+        ]
         for c in cols:
             rng = "" if c.lo is None else f"{c.lo:g}–{c.hi:g}"
             private = " (private)" if c.private else ""
@@ -385,8 +386,9 @@ def data_dictionary_markdown() -> str:
             )
         lines.append("")
     lines += ["### Code vocabulary", "", "| family | codes |", "|---|---|"]
-    lines += [f"| {fam} | {', '.join(f'`{c}`' for c in codes)} |" for fam, codes in
-              FAMILIES.items()]
+    lines += [
+        f"| {fam} | {', '.join(f'`{c}`' for c in codes)} |" for fam, codes in FAMILIES.items()
+    ]
     lines += ["", "### Quarantine reasons", "", "| reason | meaning |", "|---|---|"]
     lines += [f"| `{r}` | {m} |" for r, m in QUARANTINE_REASONS.items()]
     lines.append("")
