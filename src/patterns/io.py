@@ -496,9 +496,7 @@ class _Zip(_Container):
         try:
             with self.zf.open(info) as fh:
                 data = fh.read(info.file_size + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-            raise ExportError(f"{_FUNC}: cannot read {name} from {self.label} ({exc}).") from exc
-        except Exception as exc:  # zlib.error and friends: corrupt archive
+        except Exception as exc:  # BadZipFile, OSError, EOFError, zlib.error…: corrupt archive
             raise ExportError(f"{_FUNC}: cannot read {name} from {self.label} ({exc}).") from exc
         if len(data) > info.file_size:
             raise ExportError(f"{_FUNC}: {name} in {self.label} is larger than declared.")
