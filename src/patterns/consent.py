@@ -350,15 +350,16 @@ def check_consent(
             )
             continue
         problems.extend(_partner_problems(partner, rec, day))
-        allowed_purposes.append(_words(rec.get("purposes")))
+        purposes = _words(rec.get("purposes"))
+        allowed_purposes.append(purposes)
         allowed_categories.append(_words(rec.get("categories")) & set(CATEGORIES))
-        if purpose not in _words(rec.get("purposes")):
+        if purpose not in purposes:
             problems.append(
                 ConsentProblem(
                     partner,
                     "purpose",
                     f"partner {partner!r} did not allow the purpose {purpose!r} "
-                    f"({DUO_PURPOSES[purpose]}); allowed: {sorted(_words(rec.get('purposes')))}.",
+                    f"({DUO_PURPOSES[purpose]}); allowed: {sorted(purposes)}.",
                     f"ask this partner to consent to {purpose!r}, or use the data only for a "
                     "purpose both allowed.",
                 )
