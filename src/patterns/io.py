@@ -859,11 +859,9 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
         raise ExportError(f"{_FUNC}: {name} has an unreadable header line ({exc}).") from exc
     names = _unique_names(header)
     quoted = payload.find(b'"') >= 0  # no quotes → no quoted newlines → faster parse
-    df, ragged = _arrow_csv(payload, names, delim, skip, quoted)
-    if df is None and not ragged and text is None:
-        # Not valid UTF-8 (or not parseable): decode (cp1252 fallback) and try once more.
-        text, encoding = _decode(data)
-        df, ragged = _arrow_csv(text.encode("utf-8"), names, delim, skip, True)
+    # (No second Arrow parse when this one fails: the bytes were validated as UTF-8 above
+    # or are already the decoded text, so the same parse would fail the same way.)
+    df = _arrow_csv(payload, names, delim, skip, quoted)
     if df is not None:
         rows = np.arange(skip + 1, skip + 1 + len(df), dtype=np.int64)
         return _Raw(table, name, df, rows), encoding, delim
@@ -900,8 +898,11 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
     return _Raw(table, name, df, rows, [(bad, "", "ragged_row", detail)]), encoding, delim
 
 
-def _arrow_csv(payload: bytes, names: list[str], delim: str, skip: int, quoted: bool):
-    """Parse with pyarrow, every column a non-null string. Returns (frame or None, ragged)."""
+def _arrow_csv(
+    payload: bytes, names: list[str], delim: str, skip: int, quoted: bool
+) -> pd.DataFrame | None:
+    """Parse with pyarrow, every column a non-null string; None when a row is ragged or the
+    file does not parse (the caller then reads it with Python's csv module)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -946,11 +947,11 @@ def _arrow_csv(payload: bytes, names: list[str], delim: str, skip: int, quoted: 
             ragged[0] = 0
             tbl = parse(min(len(payload) + 1, 2**31 - 1))
     except (pa.ArrowInvalid, pa.ArrowException):
-        return None, bool(ragged[0])
+        return None
     if ragged[0]:
-        return None, True
+        return None
     df = tbl.to_pandas()
-    return df.astype({c: "str" for c in df.columns}) if len(df.columns) else df, False
+    return df.astype({c: "str" for c in df.columns}) if len(df.columns) else df
 
 
 def _json_scalar(v: Any) -> Any:
