@@ -541,5 +541,10 @@ def test_arrow_csv_writer_leaves_other_layouts_to_pandas(tmp_path) -> None:
     assert not _arrow_csv(pd.DataFrame({"b": [True]}), tmp_path / "a.csv", kw)  # bool
     assert not _arrow_csv(pd.DataFrame({"a": [1]}), tmp_path / "a.csv", {**kw, "sep": ";"})
     assert not (tmp_path / "a.csv").exists()  # nothing written when it declines
+    # pandas' default encoding, spelled out (as pseudonymize does), keeps the Arrow writer
+    assert _arrow_csv(pd.DataFrame({"a": [1]}), tmp_path / "u.csv", {**kw, "encoding": "utf-8"})
+    assert not _arrow_csv(
+        pd.DataFrame({"a": [1]}), tmp_path / "l.csv", {**kw, "encoding": "latin-1"}
+    )
     safe_csv(times, tmp_path / "t.csv")
     assert (tmp_path / "t.csv").read_text().splitlines() == ["t", "2026-01-05 07:02:40"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import io
 import json
 import re
 import unicodedata
@@ -47,6 +48,7 @@ __all__ = [
     "safe_frame",
     "safe_join",
     "safe_path_component",
+    "strip_bidi",
 ]
 
 # --- file and folder names --------------------------------------------------------------
@@ -245,6 +247,8 @@ def safe_csv(df: pd.DataFrame, path: str | Path, **kwargs: Any) -> Path:
     return path
 
 
+#: ``encoding`` values that mean what the Arrow writer writes anyway (pandas' default).
+_UTF8 = ("utf-8", "utf8", "UTF-8")
 #: A header or text cell that pandas writes unquoted (no delimiter, quote or line break).
 _PLAIN_CELL = re.compile(r'^[^,"\r\n]*$')
 
@@ -267,7 +271,8 @@ def _arrow_csv(df: pd.DataFrame, path: Path, kwargs: dict) -> bool:
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
-    if set(kwargs) != {"index", "lineterminator"} or kwargs["index"] is not False:
+    options = {k: v for k, v in kwargs.items() if not (k == "encoding" and v in _UTF8)}
+    if set(options) != {"index", "lineterminator"} or options["index"] is not False:
         return False
     eol = kwargs["lineterminator"]
     if eol not in ("\r\n", "\n") or not len(df.columns):
@@ -281,9 +286,8 @@ def _arrow_csv(df: pd.DataFrame, path: Path, kwargs: dict) -> bool:
     for name in names:
         s = df[name]
         kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else ""
-        if (kind in "iu" and kind) or (
-            isinstance(s.dtype, pd.core.arrays.integer.IntegerDtype)  # Int64: <NA> → empty
-        ):
+        if kind in ("i", "u") or isinstance(s.dtype, pd.core.arrays.integer.IntegerDtype):
+            # numpy or nullable integers (<NA> → empty cell)
             cols.append(pc.cast(pa.array(s.array, from_pandas=True), pa.string()))
         elif kind == "M":  # datetime64 without a zone, any unit
             # pandas writes dates alone when every value is a midnight; other layouts
@@ -303,8 +307,6 @@ def _arrow_csv(df: pd.DataFrame, path: Path, kwargs: dict) -> bool:
             return False
     table = pa.table(cols, names=[f"c{i}" for i in range(len(cols))])
     opts = pacsv.WriteOptions(include_header=False, quoting_style="none", eol=eol)
-    import io
-
     body = io.BytesIO()
     try:
         pacsv.write_csv(table, body, opts)
@@ -378,6 +380,17 @@ BIDI_CONTROLS: str = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u20
 _BIDI_TABLE = {ord(ch): None for ch in BIDI_CONTROLS}
 
 
+def strip_bidi(value: Any) -> Any:
+    """``value`` without :data:`BIDI_CONTROLS` when it is a string; anything else unchanged.
+
+    Examples
+    --------
+    >>> strip_bidi("paid \u202eDLO"), strip_bidi(3)
+    ('paid DLO', 3)
+    """
+    return value.translate(_BIDI_TABLE) if isinstance(value, str) else value
+
+
 def escape_html(text: Any) -> str:
     """Escape user text for HTML element content and quoted attributes (``& < > " '``).
 
@@ -394,7 +407,7 @@ def escape_html(text: Any) -> str:
     """
     if text is None or (not isinstance(text, str) and pd.isna(text) is True):
         return ""
-    return html.escape(str(text).translate(_BIDI_TABLE), quote=True)
+    return html.escape(strip_bidi(str(text)), quote=True)
 
 
 # --- redaction --------------------------------------------------------------------------

@@ -597,15 +597,14 @@ class ReportContext:
         shown = _display_frame(_readable_values(shown))
         if names:
             shown = shown.rename(columns=dict(names))
-        from patterns.privacy import BIDI_CONTROLS
+        from patterns.privacy import strip_bidi
 
         # shown text keeps no bidi controls (see escape_html); tables are ≤ max_rows rows
-        bidi = {ord(ch): None for ch in BIDI_CONTROLS}
         for i in range(shown.shape[1]):
             col = shown.iloc[:, i]
             if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
-                shown.isetitem(i, col.map(lambda v: v.translate(bidi) if isinstance(v, str) else v))
-        shown.columns = [c.translate(bidi) if isinstance(c, str) else c for c in shown.columns]
+                shown.isetitem(i, col.map(strip_bidi))
+        shown.columns = [strip_bidi(c) for c in shown.columns]
         html = shown.to_html(
             index=False,
             escape=True,
