@@ -9,6 +9,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from patterns import _fast
 from patterns._eventcodes import encode
+from patterns.schema import SchemaError
 
 
 @pytest.mark.parametrize("confidence", [0.5, 0.8, 0.9, 0.95, 0.99, 0.999])
@@ -88,7 +89,7 @@ def test_memo_only_inside_shared_keys():
 def test_encode_other_matches_grouped_min_max():
     ev = pd.DataFrame(
         {
-            "couple_id": pd.array(["c2", "c1", "c1", None, "c2", "c3", None], dtype="str"),
+            "couple_id": pd.array(["c2", "c1", "c1", "c4", "c2", "c3", "c4"], dtype="str"),
             "actor": pd.array(["y", "a", "b", "q", "x", "s", "r"], dtype="str"),
             "code": ["bid"] * 7,
             "ts": pd.date_range("2026-01-01", periods=7, freq="h", tz="UTC"),
@@ -99,6 +100,8 @@ def test_encode_other_matches_grouped_min_max():
     lo, hi = g.transform("min").to_numpy(), g.transform("max").to_numpy()
     np.testing.assert_array_equal(enc.other(), np.where(enc.actor == lo, hi, lo))
     assert enc.other() is enc.other()  # computed once per encoding
+    with pytest.raises(SchemaError, match=r"2 row\(s\) with a missing couple_id"):
+        encode(ev.assign(couple_id=pd.array(["c2", None, "c1", None, "c2", "c3", "c4"], "str")))
 
 
 @pytest.mark.parametrize("n_couples", [3, 40_000])  # int16 radix path and the int64 path
