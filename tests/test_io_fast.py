@@ -8,6 +8,7 @@ repeated column is encoded, a distinct one is not; a cell over the field limit i
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -244,3 +245,53 @@ def test_parquet_dictionaries_load_like_plain_strings(tmp_path, monkeypatch):
     monkeypatch.setattr(pio, "_text_categories", lambda *a, **k: False)
     plain = load_export(pq_dir, mapping=MAPPING)
     _same(fast, plain)
+
+
+def _threads(monkeypatch, on: bool) -> None:
+    """Force the loader's threaded paths on (any table size, 2 usable CPUs) or off."""
+    monkeypatch.setattr(pio, "_usable_cpus", lambda: 2 if on else 1)
+    for name in (
+        "_COLUMN_THREADS_MIN_ROWS",
+        "_DIGEST_THREAD_MIN_BYTES",
+        "_PARSE_THREADS_MIN_BYTES",
+    ):
+        monkeypatch.setattr(pio, name, 0 if on else 1 << 62)
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_threaded_load_equals_one_thread(tmp_path, monkeypatch, seed):
+    """Columns checked on a thread pool, the Arrow parse on its pool and the SHA-256 in a
+    background thread give the same export as one thread: the same values, the same
+    problems, the same digests (checked against hashlib)."""
+    import hashlib
+
+    root = _messy_export(tmp_path / "x", 3000, seed)
+    _threads(monkeypatch, False)
+    one = load_export(root, mapping=MAPPING)
+    _threads(monkeypatch, True)
+    calls = []
+    real = pio._coerce_column
+    monkeypatch.setattr(
+        pio, "_coerce_column", lambda *a: calls.append(threading.current_thread().name) or real(*a)
+    )
+    threaded = load_export(root, mapping=MAPPING)
+    assert any(n.startswith("patterns-load") for n in calls)  # the pool did the checks
+    _same(one, threaded)
+    assert len(threaded.quarantine) > 100  # many problems, in many columns: order matters
+    for f, digest in zip(threaded.sources["file"], threaded.sources["sha256"], strict=True):
+        assert digest == hashlib.sha256((root / f).read_bytes()).hexdigest()
+
+
+def test_threaded_load_raises_the_first_error(tmp_path, monkeypatch):
+    """An error in a column checked on the pool is raised as the first error in column
+    order, as when the columns are checked one by one."""
+    root = _messy_export(tmp_path / "x", 500, 2)
+    bad = {**MAPPING, "scales": {"connection": [10, 0]}}  # an inverted scale: an error
+    messages = []
+    for on in (False, True):
+        _threads(monkeypatch, on)
+        with pytest.raises(pio.ExportError, match="scale") as err:
+            load_export(root, mapping=bad)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1]
+    assert not [t for t in threading.enumerate() if t.name.startswith("patterns-load")]

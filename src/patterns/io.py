@@ -146,12 +146,13 @@ import hashlib
 import io
 import json
 import mmap
+import os
 import re
 import stat
 import threading
 import zipfile
 import zoneinfo
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -919,9 +920,7 @@ def _arrow_csv(
                 column_names=names,
                 skip_rows=1,
                 skip_rows_after_names=skip,
-                # One thread: on this 2-core machine pyarrow's thread pool cost ~20% more
-                # CPU for the 200 MB events file (0.64 vs 0.54 CPU s) to save ~15% wall.
-                use_threads=False,
+                use_threads=len(payload) >= _PARSE_THREADS_MIN_BYTES and _usable_cpus() > 1,
                 block_size=block_size,
             ),
             parse_options=pacsv.ParseOptions(
@@ -1040,12 +1039,54 @@ def _text_categories(s: pd.Series, *, fit: bool = True) -> bool:
     return not fit or all(len(v.encode("utf-8")) <= MAX_FIELD_BYTES for v in cats)
 
 
+class _Digest:
+    """The SHA-256 of a file's bytes, hashed in a background thread when the file is large.
+
+    Why: hashing the 243 MB of the 1,000-couple export costs ~0.17 s; ``hashlib`` releases
+    the GIL while it hashes, so on a second core it overlaps the parse and checks instead
+    of adding to the load's wall time. The thread holds ``data`` (bytes or a read-only
+    memory map) until it is done; :meth:`hexdigest` waits for it.
+    """
+
+    def __init__(self, data: Any):
+        self._hash = hashlib.sha256()
+        self._thread: threading.Thread | None = None
+        if len(data) < _DIGEST_THREAD_MIN_BYTES or _usable_cpus() < 2:
+            self._hash.update(data)
+        else:
+            self._thread = threading.Thread(
+                target=self._hash.update, args=(data,), name="patterns-sha256", daemon=True
+            )
+            self._thread.start()
+
+    def hexdigest(self) -> str:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        return self._hash.hexdigest()
+
+
+_DIGEST_THREAD_MIN_BYTES = 8 << 20
+# Files from this size are parsed by pyarrow's thread pool (same CPU time as one thread on
+# this 2-core VM -- 0.62-0.78 vs 0.60-0.93 CPU s for the 200 MB events file -- at half the
+# wall time: 0.32-0.43 vs 0.59-0.92 s). Small files stay on one thread (no pool start-up).
+_PARSE_THREADS_MIN_BYTES = 8 << 20
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, e.g. under a batch scheduler)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
 def _read_member(cont: _Container, name: str, table: str | None, cfg: dict) -> tuple:
     """Return ([_Raw, ...], source-record dict) for one file."""
     low = name.lower()
     mapped = isinstance(cont, _Folder) and low.endswith((".csv", ".tsv", ".txt"))
     data = cont.read_mapped(name) if mapped else cont.read(name)
-    sha = hashlib.sha256(data).hexdigest()
+    sha = _Digest(data)  # resolved to its hex text in _assemble (overlaps the parse)
     if low.endswith(".gz"):
         data = _gunzip(data, name)
         low = low[:-3]
@@ -1721,64 +1762,18 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     # texts and the checked id of each text (the zone lookup below and the codes in
     # _assemble then work on the distinct ids only).
     encodings: dict[str, tuple[np.ndarray, pd.Series]] = {}
-    for c in schema.columns_of(table):
-        if c.name not in df.columns:
-            continue
-        s = df[c.name].reset_index(drop=True)
-        typed_ok = c.dtype in ("timestamp", "float") and (
-            pd.api.types.is_datetime64_any_dtype(s)
-            or (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s))
-        )
-        if typed_ok and c.name not in recode:
-            m = s.isna().to_numpy()
-            if c.required:
-                probs.add(m, c.name, "missing_required", f"{c.name} is empty")
-            if c.dtype == "timestamp":
-                ts_text, ts_miss = s, m
-            else:
-                out[c.name] = _coerce_float(c, s, m, probs, ctx)
-            continue
-        if c.dtype == "timestamp":  # (nearly) one distinct value per row: checked per row
-            t = _recode(_text(s), c.name, recode)
-            m = _missing(t, na_values)
-            if c.required:
-                probs.add(m, c.name, "missing_required", f"{c.name} is empty")
-            ts_text, ts_miss = t, m
-            continue
-        # Labels and free text stay per row: their checks are two or three cheap Arrow
-        # string kernels, cheaper than the hashing (3.0 M events: note 0.019 per row vs
-        # 0.067 by value, topic 0.032 vs 0.053 CPU s). Ids are checked by value because
-        # their codes are reused below and in _assemble; codes, numbers and yes/no values
-        # because parsing them per row costs more (code 0.092 vs 0.053, intensity 0.086
-        # vs 0.052, body signals ~0.03 vs 0.007 per 335 k check-ins).
-        by_value = _by_value(c)
-        enc = _encode(s) if by_value else None
-        if enc is None:
-            m, value, items = _check_column(c, _text(s), recode, na_values, ctx)
-        else:
-            # Validate distinct values, not rows: every check below is a function of the
-            # cell's text alone, so it runs on the column's dictionary (1,000 couple ids or
-            # 14 codes instead of 3 M rows) and the per-value results are expanded to rows
-            # by position. 1,000-couple export (3.3 M rows): _coerce 5.4 -> 0.9 CPU s.
-            idx, dictionary = enc
-            m, value, items = _check_column(c, dictionary, recode, na_values, ctx)
-            if c.name in ("couple_id", "actor", "partner"):
-                encodings[c.name] = (idx, value)
-            if (
-                isinstance(value, pd.Series)
-                and not isinstance(s.dtype, pd.CategoricalDtype)  # (no strings to keep)
-                and _unchanged(value, dictionary)
-            ):
-                # Every text stays as read (already trimmed, NFC, none missing: the usual
-                # id column): keep the source array instead of rebuilding 3 M strings.
-                value = _as_string_series(s)
-            else:
-                value = _expand(value, idx)
-            m = m[idx]
-            items = [(mk[idx], r, d[idx] if isinstance(d, np.ndarray) else d) for mk, r, d in items]
+    columns = [c for c in schema.columns_of(table) if c.name in df.columns]
+    args = (recode, na_values, ctx)
+    for c, got in zip(columns, _map_columns(_coerce_column, columns, df, args), strict=True):
+        value, items, enc = got  # in column order, as when checked one by one
         for mk, reason, detail in items:
             probs.add(mk, c.name, reason, detail)
-        out[c.name] = value
+        if c.dtype == "timestamp":
+            ts_text, ts_miss = value
+        else:
+            out[c.name] = value
+        if enc is not None:
+            encodings[c.name] = enc
     couple = out.get("couple_id", pd.Series(pd.NA, index=range(n), dtype=schema.STRING))
     if not ctx.manifest.zones:
         zones: Any = ctx.fallback_zone  # one zone for every row
@@ -1827,6 +1822,96 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     frame = _contract_frame(out, table, n)
     notices = {"dst_nonexistent": nonexist, "dst_ambiguous": ambig, "encodings": encodings}
     return frame, probs, notices
+
+
+def _map_columns(func: Callable, columns: list, df: pd.DataFrame, args: tuple) -> Iterator:
+    """``func(c, column, *args)`` for each contract column, in order; large tables on a
+    small thread pool.
+
+    Why threads: each column's checks are a few pyarrow/numpy kernels that release the GIL,
+    and the columns are independent, so on 2 cores the events table's checks take about
+    half the wall time. Results come back in column order (problems, the first error
+    raised and every value are the same as one by one).
+    """
+    jobs = [(c, df[c.name].reset_index(drop=True)) for c in columns]
+    workers = min(len(jobs), _usable_cpus(), 4)
+    if len(df) < _COLUMN_THREADS_MIN_ROWS or workers < 2:
+        for c, s in jobs:
+            yield func(c, s, *args)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="patterns-load") as pool:
+        futures = [pool.submit(func, c, s, *args) for c, s in jobs]
+        try:
+            for f in futures:
+                yield f.result()
+        finally:
+            for f in futures:  # on an error: do not start columns no one will read
+                f.cancel()
+
+
+_COLUMN_THREADS_MIN_ROWS = 200_000
+
+
+def _coerce_column(
+    c: schema.Column, s: pd.Series, recode: dict, na_values: list[str], ctx: _Context
+) -> tuple[Any, list, tuple[np.ndarray, pd.Series] | None]:
+    """One contract column of ``_coerce``: (value, problems as (mask, reason, detail),
+    id encoding or None). A timestamp column's value is (its text or typed times, missing
+    mask); the times are parsed in ``_coerce`` once the zones are known."""
+    probs = _Problems(len(s))
+    typed_ok = c.dtype in ("timestamp", "float") and (
+        pd.api.types.is_datetime64_any_dtype(s)
+        or (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s))
+    )
+    if typed_ok and c.name not in recode:
+        m = s.isna().to_numpy()
+        if c.required:
+            probs.add(m, c.name, "missing_required", f"{c.name} is empty")
+        if c.dtype == "timestamp":
+            return (s, m), _items(probs), None
+        value = _coerce_float(c, s, m, probs, ctx)
+        return value, _items(probs), None
+    if c.dtype == "timestamp":  # (nearly) one distinct value per row: checked per row
+        t = _recode(_text(s), c.name, recode)
+        m = _missing(t, na_values)
+        if c.required:
+            probs.add(m, c.name, "missing_required", f"{c.name} is empty")
+        return (t, m), _items(probs), None
+    # Labels and free text stay per row: their checks are two or three cheap Arrow
+    # string kernels, cheaper than the hashing (3.0 M events: note 0.019 per row vs
+    # 0.067 by value, topic 0.032 vs 0.053 CPU s). Ids are checked by value because
+    # their codes are reused below and in _assemble; codes, numbers and yes/no values
+    # because parsing them per row costs more (code 0.092 vs 0.053, intensity 0.086
+    # vs 0.052, body signals ~0.03 vs 0.007 per 335 k check-ins).
+    enc = _encode(s) if _by_value(c) else None
+    if enc is None:
+        m, value, items = _check_column(c, _text(s), recode, na_values, ctx)
+        return value, items, None
+    # Validate distinct values, not rows: every check below is a function of the
+    # cell's text alone, so it runs on the column's dictionary (1,000 couple ids or
+    # 14 codes instead of 3 M rows) and the per-value results are expanded to rows
+    # by position. 1,000-couple export (3.3 M rows): _coerce 5.4 -> 0.9 CPU s.
+    idx, dictionary = enc
+    m, value, items = _check_column(c, dictionary, recode, na_values, ctx)
+    encoding = (idx, value) if c.name in ("couple_id", "actor", "partner") else None
+    if (
+        isinstance(value, pd.Series)
+        and not isinstance(s.dtype, pd.CategoricalDtype)  # (no strings to keep)
+        and _unchanged(value, dictionary)
+    ):
+        # Every text stays as read (already trimmed, NFC, none missing: the usual
+        # id column): keep the source array instead of rebuilding 3 M strings.
+        value = _as_string_series(s)
+    else:
+        value = _expand(value, idx)
+    items = [(mk[idx], r, d[idx] if isinstance(d, np.ndarray) else d) for mk, r, d in items]
+    return value, items, encoding
+
+
+def _items(probs: _Problems) -> list[tuple[np.ndarray, str, Any]]:
+    return [(mk, reason, detail) for mk, _, reason, detail in probs.items]
 
 
 def _by_value(c: schema.Column) -> bool:
@@ -2491,6 +2576,9 @@ def _assemble(
         out[table].attrs["timezones"] = shared_zones
     rows_in = {t: len(frames[t]) for t in _TABLES}
     src_cols = ["file", "table", "format", "encoding", "delimiter", "sha256", "rows"]
+    for info in infos:
+        if isinstance(info["sha256"], _Digest):
+            info["sha256"] = info["sha256"].hexdigest()
     sources = pd.DataFrame(infos, columns=src_cols)
     return Export(
         events=out["events"],
