@@ -294,4 +294,11 @@ def test_threaded_load_raises_the_first_error(tmp_path, monkeypatch):
             load_export(root, mapping=bad)
         messages.append(str(err.value))
     assert messages[0] == messages[1]
+    # errors in both files: the events file's (checked first when one by one) is raised,
+    # though the check-ins file is checked on another thread meanwhile
+    both = {**bad, "recode": {"events": {"code": "not a mapping"}}}
+    for on in (False, True):
+        _threads(monkeypatch, on)
+        with pytest.raises(pio.ExportError, match=r"recode\.code. must be a mapping"):
+            load_export(root, mapping=both)
     assert not [t for t in threading.enumerate() if t.name.startswith("patterns-load")]

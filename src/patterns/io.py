@@ -2400,22 +2400,53 @@ def _load(path: str | Path, *, mapping: Any, timezone: str | None, strict: bool)
     return _assemble(path, raws, infos, man, ctx, strict)
 
 
+def _coerce_source(raw: _Raw, ctx: _Context) -> tuple[_Raw, tuple]:
+    """One source file's rows: field limit, ``keep`` filter, wide layout, then
+    :func:`_coerce`; returns the (possibly reshaped) source and ``_coerce``'s result."""
+    _limit_fields(raw)
+    _apply_keep(raw, ctx.cfg)
+    if raw.table == "checkins" and ctx.cfg.get("wide"):
+        raw = _apply_wide(raw, ctx.cfg)
+    got = _coerce(raw, ctx)
+    raw.df = raw.df.iloc[:0]  # the source text is no longer needed: free it early
+    return raw, got
+
+
+def _coerce_sources(raws: list[_Raw], ctx: _Context) -> Iterator[tuple[_Raw, tuple]]:
+    """:func:`_coerce_source` of each source, yielded in order (the first error raised is
+    the first in that order, as one by one). With 2+ CPUs and a large export the sources
+    after the first run on a background thread meanwhile: the check-ins file's checks
+    then overlap the events file's (whose time parse runs on one thread)."""
+    big = sum(len(r.df) for r in raws) >= _COLUMN_THREADS_MIN_ROWS
+    if len(raws) < 2 or not big or _usable_cpus() < 2:
+        for raw in raws:
+            yield _coerce_source(raw, ctx)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="patterns-load") as pool:
+        rest = [pool.submit(_coerce_source, raw, ctx) for raw in raws[1:]]
+        try:
+            yield _coerce_source(raws[0], ctx)
+            for f in rest:
+                yield f.result()
+        finally:
+            for f in rest:
+                f.cancel()
+
+
 def _assemble(
     path: Path, raws: list[_Raw], infos: list[dict], man: _Manifest, ctx: _Context, strict: bool
 ) -> Export:
     frames: dict[str, pd.DataFrame] = {}
     problems: dict[str, _Problems] = {}
     meta: dict[str, dict] = {}
+    coerced = _coerce_sources([r for t in _TABLES for r in raws if r.table == t], ctx)
     for table in _TABLES:
         parts = [r for r in raws if r.table == table]
         fs, ps, rows, srcs, ne, am, names, encs = [], [], [], [], [], [], [], []
-        for raw in parts:
-            _limit_fields(raw)
-            _apply_keep(raw, ctx.cfg)
-            if table == "checkins" and ctx.cfg.get("wide"):
-                raw = _apply_wide(raw, ctx.cfg)
-            frame, probs, notes = _coerce(raw, ctx)
-            raw.df = raw.df.iloc[:0]  # the source text is no longer needed: free it early
+        for _ in parts:
+            raw, (frame, probs, notes) = next(coerced)  # in table, then file order
             fs.append(frame)
             ps.append(probs)
             rows.append(raw.rows)
@@ -2454,6 +2485,7 @@ def _assemble(
             "ambig": np.concatenate(am) if am else np.zeros(0, bool),
             "encodings": encs,
         }
+    coerced.close()  # (every source was taken: ends its thread pool now)
     partner_col = {"events": "actor", "checkins": "partner"}
     # Couple and partner codes (factorized once over both tables, in order of first
     # appearance; -1 where missing) serve the manifest checks, the partner counts, the
