@@ -122,132 +122,135 @@ def match_responses(events: pd.DataFrame, *, passes: int = 3) -> pd.DataFrame:
     )
 
 
-def _first_per_bid(bid: np.ndarray, resp_rank: np.ndarray) -> np.ndarray:
-    """Indices (into ``bid``) of the earliest response for each distinct bid, in position
-    order (callers only scatter by them).
-
-    The ranks are distinct row ranks, so each bid's minimum rank (``np.minimum.at``, O(n))
-    marks exactly one hit: the same hits as sorting by (bid, rank) and taking each bid's
-    first, without the sort (0.1 s of the matching at 1,000 couples).
-    """
-    if len(bid) == 0:
-        return np.zeros(0, dtype=np.int64)
-    best = np.full(int(bid.max()) + 1, np.iinfo(np.int64).max)
-    np.minimum.at(best, bid, resp_rank)
-    return np.flatnonzero(best[bid] == resp_rank)
-
-
 def _match(events: pd.DataFrame, passes: int) -> tuple[Encoded, dict[str, np.ndarray]]:
     """Integer core of :func:`match_responses`: one entry per bid, ordered by couple, time.
 
     Written with sorted integer keys and :func:`numpy.searchsorted` instead of
     ``merge``/``merge_asof``: on millions of events the pandas joins spent most of their time
     re-factorizing keys; the logic is the same (a backward as-of match by couple and bidder).
+    Only bids and responses are looked at: their positions in the (couple, time, row)
+    order rank them (every comparison is between rows of ONE couple, so that position
+    ranks them exactly as a global time rank would), and rows already in that order (the
+    loader's) are used in place, without gathering every column.
     """
     enc = encode(events)
     n = len(enc.ts)
-    other = enc.other()
     n_act = max(len(enc.actor_names), 1)
-    if "bid_id" in events.columns:
-        # equal exactly when the ids are equal within a couple (all the matching compares;
-        # NA → −1): hashed per block of couples, not one table of every id
-        bid_key = _fast.codes_within(
-            events["bid_id"], enc.couple, enc.order(), distinct_blocks=True
-        )
+    # what each code is here: 0 a bid, 1/2/3 toward/away/against, −1 anything else
+    # (the last entry is for unknown codes, −1)
+    role = np.full(len(CODE) + 1, -1, dtype=np.int8)
+    role[CODE["bid"]] = 0
+    for i, k in enumerate(_KINDS):
+        role[CODE[k]] = i + 1
+    row_role = role[enc.code]
+    if enc.ordered():
+        b_idx = np.flatnonzero(row_role == 0)  # rows = positions in the order
+        r_idx = np.flatnonzero(row_role > 0)
+        b_rank, r_rank = b_idx, r_idx
     else:
-        bid_key = np.full(n, -1, dtype=np.int64)
-    # time rank within the couple (ties keep input order): "at or before" comparisons on
-    # small ints. Every comparison below is between rows of ONE couple, so the position in
-    # the (couple, time, row) order ranks them exactly as a global time rank did.
-    every = enc.order()
-    rank = np.empty(n, dtype=np.int64)
-    rank[every] = np.arange(n)
-    kind_codes = [CODE[k] for k in _KINDS]
-    b_idx = every[enc.code[every] == CODE["bid"]]  # bids in couple, time order
-    is_kind = np.zeros(len(CODE) + 1, dtype=bool)  # per code (last entry: unknown, −1)
-    is_kind[kind_codes] = True
-    r_idx = np.flatnonzero(is_kind[enc.code])
-    nb = len(b_idx)
+        every = enc.order()
+        row_role = row_role[every]
+        b_rank = np.flatnonzero(row_role == 0)  # positions in the order
+        r_rank = np.flatnonzero(row_role > 0)
+        b_idx, r_idx = every[b_rank], every[r_rank]  # bids, responses in that order
+    b_couple, b_actor = enc.couple[b_idx], enc.actor[b_idx]
+    b_other = enc.other_at(b_idx)
+    nb, nr = len(b_idx), len(r_idx)
+    # the response (index into r_idx) that answers each bid, nr for none
+    resp = np.full(nb, nr)
+    by_id = np.zeros(nb, dtype=bool)
+    if nb and nr:
+        b_group = b_couple * n_act + b_actor  # (couple, bidder)
+        r_group = enc.couple[r_idx] * n_act + enc.other_at(r_idx)  # (couple, their partner)
+        if "bid_id" in events.columns:
+            # equal exactly when the ids are equal within a couple (all the matching
+            # compares; NA → −1): hashed per block of couples, not one table of every id
+            bid_key = _fast.codes_within(
+                events["bid_id"], enc.couple, enc.order(), distinct_blocks=True
+            )
+            b_key, r_key = bid_key[b_idx], bid_key[r_idx]
+            _match_ids(b_key, r_key, b_group, r_group, resp)
+            by_id = resp < nr
+            pending = np.flatnonzero(r_key < 0)
+        else:
+            pending = np.arange(nr)
+        _match_recency(b_group, b_rank, r_group, r_rank, n, pending, passes, resp)
+    answered = resp < nr
     r_ts = np.full(nb, _NAT)
     r_kind = np.full(nb, -1)
     r_by = np.full(nb, -1)
-    r_rank = np.full(nb, np.iinfo(np.int64).max)
-    if nb == 0 or len(r_idx) == 0:
-        return enc, _bid_arrays(enc, other, b_idx, r_ts, r_kind, r_by)
-    b_group = enc.couple[b_idx] * n_act + enc.actor[b_idx]  # (couple, bidder)
-    r_group = enc.couple[r_idx] * n_act + other[r_idx]  # (couple, the responder's partner)
-    r_code = np.searchsorted(kind_codes, enc.code[r_idx])
-
-    def assign(bids_hit, resp_hit, how):
-        r_ts[bids_hit] = enc.ts[r_idx[resp_hit]]
-        r_kind[bids_hit] = r_code[resp_hit]
-        r_by[bids_hit] = how
-        r_rank[bids_hit] = rank[r_idx[resp_hit]]
-
-    # 1) by bid_id: the bid with that id made by the other partner of the same couple
-    n_id = int(bid_key.max()) + 2
-    kb = np.flatnonzero(bid_key[b_idx] >= 0)
-    r_with = np.flatnonzero(bid_key[r_idx] >= 0)
-    taken = np.zeros(nb, dtype=bool)
-    if len(kb) and len(r_with):
-        b_id = bid_key[b_idx[kb]]
-        if np.bincount(b_id, minlength=n_id).max() == 1:
-            # every id code names ONE bid (codes are per block of whole couples, so an id
-            # repeated within a block shares a code and takes the general path below): a
-            # direct table from id code to bid, then the same-couple-and-bidder check —
-            # the hits the sorted search finds, without sorting 1.4 M keys (0.1 s)
-            table = np.full(n_id, -1)
-            table[b_id] = kb
-            cand = table[bid_key[r_idx[r_with]]]
-            ok = cand >= 0
-            ok[ok] = b_group[cand[ok]] == r_group[r_with[ok]]
-            hb, hr = cand[ok], r_with[ok]
-        else:
-            b_key = b_group * n_id + bid_key[b_idx]
-            kb = kb[np.argsort(b_key[kb], kind="stable")]
-            want = r_group[r_with] * n_id + bid_key[r_idx[r_with]]
-            pos = np.searchsorted(b_key[kb], want)
-            ok = pos < len(kb)
-            ok[ok] = b_key[kb[pos[ok]]] == want[ok]
-            hb, hr = kb[pos[ok]], r_with[ok]
-        keep = _first_per_bid(hb, rank[r_idx[hr]])
-        assign(hb[keep], hr[keep], 0)
-        taken[hb[keep]] = True
-
-    # 2) by recency, for responses without a bid_id: the latest still-free bid of the
-    #    responder's partner at or before the response; clashes go to the next pass
-    pending = np.flatnonzero(bid_key[r_idx] < 0)
-    for _ in range(passes):  # a loop over passes, not over events
-        free = np.flatnonzero(~taken)
-        if len(pending) == 0 or len(free) == 0:
-            break
-        fkey = b_group[free] * (n + 1) + rank[b_idx[free]]
-        o = np.argsort(fkey, kind="stable")
-        free, fkey = free[o], fkey[o]
-        want = r_group[pending] * (n + 1) + rank[r_idx[pending]]
-        pos = np.searchsorted(fkey, want, side="right") - 1
-        ok = pos >= 0
-        ok[ok] = fkey[pos[ok]] // (n + 1) == r_group[pending[ok]]
-        hb, hr = free[pos[ok]], pending[ok]
-        keep = _first_per_bid(hb, rank[r_idx[hr]])
-        assign(hb[keep], hr[keep], 1)
-        taken[hb[keep]] = True
-        matched = np.zeros(len(r_idx), dtype=bool)
-        matched[hr[keep]] = True
-        pending = pending[~matched[pending]]
-    return enc, _bid_arrays(enc, other, b_idx, r_ts, r_kind, r_by)
-
-
-def _bid_arrays(enc, other, b_idx, r_ts, r_kind, r_by) -> dict[str, np.ndarray]:
-    return {
-        "couple": enc.couple[b_idx],
-        "actor": enc.actor[b_idx],
-        "other": other[b_idx],
+    hit = resp[answered]
+    r_ts[answered] = enc.ts[r_idx[hit]]
+    r_kind[answered] = row_role[r_rank[hit]] - 1
+    r_by[answered] = np.where(by_id[answered], 0, 1)  # 0 by bid_id, 1 by recency
+    return enc, {
+        "couple": b_couple,
+        "actor": b_actor,
+        "other": b_other,
         "ts": enc.ts[b_idx],
         "r_ts": r_ts,
         "r_kind": r_kind,
         "r_by": r_by,
     }
+
+
+def _match_ids(b_key, r_key, b_group, r_group, resp) -> None:
+    """Pair responses carrying a ``bid_id`` with the bid of that id made by the responder's
+    partner (the earliest such bid, and the earliest such response per bid); writes the
+    index of each bid's response into ``resp`` (which holds ``len(r_key)`` for none)."""
+    kb = np.flatnonzero(b_key >= 0)
+    r_with = np.flatnonzero(r_key >= 0)
+    if len(kb) == 0 or len(r_with) == 0:
+        return
+    n_id = int(max(b_key.max(), r_key.max())) + 1
+    # a direct table from id code to bid, valid when every id code names ONE bid (codes
+    # are per block of whole couples, so an id repeated within a block shares a code):
+    # the hits the sorted search finds, without sorting 1.4 M keys. A repeated code
+    # shows as a bid whose table entry names another bid, whichever write won.
+    table = np.full(n_id, -1)
+    table[b_key[kb]] = kb
+    if np.array_equal(table[b_key[kb]], kb):
+        cand = table[r_key[r_with]]
+        ok = cand >= 0
+        ok[ok] = b_group[cand[ok]] == r_group[r_with[ok]]
+        hb, hr = cand[ok], r_with[ok]
+    else:  # the first bid (in couple, time order) with the (bidder, id) key
+        key = b_group[kb] * n_id + b_key[kb]
+        kb = kb[np.argsort(key, kind="stable")]
+        sorted_key = b_group[kb] * n_id + b_key[kb]
+        want = r_group[r_with] * n_id + r_key[r_with]
+        pos = np.searchsorted(sorted_key, want)
+        ok = pos < len(kb)
+        ok[ok] = sorted_key[pos[ok]] == want[ok]
+        hb, hr = kb[pos[ok]], r_with[ok]
+    # responses are in (couple, time, row) order: each bid keeps its smallest index
+    # (ufunc.at: O(n), no sort)
+    np.minimum.at(resp, hb, hr)
+
+
+def _match_recency(b_group, b_rank, r_group, r_rank, n, pending, passes, resp) -> None:
+    """Pair responses without ``bid_id`` (``pending``) with the latest still-free bid of the
+    responder's partner at or before them; when two land on the same bid the earlier
+    response keeps it and the later tries again in the next pass (``passes`` rounds: a loop
+    over passes, not over events). Writes into ``resp`` like :func:`_match_ids`."""
+    nr = len(r_group)
+    for _ in range(passes):
+        free = np.flatnonzero(resp == nr)
+        if len(pending) == 0 or len(free) == 0:
+            break
+        # bids are in rank order, so a stable sort by group alone sorts by (group, rank)
+        free = free[np.argsort(b_group[free], kind="stable")]
+        fkey = b_group[free] * (n + 1) + b_rank[free]
+        want = r_group[pending] * (n + 1) + r_rank[pending]
+        pos = np.searchsorted(fkey, want, side="right") - 1
+        ok = pos >= 0
+        ok[ok] = fkey[pos[ok]] // (n + 1) == r_group[pending[ok]]
+        hb, hr = free[pos[ok]], pending[ok]
+        np.minimum.at(resp, hb, hr)  # free bids hold nr: each keeps its earliest response
+        won = resp[hb] == hr
+        matched = np.zeros(nr, dtype=bool)
+        matched[hr[won]] = True
+        pending = pending[~matched[pending]]
 
 
 def _bid_periods(
