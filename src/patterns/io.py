@@ -1756,58 +1756,31 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
             raise ExportError(f"{_FUNC}: mapping `recode.{c.name}` must be a mapping.")
     na_values = [str(v) for v in cfg.get("na_values") or []]
     out: dict[str, Any] = {}
-    ts_text: pd.Series | None = None
-    ts_miss = np.zeros(n, bool)
     # Couple and partner ids checked by value: each row's position among the distinct
     # texts and the checked id of each text (the zone lookup below and the codes in
     # _assemble then work on the distinct ids only).
     encodings: dict[str, tuple[np.ndarray, pd.Series]] = {}
     columns = [c for c in schema.columns_of(table) if c.name in df.columns]
-    args = (recode, na_values, ctx)
-    for c, got in zip(columns, _map_columns(_coerce_column, columns, df, args), strict=True):
-        value, items, enc = got  # in column order, as when checked one by one
-        for mk, reason, detail in items:
-            probs.add(mk, c.name, reason, detail)
-        if c.dtype == "timestamp":
-            ts_text, ts_miss = value
-        else:
-            out[c.name] = value
-        if enc is not None:
-            encodings[c.name] = enc
-    couple = out.get("couple_id", pd.Series(pd.NA, index=range(n), dtype=schema.STRING))
-    if not ctx.manifest.zones:
-        zones: Any = ctx.fallback_zone  # one zone for every row
-    elif "couple_id" in encodings:
-
-        def zones() -> pd.Series:
-            # Zones of the distinct couple ids, spread to rows (a dict lookup per row and an
-            # object copy of 3 M ids cost 1.1 CPU s); built only when some time is naive.
-            cidx, ids = encodings["couple_id"]
-            ids = ids.to_numpy(dtype=object, na_value=None)
-            per_id = np.array(
-                [ctx.manifest.zones.get(v) if v is not None else None for v in ids],
-                dtype=object,
-            )
-            per_id[pd.isna(per_id)] = ctx.fallback_zone
-            return pd.Series(per_id[cidx], dtype=object)
-
-    else:
-        zones = pd.Series(couple.to_numpy(dtype=object, na_value=None)).map(ctx.manifest.zones)
-        zones = zones.astype(object).where(zones.notna(), ctx.fallback_zone)
-    offset = None
-    ts_off = cfg.get("ts_offset") or {}
-    if ts_off:
-        col = str(ts_off.get("column", ""))
-        unit = {"s": 1.0, "min": 60.0, "h": 3600.0, "ms": 0.001}.get(str(ts_off.get("unit", "s")))
-        if unit is None or col not in raw.df.columns:
-            raise ExportError(
-                f"{_FUNC}: mapping `ts_offset` needs an existing `column` and `unit` in "
-                f"s/min/h/ms; got {dict(ts_off)!r}."
-            )
-        ot = _text(raw.df[col].reset_index(drop=True))
-        offset, _ = _to_float(ot, _missing(ot, na_values))
-        offset = offset * unit
-    ts, bad, nonexist, ambig = _parse_ts(ts_text, ts_miss, zones, cfg, offset)
+    with _Tasks(len(df), len(columns)) as tasks:
+        done: dict[str, Any] = {}
+        times = None
+        for c in columns:
+            s = df[c.name].reset_index(drop=True)
+            done[c.name] = tasks.submit(_coerce_column, c, s, recode, na_values, ctx)
+            # the times are parsed as soon as their text and the couple ids are submitted
+            # (so queued before the other columns; they wait only for those two tasks)
+            if times is None and "ts" in done and "couple_id" in done:
+                times = tasks.submit(_coerce_times, raw, dict(done), ctx, na_values)
+        for c in columns:
+            value, items, enc = done[c.name].result()  # in column order, as one by one
+            for mk, reason, detail in items:
+                probs.add(mk, c.name, reason, detail)
+            if c.dtype != "timestamp":
+                out[c.name] = value
+            if enc is not None:
+                encodings[c.name] = enc
+        assert times is not None  # (ts and couple_id are required columns)
+        ts, bad, nonexist, ambig = times.result()  # (after every column: its errors first)
     probs.add(
         bad, "ts", "bad_timestamp", "not ISO 8601, epoch s/ms or an Excel serial in 1900–2199"
     )
@@ -1824,31 +1797,96 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     return frame, probs, notices
 
 
-def _map_columns(func: Callable, columns: list, df: pd.DataFrame, args: tuple) -> Iterator:
-    """``func(c, column, *args)`` for each contract column, in order; large tables on a
-    small thread pool.
+def _coerce_times(raw: _Raw, done: dict, ctx: _Context, na_values: list[str]) -> tuple:
+    """Parse the ``ts`` column of ``_coerce`` (``done``: the columns' tasks by name; the
+    couple ids are waited for only when a time is naive and the manifest has zones)."""
+    ts_text, ts_miss = done["ts"].result()[0]
+    if not ctx.manifest.zones:
+        zones: Any = ctx.fallback_zone  # one zone for every row
+    else:
 
-    Why threads: each column's checks are a few pyarrow/numpy kernels that release the GIL,
-    and the columns are independent, so on 2 cores the events table's checks take about
-    half the wall time. Results come back in column order (problems, the first error
-    raised and every value are the same as one by one).
+        def zones() -> pd.Series:
+            # Zones of the distinct couple ids, spread to rows (a dict lookup per row and an
+            # object copy of 3 M ids cost 1.1 CPU s); built only when some time is naive.
+            value, _, enc = done["couple_id"].result()  # (both columns are required)
+            if enc is None:
+                couple = pd.Series(value.to_numpy(dtype=object, na_value=None))
+                zones = couple.map(ctx.manifest.zones)
+                return zones.astype(object).where(zones.notna(), ctx.fallback_zone)
+            cidx, ids = enc
+            ids = ids.to_numpy(dtype=object, na_value=None)
+            per_id = np.array(
+                [ctx.manifest.zones.get(v) if v is not None else None for v in ids],
+                dtype=object,
+            )
+            per_id[pd.isna(per_id)] = ctx.fallback_zone
+            return pd.Series(per_id[cidx], dtype=object)
+
+    offset = None
+    ts_off = ctx.cfg.get("ts_offset") or {}
+    if ts_off:
+        col = str(ts_off.get("column", ""))
+        unit = {"s": 1.0, "min": 60.0, "h": 3600.0, "ms": 0.001}.get(str(ts_off.get("unit", "s")))
+        if unit is None or col not in raw.df.columns:
+            raise ExportError(
+                f"{_FUNC}: mapping `ts_offset` needs an existing `column` and `unit` in "
+                f"s/min/h/ms; got {dict(ts_off)!r}."
+            )
+        ot = _text(raw.df[col].reset_index(drop=True))
+        offset, _ = _to_float(ot, _missing(ot, na_values))
+        offset = offset * unit
+    return _parse_ts(ts_text, ts_miss, zones, ctx.cfg, offset)
+
+
+class _Later:
+    """A call made when its result is first asked for: the one-thread stand-in for a
+    ``Future`` (so one by one, the work runs in exactly the order it is read)."""
+
+    def __init__(self, fn: Callable, args: tuple):
+        self._fn, self._args, self._done, self._value = fn, args, False, None
+
+    def result(self) -> Any:
+        if not self._done:
+            self._value = self._fn(*self._args)
+            self._done = True
+        return self._value
+
+    def cancel(self) -> bool:
+        return True
+
+
+class _Tasks:
+    """The checks of one table's columns: on a small thread pool for large tables with
+    2+ usable CPUs, else run one by one as they are read (:class:`_Later`).
+
+    Why threads: each column's checks are a few pyarrow/numpy kernels that release the
+    GIL, and the columns are independent, so on 2 cores the events table's checks take
+    about half the wall time. Callers read the results in column order, so the values,
+    the problems and the first error raised are the same as one by one.
     """
-    jobs = [(c, df[c.name].reset_index(drop=True)) for c in columns]
-    workers = min(len(jobs), _usable_cpus(), 4)
-    if len(df) < _COLUMN_THREADS_MIN_ROWS or workers < 2:
-        for c, s in jobs:
-            yield func(c, s, *args)
-        return
-    from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="patterns-load") as pool:
-        futures = [pool.submit(func, c, s, *args) for c, s in jobs]
-        try:
-            for f in futures:
-                yield f.result()
-        finally:
-            for f in futures:  # on an error: do not start columns no one will read
-                f.cancel()
+    def __init__(self, rows: int, jobs: int):
+        workers = min(jobs, _usable_cpus(), 4)
+        self._pool = None
+        if rows >= _COLUMN_THREADS_MIN_ROWS and workers >= 2:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="patterns-load")
+        self._futures: list = []
+
+    def submit(self, fn: Callable, *args: Any) -> Any:
+        task = _Later(fn, args) if self._pool is None else self._pool.submit(fn, *args)
+        self._futures.append(task)
+        return task
+
+    def __enter__(self) -> _Tasks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for task in self._futures:  # on an error: do not start checks no one will read
+            task.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
 
 _COLUMN_THREADS_MIN_ROWS = 200_000
