@@ -214,3 +214,98 @@ def test_id_matching_same_for_unique_and_repeated_ids(block, monkeypatch):
     )
     m = match_responses(dup)
     assert m["response"].tolist()[0] == "toward" and pd.isna(m["response"].iloc[1])
+
+
+def _loop_matches(ev: pd.DataFrame, passes: int = 3) -> list:
+    """The matching rule of ``match_responses``' Notes written as a plain loop over events
+    (the independent oracle): bid_id first (the other partner's earliest bid with that id;
+    the earliest such response per bid), then by recency in passes."""
+    couple, actor, code = (ev[c].astype(object).tolist() for c in ("couple_id", "actor", "code"))
+    ts = ev["ts"].tolist()
+    ids = (
+        [None if pd.isna(v) else v for v in ev["bid_id"].astype(object)]
+        if "bid_id" in ev.columns
+        else [None] * len(ev)
+    )
+    order = sorted(range(len(ev)), key=lambda i: (couple[i], ts[i], i))
+    pos = {row: p for p, row in enumerate(order)}
+    actors = {
+        c: sorted({a for a, cc in zip(actor, couple, strict=True) if cc == c}) for c in couple
+    }
+
+    def other(i):
+        a = actors[couple[i]]
+        return a[-1] if actor[i] == a[0] else a[0]
+
+    bids = [i for i in order if code[i] == "bid"]
+    resps = [i for i in order if code[i] in ("toward", "away", "against")]
+    answer, by = {}, {}
+    for r in resps:  # responses in (couple, time, row) order: the earliest wins a bid
+        if ids[r] is None:
+            continue
+        same = [
+            b for b in bids if couple[b] == couple[r] and actor[b] == other(r) and ids[b] == ids[r]
+        ]
+        if same and same[0] not in answer:
+            answer[same[0]], by[same[0]] = r, "bid_id"
+    pending = [r for r in resps if ids[r] is None]
+    for _ in range(passes):
+        claims = {}
+        for r in pending:
+            free = [
+                b
+                for b in bids
+                if b not in answer
+                and couple[b] == couple[r]
+                and actor[b] == other(r)
+                and pos[b] < pos[r]
+            ]
+            if free:
+                claims.setdefault(free[-1], r)  # pending is in order: the earliest claims
+        for b, r in claims.items():
+            answer[b], by[b] = r, "recency"
+        pending = [r for r in pending if r not in claims.values()]
+    return [
+        (code[answer[b]], ts[answer[b]], by[b]) if b in answer else (None, None, None) for b in bids
+    ]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_matching_equals_a_plain_loop(seed, shuffle):
+    # small random logs with every hard case: ids repeated within and across couples,
+    # ids naming the responder's own bid or no bid, missing ids, tied times, one-actor
+    # couples, out-of-order rows (shuffle: the general path, not the in-order one)
+    rng = np.random.default_rng(seed)
+    n = 300
+    couple = rng.choice(["c1", "c2", "c3", "c4"], size=n)
+    actor = np.where(rng.random(n) < 0.5, couple + "a", couple + "b")
+    actor[couple == "c4"] = "c4a"  # a couple with one partner only
+    code = rng.choice(
+        ["bid", "toward", "away", "against", "pursue"], size=n, p=[0.4, 0.3, 0.1, 0.1, 0.1]
+    )
+    ids = np.array([f"b{k}" for k in rng.integers(0, 40, size=n)], dtype=object)
+    ids[rng.random(n) < 0.4] = None
+    ts = pd.Timestamp("2026-03-02", tz="UTC") + pd.to_timedelta(rng.integers(0, 200, n), "min")
+    ev = schema.coerce_dtypes(
+        pd.DataFrame({"couple_id": couple, "actor": actor, "code": code, "ts": ts, "bid_id": ids}),
+        "events",
+    )
+    ev = ev.sort_values(["couple_id", "ts"], kind="stable").reset_index(drop=True)
+    if shuffle:
+        ev = ev.sample(frac=1, random_state=seed).reset_index(drop=True)
+    for frame in (ev, ev.drop(columns="bid_id")):
+        for passes in (1, 3):
+            got = match_responses(frame, passes=passes)
+            want = _loop_matches(frame, passes)
+            assert len(got) == len(want) == int((frame["code"] == "bid").sum())
+            assert [
+                (r, t, m)
+                for r, t, m in zip(
+                    got["response"].astype(object).where(got["response"].notna(), None),
+                    got["response_ts"].astype(object).where(got["response_ts"].notna(), None),
+                    got["matched_by"].astype(object).where(got["matched_by"].notna(), None),
+                    strict=True,
+                )
+            ] == want
+            assert got["response"].notna().sum() > 20  # the rule is exercised

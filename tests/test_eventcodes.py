@@ -1,0 +1,112 @@
+"""Tests for patterns._eventcodes: the run-based couple codes equal pandas' factorize, the
+(couple, time, row) order equals lexsort and knows when it is the identity, and the other
+partner's code is the same whether computed over runs, by ufunc.at or for a few rows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from patterns import _fast, schema
+from patterns._eventcodes import _encode, _order, _run_codes
+
+
+def _arrow(values) -> pd.Series:
+    return pd.Series(pd.array(values, dtype="string[pyarrow]"))
+
+
+@pytest.mark.parametrize("n_couples", [1, 7, 300])
+def test_run_codes_equal_sorted_factorize(n_couples):
+    rng = np.random.default_rng(n_couples)
+    names = np.array([f"c{k:03d}" for k in rng.permutation(n_couples)] + ["Z", "é", "a"])
+    lengths = rng.integers(1, 9, size=len(names))
+    s = _arrow(np.repeat(names, lengths).tolist())  # runs in a shuffled couple order
+    codes, uniques, starts = _run_codes(s)
+    want_codes, want_uniques = pd.factorize(s.astype(object), sort=True)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert codes.dtype == np.int64
+    assert uniques.tolist() == list(want_uniques)
+    np.testing.assert_array_equal(starts, np.r_[0, np.cumsum(lengths)[:-1]])
+    fast_codes, fast_uniques = _fast.codes(s, sort=True)  # the hashing path it replaces
+    np.testing.assert_array_equal(codes, fast_codes)
+    assert uniques.tolist() == fast_uniques.tolist()
+
+
+def test_run_codes_refuses_what_it_cannot_do():
+    assert _run_codes(_arrow(["a", "b", "a"])) is None  # "a" in two runs
+    assert _run_codes(_arrow(["a", None, None])) is None  # missing values
+    assert _run_codes(_arrow([])) is None
+    assert _run_codes(pd.Series(["a", "a", "b"], dtype=object)) is None  # not Arrow strings
+
+
+@pytest.mark.parametrize("layout", ["sorted", "blocks", "blocks_back_in_time", "shuffled"])
+def test_order_with_runs_equals_lexsort(layout):
+    rng = np.random.default_rng(5)
+    n, k = 4000, 30
+    couple = rng.integers(0, k, size=n).astype(np.int64)
+    ts = rng.integers(0, 60, size=n).astype(np.int64) * 10**9  # many ties
+    o = np.lexsort((ts, couple))
+    couple, ts = couple[o], ts[o]
+    if layout.startswith("blocks"):  # each couple one run, runs out of couple order
+        perm = rng.permutation(k)
+        o = np.argsort(perm[couple], kind="stable")
+        couple, ts = couple[o], ts[o]
+    if layout == "blocks_back_in_time":  # one step back in time inside a run
+        i = int(np.flatnonzero(couple[1:] == couple[:-1])[100]) + 1
+        ts[i] = ts[i - 1] - 1
+    if layout == "shuffled":
+        o = rng.permutation(n)
+        couple, ts = couple[o], ts[o]
+    want = np.lexsort((ts, couple))
+    starts = np.flatnonzero(np.r_[True, couple[1:] != couple[:-1]])
+    one_run_each = len(starts) == len(np.unique(couple))
+    for runs in (None, starts) if one_run_each else (None,):
+        got, identity = _order(couple, ts, runs)
+        np.testing.assert_array_equal(got, want)
+        assert identity == (layout == "sorted")
+    assert _order(couple[:0], ts[:0])[1] is True
+
+
+def _events(couple, actor) -> pd.DataFrame:
+    return schema.coerce_dtypes(
+        pd.DataFrame(
+            {
+                "couple_id": pd.array(couple, dtype="string[pyarrow]"),
+                "actor": pd.array(actor, dtype="string[pyarrow]"),
+                "code": "bid",
+                "ts": pd.date_range("2026-01-01", periods=len(couple), freq="h", tz="UTC"),
+            }
+        ),
+        "events",
+    )
+
+
+@pytest.mark.parametrize("runs", [True, False])
+def test_encoding_same_with_and_without_runs(runs):
+    # contiguous couples take the run path; a couple split in two runs takes the hashing
+    # path; codes, order and the other partner are the same either way
+    couple = ["c2", "c2", "c2", "c1", "c1", "c3", "c3", "c3"]
+    actor = ["y", "x", "y", "a", "b", "s", "s", "s"]  # c3 has one partner
+    if not runs:
+        couple, actor = [*couple, "c2"], [*actor, "x"]
+    enc = _encode(_events(couple, actor))
+    assert (enc.run_starts is not None) == runs
+    want_c, want_names = pd.factorize(pd.Series(couple), sort=True)
+    np.testing.assert_array_equal(enc.couple, want_c)
+    assert enc.couple_names.tolist() == list(want_names)
+    g = pd.Series(enc.actor).groupby(enc.couple)
+    lo, hi = g.transform("min").to_numpy(), g.transform("max").to_numpy()
+    other = np.where(enc.actor == lo, hi, lo)
+    rows = np.array([4, 0, 6])
+    np.testing.assert_array_equal(enc.other_at(rows), other[rows])  # before other()
+    np.testing.assert_array_equal(enc.other(), other)
+    np.testing.assert_array_equal(enc.other_at(rows), other[rows])  # from the cache
+    np.testing.assert_array_equal(enc.order(), np.lexsort((enc.ts, enc.couple)))
+    assert enc.ordered() is False  # c2 before c1: not the identity
+
+
+def test_in_order_encoding_is_the_identity():
+    enc = _encode(_events(["a", "a", "b", "b"], ["p", "q", "r", "s"]))
+    np.testing.assert_array_equal(enc.order(), np.arange(4))
+    assert enc.ordered() is True
