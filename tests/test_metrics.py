@@ -372,3 +372,92 @@ def test_conflict_fallback_path_gives_the_same_table(sim, table, monkeypatch):
     slow = couple_week_metrics(sim)
     assert table["conflicts"].sum() > 0 and table["resurfaced"].sum() > 0
     pd.testing.assert_frame_equal(slow, table, check_exact=True)
+
+
+# --- the four parts run concurrently (issue 8): same table, per-call threads only ---------
+
+
+@pytest.mark.parametrize("cpus", [2, 4])
+def test_parts_in_threads_give_the_identical_table(sim, table, monkeypatch, cpus):
+    import threading
+
+    from patterns import _fast, metrics
+
+    monkeypatch.setattr(metrics, "_THREAD_MIN_ROWS", 0)
+    monkeypatch.setattr(metrics, "_usable_cpus", lambda: cpus)
+    seen = {}  # part -> (thread, the memo dict that part saw)
+    for name in ("_checkin_part", "_bid_part", "_episode_weeks", "_conflict_part"):
+        part = getattr(metrics, name)
+
+        def spy(*args, _part=part, _name=name, **kwargs):
+            seen[_name] = (threading.get_ident(), _fast._SCOPE.get())
+            return _part(*args, **kwargs)
+
+        monkeypatch.setattr(metrics, name, spy)
+    before = threading.active_count()
+    threaded = couple_week_metrics(sim)
+    pd.testing.assert_frame_equal(threaded, table, check_exact=True)
+    assert threading.active_count() == before  # no thread outlives the call
+    assert len(seen) == 4
+    assert {t for t, _ in seen.values()} - {threading.get_ident()}  # ran in pool threads
+    scopes = [s for _, s in seen.values()]
+    assert scopes[0] is not None and all(s is scopes[0] for s in scopes)  # one memo dict
+
+
+def test_parts_inline_for_small_input_or_one_cpu(sim, table, monkeypatch):
+    import threading
+
+    from patterns import metrics
+
+    where = set()
+    part = metrics._episode_weeks
+
+    def spy(*args, **kwargs):
+        where.add(threading.get_ident())
+        return part(*args, **kwargs)
+
+    monkeypatch.setattr(metrics, "_episode_weeks", spy)
+    assert len(sim.events) + len(sim.checkins) < metrics._THREAD_MIN_ROWS
+    pd.testing.assert_frame_equal(couple_week_metrics(sim), table, check_exact=True)
+    monkeypatch.setattr(metrics, "_THREAD_MIN_ROWS", 0)
+    monkeypatch.setattr(metrics, "_usable_cpus", lambda: 1)
+    pd.testing.assert_frame_equal(couple_week_metrics(sim), table, check_exact=True)
+    assert where == {threading.get_ident()}
+
+
+def test_parts_failure_raises_the_first_in_table_order(sim, monkeypatch):
+    import threading
+
+    from patterns import metrics
+
+    monkeypatch.setattr(metrics, "_THREAD_MIN_ROWS", 0)
+    monkeypatch.setattr(metrics, "_usable_cpus", lambda: 4)
+
+    def fail(message):
+        def part(*args, **kwargs):
+            raise ValueError(message)
+
+        return part
+
+    # the conflict part starts first, the check-in part is first in the table's order
+    monkeypatch.setattr(metrics, "_conflict_part", fail("conflicts failed"))
+    monkeypatch.setattr(metrics, "_checkin_part", fail("check-ins failed"))
+    before = threading.active_count()
+    with pytest.raises(ValueError, match="check-ins failed"):
+        couple_week_metrics(sim)
+    assert threading.active_count() == before
+    monkeypatch.setattr(metrics, "_THREAD_MIN_ROWS", 10**9)  # inline: the same error
+    with pytest.raises(ValueError, match="check-ins failed"):
+        couple_week_metrics(sim)
+
+
+def test_usable_cpus_follows_the_affinity_mask(monkeypatch):
+    import os
+
+    from patterns import metrics
+
+    if hasattr(os, "sched_getaffinity"):
+        assert metrics._usable_cpus() == len(os.sched_getaffinity(0))
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert metrics._usable_cpus() == 1

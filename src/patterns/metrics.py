@@ -23,7 +23,10 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextvars
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -564,6 +567,152 @@ def _keyed(frame: pd.DataFrame, day: str = "day") -> pd.DataFrame:
     return frame.assign(couple_id=frame["couple_id"].astype(str), week_start=week_start(frame[day]))
 
 
+def _checkin_part(
+    ci: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame, func: str
+) -> pd.DataFrame:
+    """The check-in columns per (couple, week) (see :func:`_checkin_weeks`)."""
+    from patterns import trends
+
+    measures = [
+        "connection",
+        "stress",
+        "lonely",
+        "supported",
+        "intimacy_comfort",
+        "time_together_min",
+    ]
+    cutoff = trends._check_cutoff(cutoff_hour, func)
+    schema.require_columns(
+        ci, ["couple_id", "partner", "ts", *measures], func=func, table="checkins"
+    )
+    # ONE daily table (diary day computed once) for the measures and the day flags:
+    # a flag's daily mean of 0/1 is > 0 exactly when any check-in that day said yes
+    values = {
+        c: pd.to_numeric(ci[c].astype("Float64"), errors="coerce").astype(float) for c in measures
+    }
+    flag_values = {
+        "body": (ci[list(schema.BODY_SIGNALS)].astype(float) >= _BODY_MIN).any(axis=1),
+        "protective": ci[list(schema.PROTECTIVE)].astype("boolean").fillna(False).any(axis=1),
+        "pursued": ci["pursued"].astype("boolean").fillna(False).to_numpy(bool),
+        "withdrew": ci["withdrew"].astype("boolean").fillna(False).to_numpy(bool),
+    }
+    day = trends._checkin_days(ci, tz, cutoff)
+    return _checkin_weeks(
+        ci,
+        day,
+        {**values, **{f"_{k}": np.asarray(v, float) for k, v in flag_values.items()}},
+        roles,
+        couple_rows=bool(ci["connection"].notna().any()),
+        lonely=bool(ci["time_together_min"].notna().any()),
+    )
+
+
+def _bid_part(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_bid_weeks` when there is a bid (else no rows)."""
+    if not (ev["code"] == "bid").any():
+        return pd.DataFrame()
+    return _bid_weeks(ev, tz, cutoff_hour, roles)
+
+
+def _conflict_part(ev: pd.DataFrame, ci: pd.DataFrame, tz: Any, cutoff_hour: int) -> pd.DataFrame:
+    """``conflicts``, ``escalated``, ``repair_share``, ``resurfaced`` per (couple, week)
+    from :func:`patterns.topics.conflict_log`'s core."""
+    from patterns.topics import _conflict_log
+
+    has_conflict = (len(ev) and (ev["code"] == "conflict").any()) or (
+        (len(ci) and ci["conflict"].astype("boolean").fillna(False).any())
+        or (len(ci) and ci["conflict_topic"].notna().any())
+    )
+    if not has_conflict:
+        return pd.DataFrame()
+    # conflict_log without its observed periods (attrs, dropped here anyway)
+    cl = _bare(
+        _conflict_log(
+            ev if len(ev) else None,
+            ci if len(ci) else None,
+            lexicon=None,
+            timezone=tz,
+            cutoff_hour=cutoff_hour,
+            include_text=False,
+            observed=False,
+        )
+    )
+    if not len(cl):
+        return pd.DataFrame()
+    if _conflict_keys_complete(cl):
+        return _conflict_weeks(cl)
+    # a missing couple, time or day: the general pandas path
+    cl = _keyed(cl.sort_values("ts", kind="stable"))
+    prev = cl.groupby(["couple_id", "topic"], dropna=False)["repaired"].shift(1)
+    cl = cl.assign(
+        escalated=(cl["intensity"] >= 0.6).astype(float),
+        resurfaced=prev.astype("boolean").fillna(False).astype(float),
+        rep=cl["repaired"].astype("Float64"),
+    )
+    g = cl.groupby(_KEY)
+    return pd.DataFrame(
+        {
+            "conflicts": g.size(),
+            "escalated": g["escalated"].sum(),
+            "repair_share": g["rep"].mean().astype(float),
+            "resurfaced": g["resurfaced"].sum(),
+        }
+    )
+
+
+#: Fewer rows (events + check-ins) than this: the parts run one after another in the
+#: calling thread (one couple-year is ~7k rows; threads would only add their start-up).
+_THREAD_MIN_ROWS = 100_000
+#: At most this many threads for the parts (there are four parts).
+_MAX_THREADS = 4
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no sched_getaffinity (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+class _Parts:
+    """Runs the parts of one table: concurrently in a thread pool that lives for this
+    ``with`` block only, or one after another in this thread.
+
+    ``submit(task)`` returns a function giving the task's result. With a pool, the task
+    starts at once (tasks start in the order submitted); inline, it runs when its result is
+    asked for, so the parts run in the order their results are asked for. The pool has
+    ``min(4, usable CPUs, parts)`` threads; inline when that is one thread or the input has
+    fewer than ``_THREAD_MIN_ROWS`` rows. The heavy loops of numpy, pandas and pyarrow
+    release the GIL. Each task runs in its own copy of this context, so
+    :func:`patterns._fast.memo`'s per-call dict (a ``ContextVar``, which threads do not
+    inherit) is the same dict object in every task; a key two tasks compute at once is
+    computed twice and either (identical) value kept. A failed task raises when its result
+    is asked for; leaving the block cancels the tasks not started and waits for the others
+    (no thread outlives the call).
+    """
+
+    def __init__(self, *, rows: int, parts: int) -> None:
+        workers = min(_MAX_THREADS, _usable_cpus(), parts)
+        self._pool = (
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="patterns-metrics")
+            if workers > 1 and rows >= _THREAD_MIN_ROWS
+            else None
+        )
+
+    def __enter__(self) -> _Parts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, task: Callable[[], pd.DataFrame]) -> Callable[[], pd.DataFrame]:
+        if self._pool is None:
+            return task
+        return self._pool.submit(contextvars.copy_context().run, task).result
+
+
 def _metrics_rows(events: pd.DataFrame, checkins: pd.DataFrame, **options: Any) -> pd.DataFrame:
     """:func:`_metrics_table` (same keyword options) with per-row keys (event codes,
     check-in diary days) computed once and shared by the analyses it calls
@@ -588,105 +737,28 @@ def _metrics_table(
     one call on all couples (pandas engine) equals the concatenation of calls on any
     partition of the couples (Dask engine), and of :func:`couple_metrics` per couple.
     """
-    couples = _couple_ids(events, checkins)
-    if not couples:
-        return couple_metrics_empty()
-    roles = _partner_roles(events, checkins, couples, partners, func)
-    tz = timezone
     # Zones are passed explicitly to every analysis. The loader's attrs["timezones"] is a
     # TimezoneMap, which pandas shares instead of deep-copying into every derived frame
     # (a plain dict of 1,000 couples used to cost 8 of 27 CPU seconds here).
-    ev, ci = events, checkins
-    parts: list[pd.DataFrame] = []
-
-    # --- check-ins ------------------------------------------------------------------------
-    if len(ci):
-        from patterns import trends
-
-        measures = [
-            "connection",
-            "stress",
-            "lonely",
-            "supported",
-            "intimacy_comfort",
-            "time_together_min",
-        ]
-        cutoff = trends._check_cutoff(cutoff_hour, func)
-        schema.require_columns(
-            ci, ["couple_id", "partner", "ts", *measures], func=func, table="checkins"
+    ev, ci, tz = events, checkins, timezone
+    # Four independent parts (check-ins, bids, episodes, conflicts), each a function of the
+    # frames, the zones and (but conflicts) the partner roles: run concurrently, the
+    # conflicts (which need no roles) while the couple ids and roles are found, and
+    # assembled in this fixed order.
+    with _Parts(rows=len(ev) + len(ci), parts=4) as run:
+        conflicts = run.submit(lambda: _conflict_part(ev, ci, tz, cutoff_hour))
+        couples = _couple_ids(events, checkins)
+        if not couples:
+            return couple_metrics_empty()
+        roles = _partner_roles(events, checkins, couples, partners, func)
+        bids = run.submit(lambda: _bid_part(ev, tz, cutoff_hour, roles)) if len(ev) else None
+        checkin = (
+            run.submit(lambda: _checkin_part(ci, tz, cutoff_hour, roles, func)) if len(ci) else None
         )
-        # ONE daily table (diary day computed once) for the measures and the day flags:
-        # a flag's daily mean of 0/1 is > 0 exactly when any check-in that day said yes
-        values = {
-            c: pd.to_numeric(ci[c].astype("Float64"), errors="coerce").astype(float)
-            for c in measures
-        }
-        flag_values = {
-            "body": (ci[list(schema.BODY_SIGNALS)].astype(float) >= _BODY_MIN).any(axis=1),
-            "protective": ci[list(schema.PROTECTIVE)].astype("boolean").fillna(False).any(axis=1),
-            "pursued": ci["pursued"].astype("boolean").fillna(False).to_numpy(bool),
-            "withdrew": ci["withdrew"].astype("boolean").fillna(False).to_numpy(bool),
-        }
-        day = trends._checkin_days(ci, tz, cutoff)
-        parts.append(
-            _checkin_weeks(
-                ci,
-                day,
-                {**values, **{f"_{k}": np.asarray(v, float) for k, v in flag_values.items()}},
-                roles,
-                couple_rows=bool(ci["connection"].notna().any()),
-                lonely=bool(ci["time_together_min"].notna().any()),
-            )
+        episodes = (
+            run.submit(lambda: _episode_weeks(ev, tz, cutoff_hour, roles)) if len(ev) else None
         )
-
-    # --- events: bids and episodes ---------------------------------------------------------
-    if len(ev):
-        if (ev["code"] == "bid").any():
-            parts.append(_bid_weeks(ev, tz, cutoff_hour, roles))
-        parts.append(_episode_weeks(ev, tz, cutoff_hour, roles))
-
-    # --- conflicts ---------------------------------------------------------------------------
-    has_conflict = (len(ev) and (ev["code"] == "conflict").any()) or (
-        (len(ci) and ci["conflict"].astype("boolean").fillna(False).any())
-        or (len(ci) and ci["conflict_topic"].notna().any())
-    )
-    if has_conflict:
-        from patterns.topics import _conflict_log
-
-        # conflict_log without its observed periods (attrs, dropped here anyway)
-        cl = _bare(
-            _conflict_log(
-                ev if len(ev) else None,
-                ci if len(ci) else None,
-                lexicon=None,
-                timezone=tz,
-                cutoff_hour=cutoff_hour,
-                include_text=False,
-                observed=False,
-            )
-        )
-        if len(cl) and _conflict_keys_complete(cl):
-            parts.append(_conflict_weeks(cl))
-        elif len(cl):  # a missing couple, time or day: the general pandas path
-            cl = _keyed(cl.sort_values("ts", kind="stable"))
-            prev = cl.groupby(["couple_id", "topic"], dropna=False)["repaired"].shift(1)
-            cl = cl.assign(
-                escalated=(cl["intensity"] >= 0.6).astype(float),
-                resurfaced=prev.astype("boolean").fillna(False).astype(float),
-                rep=cl["repaired"].astype("Float64"),
-            )
-            g = cl.groupby(_KEY)
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "conflicts": g.size(),
-                        "escalated": g["escalated"].sum(),
-                        "repair_share": g["rep"].mean().astype(float),
-                        "resurfaced": g["resurfaced"].sum(),
-                    }
-                )
-            )
-
+        parts = [part() for part in (checkin, bids, episodes, conflicts) if part is not None]
     parts = [p for p in parts if len(p)]
     if not parts:
         return couple_metrics_empty()
