@@ -325,17 +325,20 @@ def _float_text(values: Any) -> Any:
     import pyarrow.compute as pc
 
     text = pc.cast(pa.array(values, from_pandas=True), pa.string())
-    txt = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
     finite = np.isfinite(values)
     mag = np.abs(np.where(finite, values, 1.0))
     exponent = finite & (values != 0) & ((mag < 1e-4) | (mag >= 1e16))
     has_e = np.asarray(pc.match_substring(text, "e").fill_null(False), dtype=bool)
-    redo = np.flatnonzero(exponent | has_e)
-    for i in redo:  # rare in tables of rates, means and counts
-        txt[i] = repr(float(values[i]))
     plain = finite & ~exponent & ~has_e
     whole = plain & ~np.asarray(pc.match_substring(text, ".").fill_null(False), dtype=bool)
-    txt[whole] = txt[whole] + ".0"
+    # "1" -> "1.0" in Arrow (no Python string per cell: 0.08 of 0.17 CPU s per table)
+    text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
+    redo = np.flatnonzero(exponent | has_e)
+    if not len(redo):
+        return text
+    txt = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    for i in redo:  # rare in tables of rates, means and counts
+        txt[i] = repr(float(values[i]))
     return pa.array(txt, pa.string())
 
 
