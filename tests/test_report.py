@@ -443,6 +443,25 @@ def test_cli_jobs_default_is_the_cores_at_most_4(small_export, tmp_path, monkeyp
     assert cli.default_jobs() == 4
 
 
+def test_console_command_asks_glibc_for_one_malloc_arena(monkeypatch):
+    """``patterns`` (the console command, not the library) sets glibc's M_ARENA_MAX to 1
+    before running, unless the user set ``MALLOC_ARENA_MAX``; elsewhere it does nothing."""
+    import platform
+
+    from patterns import cli
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert cli._one_malloc_arena() is False  # the user's setting wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+    assert cli._one_malloc_arena() is glibc
+    calls = []
+    monkeypatch.setattr(cli, "_one_malloc_arena", lambda: calls.append("arena"))
+    monkeypatch.setattr(cli, "app", lambda: calls.append("app"))
+    cli.main()
+    assert calls == ["arena", "app"]
+
+
 @pytest.mark.notebooks
 @pytest.mark.slow
 def test_failed_notebook_makes_no_client_page_and_exit_1(small_export, tmp_path):

@@ -360,7 +360,33 @@ def default_jobs() -> int:
     return max(1, min(4, cores or 1))
 
 
+def _one_malloc_arena() -> bool:
+    """Ask glibc for one malloc arena in this process (unless ``MALLOC_ARENA_MAX`` is set);
+    True when it took effect. Linux/glibc only; elsewhere nothing happens.
+
+    Why: the loader and the couple-week table work on a few threads, and glibc gives each
+    thread its own arena, so memory one thread frees is not reused by another and every
+    new page costs a fault (system time is expensive on small VMs). With one arena,
+    ``patterns metrics`` on 1,000 couples took ~25-30% fewer page faults (load 290 k ->
+    230 k, table 55 k -> 26 k) and 0.2-0.5 s less system time; values are unchanged. Only
+    the console command does this: a library must not retune its host process.
+    """
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(-8, 1))  # M_ARENA_MAX (malloc.h)
+    except (OSError, AttributeError):  # not glibc (e.g. musl): keep its defaults
+        return False
+
+
 def main() -> None:  # console-script entry point
+    _one_malloc_arena()
     app()
 
 
