@@ -188,13 +188,11 @@ def test_missing_time_is_a_clear_error():
 def test_id_matching_same_for_unique_and_repeated_ids(block, monkeypatch):
     # ids unique everywhere take the direct id table; the same ids renamed per couple
     # ("b0", "b1", ... in every couple: equal within a couple exactly as before) and a
-    # duplicated id within a couple take the sorted search; all pair the same responses
-    import patterns._fast as fast
+    # duplicated id within a couple take the sorted search; all pair the same responses,
+    # with large and tiny hashing blocks, couples in runs and shuffled (codes_within)
+    import patterns.bids as bids_module
 
-    codes_within = fast.codes_within
-    monkeypatch.setattr(
-        fast, "codes_within", lambda *a, **k: codes_within(*a, **{**k, "block": block})
-    )
+    monkeypatch.setattr(bids_module, "_ID_BLOCK", block)
     ev = simulate_export(couples=6, days=40, seed=4).events
     bids = ev[ev["code"] == "bid"]
     assert bids["bid_id"].notna().all() and bids["bid_id"].is_unique
@@ -204,6 +202,8 @@ def test_id_matching_same_for_unique_and_repeated_ids(block, monkeypatch):
     want = match_responses(ev)
     assert (want["matched_by"] == "bid_id").sum() > 100
     pd.testing.assert_frame_equal(match_responses(renamed), want, check_exact=True)
+    shuffled = renamed.sample(frac=1, random_state=0)
+    pd.testing.assert_frame_equal(match_responses(shuffled), want, check_exact=True)
     # a repeated id within a couple: the earliest such bid of the other partner is taken
     dup = events(
         [

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from patterns import _fast, schema
-from patterns._eventcodes import _encode, _order, _run_codes
+from patterns._eventcodes import _couple_time_order, _encode, _run_codes
 
 
 def _arrow(values) -> pd.Series:
@@ -41,7 +41,7 @@ def test_run_codes_refuses_what_it_cannot_do():
 
 
 @pytest.mark.parametrize("layout", ["sorted", "blocks", "blocks_back_in_time", "shuffled"])
-def test_order_with_runs_equals_lexsort(layout):
+def test_order_equals_lexsort(layout):
     rng = np.random.default_rng(5)
     n, k = 4000, 30
     couple = rng.integers(0, k, size=n).astype(np.int64)
@@ -59,13 +59,24 @@ def test_order_with_runs_equals_lexsort(layout):
         o = rng.permutation(n)
         couple, ts = couple[o], ts[o]
     want = np.lexsort((ts, couple))
-    starts = np.flatnonzero(np.r_[True, couple[1:] != couple[:-1]])
-    one_run_each = len(starts) == len(np.unique(couple))
-    for runs in (None, starts) if one_run_each else (None,):
-        got, identity = _order(couple, ts, runs)
-        np.testing.assert_array_equal(got, want)
-        assert identity == (layout == "sorted")
-    assert _order(couple[:0], ts[:0])[1] is True
+    np.testing.assert_array_equal(_couple_time_order(couple, ts), want)
+    ev = pd.DataFrame(
+        {
+            "couple_id": pd.array([f"c{c:02d}" for c in couple], dtype="string[pyarrow]"),
+            "actor": "p",
+            "code": "bid",
+            "ts": pd.to_datetime(ts, utc=True),
+        }
+    )
+    enc = _encode(schema.coerce_dtypes(ev, "events"))
+    np.testing.assert_array_equal(enc.couple, couple)
+    np.testing.assert_array_equal(enc.order(), want)
+    assert enc.blocked() == (layout in ("sorted", "blocks"))
+    assert (enc.run_starts is not None) == (layout != "shuffled")
+    if enc.blocked():  # any ascending subset of rows comes out in the same order
+        rows = np.flatnonzero(rng.random(n) < 0.3)
+        np.testing.assert_array_equal(enc.in_order(rows), want[np.isin(want, rows)])
+    assert len(_couple_time_order(couple[:0], ts[:0])) == 0
 
 
 def _events(couple, actor) -> pd.DataFrame:
@@ -99,14 +110,14 @@ def test_encoding_same_with_and_without_runs(runs):
     lo, hi = g.transform("min").to_numpy(), g.transform("max").to_numpy()
     other = np.where(enc.actor == lo, hi, lo)
     rows = np.array([4, 0, 6])
-    np.testing.assert_array_equal(enc.other_at(rows), other[rows])  # before other()
+    np.testing.assert_array_equal(
+        enc.other_of(enc.couple[rows], enc.actor[rows]), other[rows]
+    )  # before other()
     np.testing.assert_array_equal(enc.other(), other)
-    np.testing.assert_array_equal(enc.other_at(rows), other[rows])  # from the cache
+    np.testing.assert_array_equal(
+        enc.other_of(enc.couple[rows], enc.actor[rows]), other[rows]
+    )  # from the cache
     np.testing.assert_array_equal(enc.order(), np.lexsort((enc.ts, enc.couple)))
-    assert enc.ordered() is False  # c2 before c1: not the identity
-
-
-def test_in_order_encoding_is_the_identity():
-    enc = _encode(_events(["a", "a", "b", "b"], ["p", "q", "r", "s"]))
-    np.testing.assert_array_equal(enc.order(), np.arange(4))
-    assert enc.ordered() is True
+    assert enc.blocked() == runs  # c2 before c1: blocked, runs reordered by in_order
+    if runs:
+        np.testing.assert_array_equal(enc.in_order(np.array([1, 2, 3, 6])), [3, 1, 2, 6])

@@ -50,15 +50,12 @@ class Encoded:
         self.__dict__["_other"] = out
         return out
 
-    def other_at(self, rows: np.ndarray) -> np.ndarray:
-        """``other()[rows]`` without computing it for every row (unless already cached)."""
-        cached = self.__dict__.get("_other")
-        if cached is not None:
-            return cached[rows]
+    def other_of(self, couple: np.ndarray, actor: np.ndarray) -> np.ndarray:
+        """The other partner's actor code for given couple and actor codes (e.g. of a few
+        rows, without computing :meth:`other` for every row)."""
         lo, hi = self._actor_range()
-        c, a = self.couple[rows], self.actor[rows]
-        lo_r, hi_r = lo[c], hi[c]
-        return np.where(a == lo_r, hi_r, lo_r)
+        lo_r, hi_r = lo[couple], hi[couple]
+        return np.where(actor == lo_r, hi_r, lo_r)
 
     def _actor_range(self) -> tuple[np.ndarray, np.ndarray]:
         """Smallest and largest actor code of each couple code (an extra last slot for −1)."""
@@ -108,70 +105,76 @@ class Encoded:
         """Row positions ordered by couple, time, row (``np.lexsort((ts, couple))``)."""
         cached = self.__dict__.get("_order")
         if cached is None:
-            cached, self.__dict__["_ordered"] = _order(self.couple, self.ts, self.run_starts)
+            if self.blocked():  # the runs reordered, no sort (see _couple_time_order)
+                cached = self.in_order(np.arange(len(self.couple)))
+            else:
+                cached = _couple_time_order(self.couple, self.ts)
             self.__dict__["_order"] = cached
         return cached
 
-    def ordered(self) -> bool:
-        """True when the rows already are in (couple, time, row) order (:meth:`order` is
-        the identity), as the loader writes them: callers then skip their gathers."""
-        self.order()
-        return self.__dict__["_ordered"]
+    def blocked(self) -> bool:
+        """True when every couple's rows are ONE contiguous run in time order (the loader
+        writes them so, couples in any order): row positions then rank the rows of a couple
+        exactly as :meth:`order` does, and callers need not order every row."""
+        cached = self.__dict__.get("_blocked")
+        if cached is None:
+            starts = self.run_starts
+            cached = self.__dict__["_blocked"] = starts is not None and _in_time(self.ts, starts)
+        return cached
+
+    def in_order(self, rows: np.ndarray) -> np.ndarray:
+        """Ascending row positions ``rows`` of a :meth:`blocked` encoding rearranged in
+        (couple, time, row) order: each run's rows kept as they are, the runs put in couple
+        code order (O(len(rows)), no sort; ``rows`` itself when the runs already are)."""
+        starts = self.run_starts
+        run_couple = self.couple[starts]
+        if len(starts) <= 1 or bool(np.all(run_couple[1:] > run_couple[:-1])):
+            return rows
+        return rows[_runs_in_order(np.searchsorted(rows, starts), len(rows), run_couple)]
 
 
-def _couple_time_order(
-    couple: np.ndarray, ts: np.ndarray, run_starts: np.ndarray | None = None
-) -> np.ndarray:
-    """Row order by couple, then time, then row (= ``np.lexsort((ts, couple))``); see
-    :func:`_order`."""
-    return _order(couple, ts, run_starts)[0]
+def _in_time(ts: np.ndarray, starts: np.ndarray) -> bool:
+    """No step back in time inside a run (a step back onto a run's first row is allowed)."""
+    down = np.flatnonzero(ts[1:] < ts[:-1]) + 1
+    return len(down) == 0 or bool(np.isin(down, starts).all())
 
 
-def _order(
-    couple: np.ndarray, ts: np.ndarray, run_starts: np.ndarray | None = None
-) -> tuple[np.ndarray, bool]:
+def _runs_in_order(first: np.ndarray, n: int, run_couple: np.ndarray) -> np.ndarray:
+    """Positions that reorder ``n`` items split in runs (run k starts at ``first[k]``,
+    ascending) so that the runs follow ``run_couple`` order, each run kept as is."""
+    lengths = np.diff(np.r_[first, n])
+    ro = np.argsort(run_couple, kind="stable")
+    out_first = np.cumsum(lengths[ro]) - lengths[ro]
+    return np.repeat(first[ro] - out_first, lengths[ro]) + np.arange(n)
+
+
+def _couple_time_order(couple: np.ndarray, ts: np.ndarray) -> np.ndarray:
     """Row order by couple, then time, then row (= ``np.lexsort((ts, couple))``).
 
     Exports usually list each couple's events in time order, so a stable sort by couple
     alone often is already that order (checked, O(n)); couple codes that fit in int16 sort
     by numpy's radix sort. Otherwise two stable sorts (time, then couple) give the same
     order as lexsort. Written by hand because lexsort over millions of rows took 0.15-0.2 s
-    per call and three analyses asked for it. ``run_starts`` (optional) are the first rows
-    of the couples' runs when each couple is one contiguous run. Also returns whether the
-    order is the identity (rows already in order: callers skip their gathers).
+    per call and three analyses asked for it.
     """
     n = len(couple)
     if n == 0:
-        return np.zeros(0, dtype=np.int64), True
-    if run_starts is None:
-        same = couple[1:] == couple[:-1]
-        starts = np.flatnonzero(np.r_[True, ~same])
-        in_time = len(np.unique(couple[starts])) == len(starts) and not np.any(
-            same & (ts[1:] < ts[:-1])
-        )
-    else:
-        starts = run_starts
-        # a step back in time is allowed only onto a couple's first row (a new run)
-        down = np.flatnonzero(ts[1:] < ts[:-1]) + 1
-        in_time = len(down) == 0 or bool(np.isin(down, starts).all())
-    if in_time:
+        return np.zeros(0, dtype=np.int64)
+    same = couple[1:] == couple[:-1]
+    starts = np.flatnonzero(np.r_[True, ~same])
+    run_couple = couple[starts]
+    if len(np.unique(run_couple)) == len(starts) and not np.any(same & (ts[1:] < ts[:-1])):
         # each couple one contiguous run already in time order (the usual export): order
         # the runs by couple code and keep each run as is — no sort of every row
-        run_couple = couple[starts]
-        if len(starts) == 1 or bool(np.all(run_couple[1:] > run_couple[:-1])):
-            return np.arange(n), True  # runs already in couple order: the identity
-        lengths = np.diff(np.r_[starts, n])
-        ro = np.argsort(run_couple, kind="stable")
-        first = np.cumsum(lengths[ro]) - lengths[ro]
-        return np.repeat(starts[ro] - first, lengths[ro]) + np.arange(n), False
+        return _runs_in_order(starts, n, run_couple)
     small = couple.min() >= np.iinfo(np.int16).min and couple.max() <= np.iinfo(np.int16).max
     key = couple.astype(np.int16) if small else couple
     by_couple = np.argsort(key, kind="stable")
     c, t = couple[by_couple], ts[by_couple]
     if not np.any((c[1:] == c[:-1]) & (t[1:] < t[:-1])):
-        return by_couple, False
+        return by_couple
     by_time = np.argsort(ts, kind="stable")
-    return by_time[np.argsort(key[by_time], kind="stable")], False
+    return by_time[np.argsort(key[by_time], kind="stable")]
 
 
 def encode(events: pd.DataFrame) -> Encoded:
