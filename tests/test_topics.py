@@ -619,3 +619,18 @@ def test_adopt_day_topic_integer_path_equals_groupby_merge():
     pd.testing.assert_frame_equal(
         _adopt_day_topic(nat), _adopt_day_topic_frames(nat), check_exact=True
     )
+
+
+def test_source_rank_equals_the_map_it_replaces():
+    from patterns.topics import _SOURCE_RANK, _source_rank
+
+    known = pd.Series(["day", "tag", "none", "lexicon", "tag"], dtype="string[pyarrow]")
+    # the same ranks (as numpy int64; the map gives Arrow int64 on Arrow strings: _dedupe
+    # only takes their minimum per conflict and maps it back to a name)
+    pd.testing.assert_series_equal(_source_rank(known), known.map(_SOURCE_RANK), check_dtype=False)
+    assert _source_rank(known).tolist() == [2, 0, 3, 1, 0]
+    # an unknown value or a missing one: the map's own NaN (float), as before
+    for odd in (["tag", "other"], ["tag", None]):
+        s = pd.Series(odd, dtype="string[pyarrow]")
+        pd.testing.assert_series_equal(_source_rank(s), s.map(_SOURCE_RANK))
+        assert _source_rank(s).isna().sum() == 1
