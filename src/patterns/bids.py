@@ -176,14 +176,11 @@ def _match(events: pd.DataFrame, passes: int) -> tuple[Encoded, dict[str, np.nda
         else:
             pending = np.arange(nr)
         _match_recency(b_group, b_rank, r_group, r_rank, n, pending, passes, resp)
-    answered = resp < nr
-    r_ts = np.full(nb, _NAT)
-    r_kind = np.full(nb, -1)
-    r_by = np.full(nb, -1)
-    hit = resp[answered]
-    r_ts[answered] = enc.ts[r_idx[hit]]
-    r_kind[answered] = row_role[r_rank[hit]] - 1
-    r_by[answered] = np.where(by_id[answered], 0, 1)  # 0 by bid_id, 1 by recency
+    # each response's time and kind with one extra last entry for "none" (index nr): a
+    # gather per bid instead of filling and masked scatters
+    r_ts = np.concatenate([enc.ts[r_idx], [_NAT]])[resp]
+    r_kind = np.concatenate([row_role[r_rank] - 1, [-1]]).astype(np.int64)[resp]
+    r_by = np.where(resp < nr, np.where(by_id, 0, 1), -1)  # 0 by bid_id, 1 by recency
     return enc, {
         "couple": b_couple,
         "actor": b_actor,
