@@ -461,3 +461,23 @@ def test_usable_cpus_follows_the_affinity_mask(monkeypatch):
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: None)
     assert metrics._usable_cpus() == 1
+
+
+def test_yes_flags_and_shared_checkin_pairs_equal_the_general_path(sim):
+    from patterns import _fast, metrics
+
+    for col in (
+        pd.Series([True, None, False], dtype="boolean"),
+        pd.Series([1.0, np.nan, 0.0]),
+        pd.Series([True, False, True], dtype=bool),
+    ):
+        want = col.astype("boolean").fillna(False).to_numpy(bool)
+        assert metrics._true(col).tolist() == want.tolist()
+    ci = sim.checkins
+    general = metrics._distinct_pairs(ci["couple_id"], ci["partner"])
+    assert metrics._shared_checkin_codes(ci) is None  # outside couple_week_metrics
+    with _fast.shared_keys():
+        assert metrics._shared_checkin_codes(ci) is not None
+        shared = metrics._checkin_pairs(ci)
+    pd.testing.assert_frame_equal(shared, general)
+    assert len(general) == 2 * ci["couple_id"].nunique()

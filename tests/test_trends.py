@@ -692,3 +692,20 @@ def test_private_theilslopes_equals_scipy_with_ties(confidence):
         want = (ref.slope, ref.intercept, ref.low_slope, ref.high_slope)
         np.testing.assert_array_equal(np.array(got), np.array(want, dtype=float))
     assert all(np.isnan(_theilslopes(np.array([1.0, 2, 3]), np.zeros(3), 0.95)))
+
+
+def test_measure_equals_the_float64_round_trip():
+    from patterns.trends import _measure
+
+    cols = [
+        pd.Series([1.5, np.nan, -0.0, 7.0]),
+        pd.Series([1.5, None, 2.0, 7.0], dtype="Float64"),
+        pd.Series([1, 2, 3, 4], dtype="int64"),
+        pd.Series([1.5, None, 2.0, 4], dtype="object"),
+    ]
+    for col in cols:
+        want = pd.to_numeric(col.astype("Float64"), errors="coerce").astype(float)
+        got = _measure(col)
+        pd.testing.assert_series_equal(got, want, check_exact=True)
+    assert _measure(cols[0]) is cols[0]  # float64 as is, no copy
+    assert np.signbit(_measure(cols[0]).iloc[2])  # -0.0 kept, as the round trip keeps it

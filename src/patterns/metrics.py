@@ -199,13 +199,7 @@ def _partner_roles(
     partners = dict(partners or {})
     # distinct pairs first (integer codes of the two columns), then str: never a Python
     # pass over every row (a two-column drop_duplicates on Arrow strings took 0.2 s)
-    seen = pd.concat(
-        [
-            _distinct_pairs(checkins["couple_id"], checkins["partner"]),
-            _event_pairs(events),
-        ],
-        ignore_index=True,
-    )
+    seen = pd.concat([_checkin_pairs(checkins), _event_pairs(events)], ignore_index=True)
     seen = seen.astype(str).drop_duplicates()
     seen = seen[~seen["couple_id"].isin([c for c in couples if partners.get(c) is not None])]
     listed = [(c, str(p)) for c in couples if partners.get(c) is not None for p in partners[c]]
@@ -230,12 +224,41 @@ def _partner_roles(
 def _distinct_pairs(couple: pd.Series, who: pd.Series) -> pd.DataFrame:
     """The distinct (couple, id) pairs of two columns, missing values dropped, in order of
     first appearance (= ``DataFrame.dropna().drop_duplicates()`` on the two columns)."""
-    c, cu = _fast.codes(couple)
-    w, wu = _fast.codes(who)
+    return _coded_pairs(*_fast.codes(couple), *_fast.codes(who))
+
+
+def _coded_pairs(c: np.ndarray, cu: np.ndarray, w: np.ndarray, wu: np.ndarray) -> pd.DataFrame:
+    """:func:`_distinct_pairs` of two coded columns (codes ``c``/``w`` into names
+    ``cu``/``wu``, −1 missing); any numbering of the codes gives the same pairs."""
     ok = np.flatnonzero((c >= 0) & (w >= 0))
     _, first = np.unique(c[ok] * max(len(wu), 1) + w[ok], return_index=True)
     rows = ok[np.sort(first)]
     return pd.DataFrame({"couple_id": cu[c[rows]], "p": wu[w[rows]]})
+
+
+def _shared_checkin_codes(checkins: pd.DataFrame) -> tuple | None:
+    """The check-ins' sorted couple/partner codes shared with the daily table
+    (:func:`patterns.trends._checkin_codes`) inside ``couple_week_metrics``, when both
+    columns are strings (so its ``astype("string")`` changes no value); else None."""
+    if not (
+        _fast.sharing()
+        and {"couple_id", "partner"} <= set(checkins.columns)
+        and isinstance(checkins["couple_id"].dtype, pd.StringDtype)
+        and isinstance(checkins["partner"].dtype, pd.StringDtype)
+    ):
+        return None
+    from patterns import trends
+
+    return trends._checkin_codes(checkins)
+
+
+def _checkin_pairs(checkins: pd.DataFrame) -> pd.DataFrame:
+    """Distinct (couple, partner) pairs of the check-ins (:func:`_distinct_pairs`), from the
+    shared codes when there are any (the same pairs: codes only name the values)."""
+    shared = _shared_checkin_codes(checkins)
+    if shared is None:
+        return _distinct_pairs(checkins["couple_id"], checkins["partner"])
+    return _coded_pairs(*shared)
 
 
 def _event_pairs(events: pd.DataFrame) -> pd.DataFrame:
@@ -547,6 +570,8 @@ def _couple_ids(events: pd.DataFrame, checkins: pd.DataFrame) -> list[str]:
             from patterns._eventcodes import encode
 
             names = encode(df).couple_names  # the events' shared encoding: same set
+        elif (shared := _shared_checkin_codes(df)) is not None:
+            names = shared[1]  # the check-ins' shared codes: the same set
         else:
             # the distinct values by Arrow hashing (same set as pd.unique(...dropna()))
             names = _fast.codes(df["couple_id"])[1]
@@ -587,14 +612,12 @@ def _checkin_part(
     )
     # ONE daily table (diary day computed once) for the measures and the day flags:
     # a flag's daily mean of 0/1 is > 0 exactly when any check-in that day said yes
-    values = {
-        c: pd.to_numeric(ci[c].astype("Float64"), errors="coerce").astype(float) for c in measures
-    }
+    values = {c: trends._measure(ci[c]) for c in measures}
     flag_values = {
         "body": (ci[list(schema.BODY_SIGNALS)].astype(float) >= _BODY_MIN).any(axis=1),
-        "protective": ci[list(schema.PROTECTIVE)].astype("boolean").fillna(False).any(axis=1),
-        "pursued": ci["pursued"].astype("boolean").fillna(False).to_numpy(bool),
-        "withdrew": ci["withdrew"].astype("boolean").fillna(False).to_numpy(bool),
+        "protective": np.logical_or.reduce([_true(ci[c]) for c in schema.PROTECTIVE]),
+        "pursued": _true(ci["pursued"]),
+        "withdrew": _true(ci["withdrew"]),
     }
     day = trends._checkin_days(ci, tz, cutoff)
     return _checkin_weeks(
@@ -605,6 +628,15 @@ def _checkin_part(
         couple_rows=bool(ci["connection"].notna().any()),
         lonely=bool(ci["time_together_min"].notna().any()),
     )
+
+
+def _true(column: pd.Series) -> np.ndarray:
+    """True where the column says yes, missing as no:
+    ``column.astype("boolean").fillna(False).to_numpy(bool)`` without the copies when it is
+    a nullable boolean column already (the loader's dtype)."""
+    if isinstance(column.dtype, pd.BooleanDtype):
+        return column.to_numpy(dtype=bool, na_value=False)
+    return column.astype("boolean").fillna(False).to_numpy(bool)
 
 
 def _bid_part(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame) -> pd.DataFrame:

@@ -190,11 +190,32 @@ def daily_partner_table(
     cutoff_hour = _check_cutoff(cutoff_hour, func)
     require_columns(checkins, ["couple_id", "partner", "ts", *columns], func=func, table="checkins")
     tz = resolve_timezones(checkins, timezone)
-    values = {
-        c: pd.to_numeric(checkins[c].astype("Float64"), errors="coerce").astype(float)
-        for c in columns
-    }
+    values = {c: _measure(checkins[c]) for c in columns}
     return _daily_table(checkins, _checkin_days(checkins, tz, cutoff_hour), values)
+
+
+def _measure(column: pd.Series) -> pd.Series:
+    """A check-in measure as float64, missing or unparseable values NaN:
+    ``pd.to_numeric(column.astype("Float64"), errors="coerce").astype(float)``, or the
+    column itself when it is float64 already (the same values: the round trip through
+    ``Float64`` only turned NaN into NA and back; three copies of each column skipped)."""
+    if column.dtype == np.float64:
+        return column
+    return pd.to_numeric(column.astype("Float64"), errors="coerce").astype(float)
+
+
+def _checkin_codes(checkins: pd.DataFrame) -> tuple:
+    """Sorted integer codes and names of the check-ins' ``couple_id`` and ``partner``
+    (``(couple, couple_names, partner, partner_names)``, −1 for missing); computed once per
+    frame inside :func:`patterns._fast.shared_keys` (``couple_week_metrics`` needs them
+    for the daily table, the couple ids and the partner roles)."""
+
+    def compute() -> tuple:
+        cpl, cpl_names = _fast.codes(checkins["couple_id"].astype("string"), sort=True)
+        par, par_names = _fast.codes(checkins["partner"].astype("string"), sort=True)
+        return cpl, cpl_names, par, par_names
+
+    return _fast.memo("checkin_codes", checkins, compute)
 
 
 def _checkin_days(checkins: pd.DataFrame, tz: Any, cutoff_hour: int) -> pd.Series:
@@ -245,8 +266,7 @@ def _daily_core(
     partner_names, day)`` — the rows' means (RangeIndex), check-ins per row (float), sorted
     couple/partner codes with their names, and the days (``couple_week_metrics`` keys its
     weeks on the codes without building the id strings)."""
-    cpl, cpl_names = _fast.codes(checkins["couple_id"].astype("string"), sort=True)
-    par, par_names = _fast.codes(checkins["partner"].astype("string"), sort=True)
+    cpl, cpl_names, par, par_names = _checkin_codes(checkins)
     d = day.to_numpy()
     ok = (cpl >= 0) & (par >= 0) & ~np.isnat(d)
     if rows is not None:
@@ -329,7 +349,7 @@ def daily_connection(
     cutoff_hour = _check_cutoff(cutoff_hour, func)
     # = daily_partner_table(rated check-ins, ["connection"]), with the day of every row
     # computed once (shared with the other daily tables of the same check-ins)
-    conn = pd.to_numeric(checkins["connection"].astype("Float64"), errors="coerce").astype(float)
+    conn = _measure(checkins["connection"])
     rated = checkins["connection"].notna().to_numpy()
     d = _daily_table(
         checkins, _checkin_days(checkins, tz, cutoff_hour), {"connection": conn}, rows=rated
