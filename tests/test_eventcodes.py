@@ -93,30 +93,30 @@ def _events(couple, actor) -> pd.DataFrame:
     )
 
 
+@pytest.mark.parametrize("third", [False, True])
 @pytest.mark.parametrize("runs", [True, False])
-def test_encoding_same_with_and_without_runs(runs):
+def test_encoding_same_with_and_without_runs(runs, third):
     # contiguous couples take the run path; a couple split in two runs takes the hashing
-    # path; codes, order and the other partner are the same either way
+    # path; codes, order and the other partner are the same either way, for couples of at
+    # most two partners (other = sum - self) and with a third partner (the general rule)
     couple = ["c2", "c2", "c2", "c1", "c1", "c3", "c3", "c3"]
     actor = ["y", "x", "y", "a", "b", "s", "s", "s"]  # c3 has one partner
+    if third:
+        actor[1], actor[2] = "w", "x"  # c2: y, w, x — three partners
     if not runs:
         couple, actor = [*couple, "c2"], [*actor, "x"]
     enc = _encode(_events(couple, actor))
     assert (enc.run_starts is not None) == runs
+    assert (enc._pair_sum() is None) == third
     want_c, want_names = pd.factorize(pd.Series(couple), sort=True)
     np.testing.assert_array_equal(enc.couple, want_c)
     assert enc.couple_names.tolist() == list(want_names)
     g = pd.Series(enc.actor).groupby(enc.couple)
     lo, hi = g.transform("min").to_numpy(), g.transform("max").to_numpy()
     other = np.where(enc.actor == lo, hi, lo)
-    rows = np.array([4, 0, 6])
-    np.testing.assert_array_equal(
-        enc.other_of(enc.couple[rows], enc.actor[rows]), other[rows]
-    )  # before other()
+    rows = np.array([4, 0, 6, 1, 2])
+    np.testing.assert_array_equal(enc.other_of(enc.couple[rows], enc.actor[rows]), other[rows])
     np.testing.assert_array_equal(enc.other(), other)
-    np.testing.assert_array_equal(
-        enc.other_of(enc.couple[rows], enc.actor[rows]), other[rows]
-    )  # from the cache
     np.testing.assert_array_equal(enc.order(), np.lexsort((enc.ts, enc.couple)))
     assert enc.blocked() == runs  # c2 before c1: blocked, runs reordered by in_order
     if runs:

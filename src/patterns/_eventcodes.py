@@ -44,18 +44,36 @@ class Encoded:
         cached = self.__dict__.get("_other")
         if cached is not None:
             return cached
-        lo, hi = self._actor_range()
-        lo_r, hi_r = lo[self.couple], hi[self.couple]
-        out = np.where(self.actor == lo_r, hi_r, lo_r)
-        self.__dict__["_other"] = out
+        out = self.__dict__["_other"] = self.other_of(self.couple, self.actor)
         return out
 
     def other_of(self, couple: np.ndarray, actor: np.ndarray) -> np.ndarray:
         """The other partner's actor code for given couple and actor codes (e.g. of a few
         rows, without computing :meth:`other` for every row)."""
+        total = self._pair_sum()
+        if total is not None:  # at most two partners per couple: the other is sum − self
+            out = total[couple]
+            out -= actor
+            return out
         lo, hi = self._actor_range()
         lo_r, hi_r = lo[couple], hi[couple]
         return np.where(actor == lo_r, hi_r, lo_r)
+
+    def _pair_sum(self) -> np.ndarray | None:
+        """Smallest plus largest actor code of each couple code when no couple has more
+        than two partners (:meth:`pairs`), else None. Then the other partner of actor ``a``
+        is ``sum − a`` (also for a couple with one partner: ``2a − a``): one gather and a
+        subtraction per row instead of two gathers, a comparison and a select."""
+        cached = self.__dict__.get("_sum", False)
+        if cached is not False:
+            return cached
+        couple, _ = self.pairs()
+        total = None
+        if len(couple) == 0 or np.bincount(couple + 1).max() <= 2:
+            lo, hi = self._actor_range()
+            total = lo + hi  # an unused slot holds int64 max + min = −1 (no overflow)
+        self.__dict__["_sum"] = total
+        return total
 
     def _actor_range(self) -> tuple[np.ndarray, np.ndarray]:
         """Smallest and largest actor code of each couple code (an extra last slot for −1)."""
@@ -91,7 +109,10 @@ class Encoded:
         if cached is not None:
             return cached
         nc, na = len(self.couple_names) + 1, len(self.actor_names) + 1
-        key = (self.couple + 1) * na + (self.actor + 1)
+        key = self.couple + 1  # (couple + 1) * na + (actor + 1), in place: one temporary
+        key *= na
+        key += self.actor
+        key += 1
         if nc * na <= 50_000_000:
             seen = np.zeros(nc * na, dtype=bool)
             seen[key] = True
@@ -106,7 +127,8 @@ class Encoded:
         cached = self.__dict__.get("_order")
         if cached is None:
             if self.blocked():  # the runs reordered, no sort (see _couple_time_order)
-                cached = self.in_order(np.arange(len(self.couple)))
+                starts = self.run_starts
+                cached = _runs_in_order(starts, len(self.couple), self.couple[starts])
             else:
                 cached = _couple_time_order(self.couple, self.ts)
             self.__dict__["_order"] = cached
