@@ -634,3 +634,30 @@ def test_source_rank_equals_the_map_it_replaces():
         s = pd.Series(odd, dtype="string[pyarrow]")
         pd.testing.assert_series_equal(_source_rank(s), s.map(_SOURCE_RANK))
         assert _source_rank(s).isna().sum() == 1
+
+
+def test_dedupe_runs_equal_the_grouped_agg(sim):
+    # include_text takes the pandas groupby (it joins the notes); without it the runs of
+    # the sorted rows are reduced by ufuncs: every other column must be the same, also on
+    # shuffled rows with tied times and two partners reporting the same conflict
+    import patterns.topics as topics
+
+    ev, ci = sim.events, sim.checkins
+    rng = np.random.default_rng(3)
+    shuffled = ci.iloc[rng.permutation(len(ci))].reset_index(drop=True)
+    for e, c in ((ev, ci), (None, shuffled), (ev, None)):
+        runs = conflict_log(e, c)
+        grouped = conflict_log(e, c, include_text=True).drop(columns="note")
+        pd.testing.assert_frame_equal(runs, grouped, check_exact=True)
+    both = conflict_log(ev, ci)
+    assert (both["reported_by"] == "both").any() and (both["source"] == "both").any()
+    assert both["repaired"].notna().any() and (both["n_reports"] > 1).any()
+    # the integer path really ran without include_text
+    calls = []
+    real = topics._dedupe_runs
+    try:
+        topics._dedupe_runs = lambda *a: calls.append(1) or real(*a)
+        conflict_log(ev, ci)
+    finally:
+        topics._dedupe_runs = real
+    assert calls == [1]

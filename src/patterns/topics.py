@@ -690,6 +690,37 @@ def _source_rank(source: pd.Series) -> pd.Series:
     return pd.Series(lut[c], index=source.index)
 
 
+def _dedupe_runs(
+    rows: pd.DataFrame, order: np.ndarray, start: np.ndarray, keys: list[str]
+) -> pd.DataFrame:
+    """:func:`_dedupe`'s grouped aggregation for rows sorted by ``order`` into groups that
+    start at the sorted positions ``start``, by ufunc reductions over those runs instead of
+    a pandas groupby (an ``iloc`` of every column and a ten-column ``agg``: 0.04 s at
+    1,000 couples). For rows without a missing partner or other_topics (``first`` then is
+    the group's first row): the same columns, values and dtypes (tested against the
+    groupby). Maxima skip NaN and are NaN only for a group without a value, as pandas'."""
+    first = order[start]
+    n_groups = len(start)
+    gid = np.repeat(np.arange(n_groups), np.diff(np.r_[start, len(order)]))
+    out = {k: rows[k].take(first).reset_index(drop=True) for k in keys}
+    out["ts"] = rows["ts"].take(first).reset_index(drop=True)
+    out["partner"] = rows["partner"].take(first).reset_index(drop=True)
+    with np.errstate(invalid="ignore"):
+        out["intensity"] = np.fmax.reduceat(rows["intensity"].to_numpy(float)[order], start)
+        rep = rows["_rep"].to_numpy(float, na_value=np.nan)[order]
+        out["_rep"] = pd.array(np.fmax.reduceat(rep, start), dtype="Float64")  # NaN -> NA
+    out["_ev"] = np.logical_or.reduceat(rows["_ev"].to_numpy(bool)[order], start)
+    out["_ci"] = np.logical_or.reduceat(rows["_ci"].to_numpy(bool)[order], start)
+    pcode = _fast.codes(rows["partner"], uniques=False)[0]
+    n_p = int(pcode.max()) + 1 if len(pcode) else 1
+    pairs = np.unique(gid * n_p + pcode[order])  # distinct (group, partner)
+    out["_n_partners"] = np.bincount(pairs // n_p, minlength=n_groups).astype(np.int64)
+    out["_rank"] = np.minimum.reduceat(rows["_rank"].to_numpy(np.int64)[order], start)
+    out["other_topics"] = rows["other_topics"].take(first).reset_index(drop=True)
+    out["n_reports"] = np.diff(np.r_[start, len(order)]).astype(np.int64)
+    return pd.DataFrame(out)
+
+
 def _dedupe(rows: pd.DataFrame, *, include_text: bool) -> pd.DataFrame:
     keys = ["couple_id", "day", "topic"]
     # "day" topic_source (adopted) reads as the source it was adopted from in the output.
@@ -728,14 +759,22 @@ def _dedupe(rows: pd.DataFrame, *, include_text: bool) -> pd.DataFrame:
         # (no missing keys) instead of a five-column sort_values and a three-column string
         # groupby; groups are runs of the sorted rows, numbered in order
         order = np.lexsort((ts.array.asi8, rows["src"].to_numpy(), tc, day.view("int64"), cc))
-        rows = rows.iloc[order]
         cs, ds, ts_ = cc[order], day.view("int64")[order], tc[order]
         new = np.r_[True, (cs[1:] != cs[:-1]) | (ds[1:] != ds[:-1]) | (ts_[1:] != ts_[:-1])]
-        pcode, _ = _fast.codes(rows["partner"])
-        rows = rows.assign(_pc=np.where(pcode >= 0, pcode, np.nan))  # nunique skips NaN
-        aggs["_n_partners"] = ("_pc", "nunique")
-        g = rows.groupby(np.cumsum(new) - 1, sort=False)
-        out = g.agg(**{k: (k, "first") for k in keys}, **aggs).reset_index(drop=True)
+        if (
+            not include_text
+            and rank.dtype == np.int64
+            and not rows["partner"].isna().any()
+            and not rows["other_topics"].isna().any()
+        ):
+            out = _dedupe_runs(rows, order, np.flatnonzero(new), keys)
+        else:
+            rows = rows.iloc[order]
+            pcode, _ = _fast.codes(rows["partner"])
+            rows = rows.assign(_pc=np.where(pcode >= 0, pcode, np.nan))  # nunique skips NaN
+            aggs["_n_partners"] = ("_pc", "nunique")
+            g = rows.groupby(np.cumsum(new) - 1, sort=False)
+            out = g.agg(**{k: (k, "first") for k in keys}, **aggs).reset_index(drop=True)
     else:
         rows = rows.sort_values([*keys, "src", "ts"], kind="stable")
         g = rows.groupby(keys, sort=False, observed=True)
