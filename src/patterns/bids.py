@@ -246,11 +246,12 @@ def _match_ids(b_key, r_key, b_group, r_group, resp) -> None:
     # the hits the sorted search finds, without sorting 1.4 M keys. A repeated code
     # shows as a bid whose table entry names another bid, whichever write won.
     table = np.full(n_id, -1)
-    table[b_key[kb]] = kb
-    if np.array_equal(table[b_key[kb]], kb):
+    kb_key = b_key[kb]
+    table[kb_key] = kb
+    if np.array_equal(table[kb_key], kb):
         cand = table[r_key[r_with]]
-        ok = cand >= 0
-        ok[ok] = b_group[cand[ok]] == r_group[r_with[ok]]
+        # a candidate −1 (no bid has the id) reads the last bid's group: masked by cand >= 0
+        ok = (cand >= 0) & (b_group[cand] == r_group[r_with])
         hb, hr = cand[ok], r_with[ok]
     else:  # the first bid (in couple, time order) with the (bidder, id) key
         key = b_group[kb] * n_id + b_key[kb]
@@ -272,13 +273,16 @@ def _match_recency(b_group, b_rank, r_group, r_rank, n, pending, passes, resp) -
     response keeps it and the later tries again in the next pass (``passes`` rounds: a loop
     over passes, not over events). Writes into ``resp`` like :func:`_match_ids`."""
     nr = len(r_group)
+    if len(pending) == 0:
+        return
+    # the free bids sorted by (group, rank) once: bids are in rank order, so a stable sort
+    # by group alone does it; later passes only drop the bids taken (order kept)
+    free = np.flatnonzero(resp == nr)
+    free = free[np.argsort(b_group[free], kind="stable")]
+    fkey = b_group[free] * (n + 1) + b_rank[free]
     for _ in range(passes):
-        free = np.flatnonzero(resp == nr)
         if len(pending) == 0 or len(free) == 0:
             break
-        # bids are in rank order, so a stable sort by group alone sorts by (group, rank)
-        free = free[np.argsort(b_group[free], kind="stable")]
-        fkey = b_group[free] * (n + 1) + b_rank[free]
         want = r_group[pending] * (n + 1) + r_rank[pending]
         pos = np.searchsorted(fkey, want, side="right") - 1
         ok = pos >= 0
@@ -289,6 +293,8 @@ def _match_recency(b_group, b_rank, r_group, r_rank, n, pending, passes, resp) -
         matched = np.zeros(nr, dtype=bool)
         matched[hr[won]] = True
         pending = pending[~matched[pending]]
+        still = resp[free] == nr
+        free, fkey = free[still], fkey[still]
 
 
 def _bid_periods(
