@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from patterns import _fast, schema
-from patterns._eventcodes import _couple_time_order, _encode, _run_codes
+from patterns._eventcodes import _couple_time_order, _encode, _run_codes, _sorted_codes
 
 
 def _arrow(values) -> pd.Series:
@@ -31,6 +31,38 @@ def test_run_codes_equal_sorted_factorize(n_couples):
     fast_codes, fast_uniques = _fast.codes(s, sort=True)  # the hashing path it replaces
     np.testing.assert_array_equal(codes, fast_codes)
     assert uniques.tolist() == fast_uniques.tolist()
+
+
+@pytest.mark.parametrize(
+    "case", ["few", "rare_value", "nulls", "many_distinct", "small", "object", "rare_null"]
+)
+def test_sorted_codes_equal_fast_codes(case):
+    # the lookup path (a sample's values), its second pass (a value the sample missed),
+    # and the fallbacks (many distinct values, short or non-Arrow columns) all give what
+    # _fast.codes(sort=True) gives: same codes, same sorted values
+    rng = np.random.default_rng(7)
+    n = 20_000
+    values = rng.choice(["b-2", "a", "Zoë", "é", "a "], size=n).astype(object)
+    if case == "rare_value":
+        values[[5, 12_345]] = "only twice"  # between the sample's rows (every 64th)
+    if case in ("nulls", "rare_null"):
+        values[rng.random(n) < (0.2 if case == "nulls" else 0.0001)] = None
+    if case == "many_distinct":
+        values = np.array([f"p{k}" for k in rng.integers(0, 5000, size=n)], dtype=object)
+    if case == "small":
+        values = values[:100]
+    s = pd.Series(values, dtype=object if case == "object" else "string[pyarrow]")
+    codes, names = _sorted_codes(s)
+    want_codes, want_names = _fast.codes(s, sort=True)
+    np.testing.assert_array_equal(codes, want_codes)
+    assert codes.dtype == np.int64 and names.dtype == object
+    assert names.tolist() == want_names.tolist()
+    # and the independent reference: pandas' factorize
+    f_codes, f_names = pd.factorize(s.astype(object), sort=True)
+    np.testing.assert_array_equal(codes, f_codes)
+    assert names.tolist() == list(f_names)
+    if case == "rare_value":
+        assert "only twice" in names.tolist()
 
 
 def test_run_codes_refuses_what_it_cannot_do():

@@ -237,14 +237,46 @@ def _run_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] |
     return codes, names[order], starts
 
 
+def _sorted_codes(values: pd.Series, *, stride: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """``_fast.codes(values, sort=True)``: int64 codes (−1 for missing) and the sorted
+    distinct values, found by looking every row up in the sorted distinct values of a
+    sample (every ``stride``-th row) — for Arrow strings with few distinct values (actor
+    ids). A value the sample missed is added after one more pass; many distinct values,
+    or anything else, go to :func:`patterns._fast.codes`.
+
+    Written by hand because a lookup in a known set (Arrow ``index_in``) costs half of
+    hashing every row into a growing dictionary (``dictionary_encode``: 44 -> 24 ms for the
+    actors of 3 M events), and its positions already are the sorted codes (no remap).
+    """
+    arrow = _fast._arrow_strings(values)
+    n = 0 if arrow is None else len(arrow)
+    if n < 16 * stride:
+        return _fast.codes(values, sort=True)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sample = pc.unique(arrow.take(pa.array(np.arange(0, n, stride)))).drop_null()
+    names = sorted(sample.to_pylist())
+    for _ in range(2):  # the sample's values, then once more with those it missed
+        if len(names) > n // (4 * stride):  # many distinct values: hash every row
+            break
+        idx = pc.index_in(arrow, value_set=pa.array(names, type=arrow.type))
+        if idx.null_count == arrow.null_count:  # every present value was found
+            codes = (pc.fill_null(idx, -1) if idx.null_count else idx).to_numpy()
+            return codes.astype(np.int64), np.array(names, dtype=object)
+        missed = pc.unique(arrow.filter(pc.and_(pc.is_null(idx), pc.is_valid(arrow))))
+        names = sorted(set(names) | set(missed.to_pylist()))
+    return _fast.codes(values, sort=True)
+
+
 def _encode(events: pd.DataFrame) -> Encoded:
     runs = _run_codes(events["couple_id"])
     if runs is None:
-        couple, couple_names = _fast.codes(events["couple_id"], sort=True)
+        couple, couple_names = _sorted_codes(events["couple_id"])
         run_starts = None
     else:
         couple, couple_names, run_starts = runs
-    actor, actor_names = _fast.codes(events["actor"], sort=True)
+    actor, actor_names = _sorted_codes(events["actor"])
     code = events["code"]
     if not isinstance(code.dtype, pd.CategoricalDtype) or list(code.cat.categories) != list(
         schema.CODES
