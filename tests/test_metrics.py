@@ -352,15 +352,15 @@ def test_conflict_weeks_equal_grouped_pandas_on_ties_and_missing_values():
             "repaired": pd.array(rng.choice([True, False, None], n).tolist(), dtype="boolean"),
         }
     )
-    got = _conflict_weeks(cl)
+    got = _conflict_weeks(cl).frame()
     want = _conflict_weeks_pandas(cl)
     assert want["resurfaced"].sum() > 10 and want["repair_share"].notna().all()
     pd.testing.assert_frame_equal(
         got.astype(float), want.astype(float), check_exact=True, check_index_type=False
     )
     none = cl.assign(repaired=pd.array([None] * n, dtype="boolean"))
-    assert _conflict_weeks(none)["repair_share"].isna().all()
-    assert (_conflict_weeks(none)["resurfaced"] == 0).all()
+    assert np.isnan(_conflict_weeks(none).columns["repair_share"]).all()
+    assert (_conflict_weeks(none).columns["resurfaced"] == 0).all()
 
 
 def test_conflict_fallback_path_gives_the_same_table(sim, table, monkeypatch):
@@ -481,3 +481,63 @@ def test_yes_flags_and_shared_checkin_pairs_equal_the_general_path(sim):
         shared = metrics._checkin_pairs(ci)
     pd.testing.assert_frame_equal(shared, general)
     assert len(general) == 2 * ci["couple_id"].nunique()
+
+
+def test_assembly_on_integer_cells_equals_the_frame_concat(sim, monkeypatch):
+    from types import SimpleNamespace
+
+    from patterns import metrics
+
+    checked = []
+    real = metrics._assemble
+
+    def both(parts, roles, couples):
+        got = real(parts, roles, couples)
+        want = metrics._assemble_frames([p.frame() for p in parts], roles)
+        pd.testing.assert_frame_equal(got, want, check_exact=True)
+        checked.append(len(got))
+        return got
+
+    monkeypatch.setattr(metrics, "_assemble", both)
+    pd.testing.assert_frame_equal(couple_week_metrics(sim), couple_week_metrics(sim))
+    # gaps and partial couples: one couple without events, two middle weeks without rows
+    ev, ci = sim.events, sim.checkins
+    first, second = sorted(ci["couple_id"].unique())[:2]
+    mid = ci["ts"].min() + pd.Timedelta(days=20)
+    gap = (ci["ts"] > mid) & (ci["ts"] < mid + pd.Timedelta(days=14))
+    ev_gap = (ev["ts"] > mid) & (ev["ts"] < mid + pd.Timedelta(days=14))
+    gappy = SimpleNamespace(events=ev[(ev["couple_id"] != first) & ~ev_gap], checkins=ci[~gap])
+    table = couple_week_metrics(gappy)
+    assert len(checked) == 3
+    rows = table[table["couple_id"] == second]
+    assert (rows["checkins"] == 0).any()  # a week inside the span without data
+    assert (table.loc[table["couple_id"] == first, "bids_a"] == 0).all()
+
+
+def test_assembly_falls_back_to_frames_for_an_unlisted_couple():
+    from patterns import metrics
+
+    week = pd.Timestamp("2026-01-05").value
+    parts = [
+        metrics._Cells(
+            np.array(["c1"], dtype=object),
+            np.array([0, 0]),
+            np.array([week, week + 14 * 86_400 * 10**9]),
+            {"episodes": np.array([2, 1]), "pursuer_share_a": np.array([0.5, 1.0])},
+        ),
+        metrics._Cells(
+            np.array(["c1", "nan"], dtype=object),
+            np.array([0, 1]),
+            np.array([week, week]),
+            {"conflicts": np.array([1, 3])},
+        ),
+    ]
+    roles = pd.DataFrame({"couple_id": ["c1"], "partner_a": ["a"], "partner_b": ["b"]})
+    got = metrics._assemble(parts, roles, ["c1"])
+    want = metrics._assemble_frames([p.frame() for p in parts], roles)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert got["couple_id"].tolist() == ["c1", "c1", "c1", "nan"]
+    assert got["episodes"].tolist() == [2, 0, 1, 0]
+    # listed couples only: the integer assembly, the same rows as the frames
+    listed = metrics._assemble(parts[:1], roles, ["c1"])
+    pd.testing.assert_frame_equal(listed, metrics._assemble_frames([parts[0].frame()], roles))

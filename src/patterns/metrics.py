@@ -27,6 +27,7 @@ import contextvars
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -351,7 +352,7 @@ def _checkin_weeks(
 
     means, n, cc, cpl_names, pc, par_names, day_values = trends._daily_core(ci, day, values)
     if not len(n):
-        return pd.DataFrame()
+        return _NO_CELLS
     col = {c: means[c].to_numpy() for c in means.columns}
     day_ns = np.asarray(day_values).astype("datetime64[ns]").view(np.int64)
     cell, n_cells, cell_couple, cell_week = _week_cells(
@@ -424,7 +425,7 @@ def _checkin_weeks(
         t = by_role(w)
         out["lonely_together_days_a"] = t[seen, 0]
         out["lonely_together_days_b"] = t[seen, 1]
-    return pd.DataFrame(out, index=_cell_index(cpl_names, cell_couple[seen], cell_week[seen]))
+    return _Cells(cpl_names, cell_couple[seen], cell_week[seen], out)
 
 
 def _conflict_keys_complete(cl: pd.DataFrame) -> bool:
@@ -472,14 +473,16 @@ def _conflict_weeks(cl: pd.DataFrame) -> pd.DataFrame:
     answered = count(rep.notna().to_numpy(dtype=float))[seen]
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(answered > 0, count(rep_true.astype(float))[seen] / answered, np.nan)
-    return pd.DataFrame(
+    return _Cells(
+        names,
+        cell_couple[seen],
+        cell_week[seen],
         {
             "conflicts": n[seen].astype(np.int64),
             "escalated": count(escalated.astype(float))[seen],
             "repair_share": share,
             "resurfaced": count(resurfaced.astype(float))[seen],
         },
-        index=_cell_index(names, cell_couple[seen], cell_week[seen]),
     )
 
 
@@ -504,9 +507,11 @@ def _bid_weeks(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame)
     seen = np.flatnonzero(bids.sum(axis=1))  # the weeks in which either partner bid
     ba, bb = bids[seen, 0], bids[seen, 1]
     ta, tb = tw[seen, 0], tw[seen, 1]
-    index = _cell_index(enc.couple_names, cell_couple[seen], cell_week[seen])
     with np.errstate(invalid="ignore", divide="ignore"):
-        return pd.DataFrame(
+        return _Cells(
+            enc.couple_names,
+            cell_couple[seen],
+            cell_week[seen],
             {
                 "bids_a": ba,
                 "bids_b": bb,
@@ -514,7 +519,6 @@ def _bid_weeks(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame)
                 "toward_share_b": tb / bb,
                 "toward_share": (ta + tb).astype(float) / (ba + bb).astype(float),
             },
-            index=index,
         )
 
 
@@ -534,7 +538,7 @@ def _episode_weeks(
     )
     r = _episode_runs(ev, 2, pd.Timedelta("2h"))
     if r is None:
-        return pd.DataFrame()
+        return _NO_CELLS
     start = r.first_round[np.flatnonzero(r.keep_run)]
     enc, couple, actor = r.enc, r.couple[start], r.actor[start]
     day = local_day_ns(r.tsv[start], couple, enc.couple_names, tz, cutoff_hour)
@@ -545,10 +549,46 @@ def _episode_weeks(
     n = np.bincount(cell, minlength=n_cells)
     n_a = np.bincount(cell[is_a], minlength=n_cells)
     seen = np.flatnonzero(n)
-    return pd.DataFrame(
+    return _Cells(
+        enc.couple_names,
+        cell_couple[seen],
+        cell_week[seen],
         {"episodes": n[seen], "pursuer_share_a": n_a[seen] / n[seen]},
-        index=_cell_index(enc.couple_names, cell_couple[seen], cell_week[seen]),
     )
+
+
+@dataclass
+class _Cells:
+    """One part of the table: values per (couple, week) cell, on integer keys.
+
+    ``names`` are couple names indexed by ``couple`` (each cell's couple code), ``week``
+    each cell's local week start (int64 ns of the naive Monday), ``columns`` the values
+    per cell. :meth:`frame` is the same as a frame on the string (``couple_id``,
+    ``week_start``) index, which the parts returned before (kept for the general path and
+    for tests).
+    """
+
+    names: np.ndarray
+    couple: np.ndarray
+    week: np.ndarray
+    columns: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.couple)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.columns, index=_cell_index(self.names, self.couple, self.week))
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame) -> _Cells:
+        """Cells of a frame on the (``couple_id``, ``week_start``) index."""
+        couple, names = pd.factorize(frame.index.get_level_values("couple_id"))
+        week = frame.index.get_level_values("week_start").as_unit("ns").asi8
+        cols = {c: frame[c].to_numpy() for c in frame.columns}
+        return cls(np.asarray(names, dtype=object), np.asarray(couple), week, cols)
+
+
+_NO_CELLS = _Cells(np.array([], dtype=object), np.zeros(0, np.int64), np.zeros(0, np.int64), {})
 
 
 def _cell_index(couple_names: np.ndarray, couple: np.ndarray, week_ns: np.ndarray):
@@ -642,7 +682,7 @@ def _true(column: pd.Series) -> np.ndarray:
 def _bid_part(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame) -> pd.DataFrame:
     """:func:`_bid_weeks` when there is a bid (else no rows)."""
     if not (ev["code"] == "bid").any():
-        return pd.DataFrame()
+        return _NO_CELLS
     return _bid_weeks(ev, tz, cutoff_hour, roles)
 
 
@@ -656,7 +696,7 @@ def _conflict_part(ev: pd.DataFrame, ci: pd.DataFrame, tz: Any, cutoff_hour: int
         or (len(ci) and ci["conflict_topic"].notna().any())
     )
     if not has_conflict:
-        return pd.DataFrame()
+        return _NO_CELLS
     # conflict_log without its observed periods (attrs, dropped here anyway)
     cl = _bare(
         _conflict_log(
@@ -670,7 +710,7 @@ def _conflict_part(ev: pd.DataFrame, ci: pd.DataFrame, tz: Any, cutoff_hour: int
         )
     )
     if not len(cl):
-        return pd.DataFrame()
+        return _NO_CELLS
     if _conflict_keys_complete(cl):
         return _conflict_weeks(cl)
     # a missing couple, time or day: the general pandas path
@@ -682,13 +722,15 @@ def _conflict_part(ev: pd.DataFrame, ci: pd.DataFrame, tz: Any, cutoff_hour: int
         rep=cl["repaired"].astype("Float64"),
     )
     g = cl.groupby(_KEY)
-    return pd.DataFrame(
-        {
-            "conflicts": g.size(),
-            "escalated": g["escalated"].sum(),
-            "repair_share": g["rep"].mean().astype(float),
-            "resurfaced": g["resurfaced"].sum(),
-        }
+    return _Cells.of_frame(
+        pd.DataFrame(
+            {
+                "conflicts": g.size(),
+                "escalated": g["escalated"].sum(),
+                "repair_share": g["rep"].mean().astype(float),
+                "resurfaced": g["resurfaced"].sum(),
+            }
+        )
     )
 
 
@@ -794,6 +836,92 @@ def _metrics_table(
     parts = [p for p in parts if len(p)]
     if not parts:
         return couple_metrics_empty()
+    return _assemble(parts, roles, couples)
+
+
+#: integer count columns (0 in a week without data); the rest but keys are floats
+_COUNTS = [
+    "days_observed",
+    "checkins",
+    "checkins_a",
+    "checkins_b",
+    "bids_a",
+    "bids_b",
+    "episodes",
+    "conflicts",
+    "escalated",
+    "resurfaced",
+    *[c for c in _COLUMNS if c.endswith(("_days_a", "_days_b"))],
+]
+_FLOATS = [
+    c
+    for c in _COLUMNS
+    if c not in _COUNTS
+    and c not in ("couple_id", "week_start", "iso_year", "iso_week", "partner_a", "partner_b")
+]
+_WEEK_NS = 7 * _DAY_NS
+
+
+def _assemble(parts: list[_Cells], roles: pd.DataFrame, couples: list[str]) -> pd.DataFrame:
+    """The table from the parts' cells: one row per couple and week from the couple's
+    first to its last week with data, couples in sorted order, weeks ascending.
+
+    The rows and values of :func:`_assemble_frames` (the former concat of the parts'
+    string-indexed frames, a reindex to every week and a merge of the roles), placed by
+    integer (couple, week) positions instead (tested equal). Falls back to it when a
+    part names a couple that is not among ``couples`` (a missing id on the general path).
+    """
+    position = {c: i for i, c in enumerate(couples)}
+    keyed = []
+    for p in parts:
+        at = [position.get(str(n), -1) for n in p.names]
+        if min(at, default=0) < 0:
+            return _assemble_frames([q.frame() for q in parts], roles)
+        keyed.append((np.asarray(at, dtype=np.int64)[p.couple], p))
+    n_c = len(couples)
+    w0 = min(int(p.week.min()) for p in parts)
+    lo = np.full(n_c, np.iinfo(np.int64).max)
+    hi = np.full(n_c, -1)
+    for g, p in keyed:
+        w = (p.week - w0) // _WEEK_NS
+        np.minimum.at(lo, g, w)
+        np.maximum.at(hi, g, w)
+    weeks = np.where(hi >= 0, hi - lo + 1, 0)  # rows per couple (0: no data)
+    first_row = np.cumsum(weeks) - weeks
+    n_rows = int(weeks.sum())
+    row_couple = np.repeat(np.arange(n_c), weeks)
+    week_ns = w0 + (lo[row_couple] + np.arange(n_rows) - first_row[row_couple]) * _WEEK_NS
+    cols: dict[str, np.ndarray] = {}
+    for g, p in keyed:
+        rows = first_row[g] + (p.week - w0) // _WEEK_NS - lo[g]
+        for name, values in p.columns.items():
+            if name not in cols:
+                cols[name] = np.full(n_rows, np.nan)
+            cols[name][rows] = values
+    week = pd.Series(week_ns.astype("datetime64[ns]"))
+    iso = week.dt.isocalendar()
+    r = roles.set_index("couple_id").reindex(couples)
+    names = np.asarray(couples, dtype=object)[row_couple]
+    out = {
+        "couple_id": pd.Series(names, dtype=object).astype("string"),
+        "week_start": week,
+        "iso_year": iso["year"].astype("int64").to_numpy(),
+        "iso_week": iso["week"].astype("int64").to_numpy(),
+        "partner_a": pd.Series(r["partner_a"].to_numpy()[row_couple], dtype=object),
+        "partner_b": pd.Series(r["partner_b"].to_numpy()[row_couple], dtype=object),
+    }
+    out["partner_a"] = out["partner_a"].astype("string")
+    out["partner_b"] = out["partner_b"].astype("string")
+    for c in _COUNTS:
+        v = cols.get(c)
+        out[c] = np.zeros(n_rows, np.int64) if v is None else np.nan_to_num(v).astype(np.int64)
+    for c in _FLOATS:
+        out[c] = cols.get(c, np.full(n_rows, np.nan)).astype(float)
+    return pd.DataFrame({c: out[c] for c in _COLUMNS})
+
+
+def _assemble_frames(parts: list[pd.DataFrame], roles: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_assemble` on the parts' string-indexed frames (the former assembly)."""
     out = pd.concat(parts, axis=1)
     # every week from each couple's first to its last week with data (vectorised ranges)
     keys = out.index.to_frame(index=False)
@@ -809,30 +937,12 @@ def _metrics_table(
     out["iso_year"] = iso["year"].astype("int64").to_numpy()
     out["iso_week"] = iso["week"].astype("int64").to_numpy()
     out = out.merge(roles, on="couple_id", how="left")
-    counts = [
-        "days_observed",
-        "checkins",
-        "checkins_a",
-        "checkins_b",
-        "bids_a",
-        "bids_b",
-        "episodes",
-        "conflicts",
-        "escalated",
-        "resurfaced",
-    ]
-    counts += [c for c in _COLUMNS if c.endswith(("_days_a", "_days_b"))]
     for c in _COLUMNS:
         if c not in out.columns:
             out[c] = np.nan
-    for c in counts:
+    for c in _COUNTS:
         out[c] = out[c].fillna(0).astype("int64")
-    floats = [
-        c
-        for c in _COLUMNS
-        if c not in counts
-        and c not in ("couple_id", "week_start", "iso_year", "iso_week", "partner_a", "partner_b")
-    ]
+    floats = _FLOATS
     out[floats] = out[floats].astype(float)
     out[["couple_id", "partner_a", "partner_b"]] = out[
         ["couple_id", "partner_a", "partner_b"]
