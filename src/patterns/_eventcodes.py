@@ -350,8 +350,11 @@ def local_day_ns(
             .tz_localize(None)
         )
         out[m] = local.as_unit("ns").asi8
-    shifted = out - int(cutoff_hour) * 3600 * 10**9
-    return (shifted // _DAY_NS) * _DAY_NS
+    # (local − cutoff) // day * day, in place on the fresh array (no temporaries)
+    out -= int(cutoff_hour) * 3600 * 10**9
+    np.floor_divide(out, _DAY_NS, out=out)
+    out *= _DAY_NS
+    return out
 
 
 def period_start_ns(day_ns: np.ndarray, period: str) -> np.ndarray:
@@ -360,8 +363,13 @@ def period_start_ns(day_ns: np.ndarray, period: str) -> np.ndarray:
     if period == "D":
         return day_ns
     if period == "W":
+        # (days − (days + 3) % 7) · day: 1970-01-01 was a Thursday (weekday 3); in place
         days = day_ns // _DAY_NS
-        return (days - (days + 3) % 7) * _DAY_NS  # 1970-01-01 was a Thursday (weekday 3)
+        weekday = days + 3
+        weekday %= 7
+        days -= weekday
+        days *= _DAY_NS
+        return days
     months = day_ns.astype("datetime64[ns]").astype("datetime64[M]")
     return months.astype("datetime64[ns]").astype(np.int64)
 
