@@ -815,6 +815,10 @@ def _metrics_table(
     # TimezoneMap, which pandas shares instead of deep-copying into every derived frame
     # (a plain dict of 1,000 couples used to cost 8 of 27 CPU seconds here).
     ev, ci, tz = events, checkins, timezone
+    # the parts' modules imported here, in the calling thread, not by the parts' threads
+    # at once (concurrent first imports can meet Python's import-lock deadlock detection)
+    from patterns import bids, cycles, topics, trends  # noqa: F401
+
     # Four independent parts (check-ins, bids, episodes, conflicts), each a function of the
     # frames, the zones and (but conflicts) the partner roles: run concurrently, the
     # conflicts (which need no roles) while the couple ids and roles are found, and
