@@ -73,6 +73,8 @@ def _messy_export(root: Path, n: int, seed: int) -> Path:
         }
     )
     root.mkdir()
+    events["app_version"] = "2.1"  # not in the contract: dropped (and listed)
+    checkins["app_version"] = "2.1"
     events.to_csv(root / "events.csv", index=False)
     checkins.to_csv(root / "checkins.csv", index=False)
     manifest = {
@@ -275,8 +277,13 @@ def test_threaded_load_equals_one_thread(tmp_path, monkeypatch, seed):
         pio, "_coerce_column", lambda *a: calls.append(threading.current_thread().name) or real(*a)
     )
     threaded = load_export(root, mapping=MAPPING)
-    assert any(n.startswith("patterns-load") for n in calls)  # the pool did the checks
+    # events' columns on the column pool; check-ins' on the second file's own thread
+    assert sum(n.startswith("patterns-load-col") for n in calls) == 9
+    assert sum(n.startswith("patterns-load-src") for n in calls) == 9
     _same(one, threaded)
+    assert repr(threaded.dropped_columns) == repr(
+        {"events": ["app_version"], "checkins": ["app_version"]}
+    )
     assert len(threaded.quarantine) > 100  # many problems, in many columns: order matters
     for f, digest in zip(threaded.sources["file"], threaded.sources["sha256"], strict=True):
         assert digest == hashlib.sha256((root / f).read_bytes()).hexdigest()
@@ -301,4 +308,58 @@ def test_threaded_load_raises_the_first_error(tmp_path, monkeypatch):
         _threads(monkeypatch, on)
         with pytest.raises(pio.ExportError, match=r"recode\.code. must be a mapping"):
             load_export(root, mapping=both)
-    assert not [t for t in threading.enumerate() if t.name.startswith("patterns-load")]
+    # two errors in the events table, on the pool: a column's comes before the times'
+    # (parsed on the pool too, possibly first), as one by one
+    late = {"scales": {"intensity": [10, 0]}, "ts_offset": {"column": "nope", "unit": "s"}}
+    for mapping, match in ((late, "scale for intensity"), ({**late, "scales": {}}, "ts_offset")):
+        for on in (False, True):
+            _threads(monkeypatch, on)
+            with pytest.raises(pio.ExportError, match=match):
+                load_export(root, mapping=mapping)
+    assert not [t for t in threading.enumerate() if t.name.startswith("patterns-")]
+
+
+def test_failed_load_leaves_no_thread_and_digest_errors_surface(tmp_path, monkeypatch):
+    """A load that fails after files were hashed in the background waits for the hashing
+    (no thread keeps reading a file); an error in the hashing thread is raised, not
+    turned into the digest of nothing."""
+    root = _messy_export(tmp_path / "x", 300, 1)
+    (root / "checkins.parquet").write_bytes(b"PAR1 not really parquet")
+    _threads(monkeypatch, True)
+    started = []
+    real = pio._Digest.__init__
+    monkeypatch.setattr(
+        pio._Digest, "__init__", lambda self, data: started.append(self) or real(self, data)
+    )
+    with pytest.raises(pio.ExportError, match="not a readable Parquet"):
+        load_export(root)
+    assert len(started) >= 2  # (every file hashed on its own thread, thresholds off)
+    assert all(d._thread is None for d in started)  # each one waited for
+    assert not [t for t in threading.enumerate() if t.name == "patterns-sha256"]
+
+    class Unhashable:  # has a length, but no bytes to hash
+        def __len__(self):
+            return 1 << 30
+
+    with pytest.raises(TypeError):
+        pio._Digest(Unhashable()).hexdigest()
+
+
+def test_loads_off_the_main_thread_start_no_threads(tmp_path, monkeypatch):
+    """Called from another thread (a Dask task, a caller's pool), the load checks its
+    columns on that thread: no pools within pools."""
+    root = _messy_export(tmp_path / "x", 500, 3)
+    _threads(monkeypatch, True)
+    names, out = [], {}
+    real = pio._coerce_column
+    monkeypatch.setattr(
+        pio, "_coerce_column", lambda *a: names.append(threading.current_thread().name) or real(*a)
+    )
+    worker = threading.Thread(
+        target=lambda: out.update(exp=load_export(root, mapping=MAPPING)), name="caller"
+    )
+    worker.start()
+    worker.join()
+    assert set(names) == {"caller"}
+    _threads(monkeypatch, False)
+    _same(out["exp"], load_export(root, mapping=MAPPING))

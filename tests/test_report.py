@@ -445,16 +445,42 @@ def test_cli_jobs_default_is_the_cores_at_most_4(small_export, tmp_path, monkeyp
 
 def test_console_command_asks_glibc_for_one_malloc_arena(monkeypatch):
     """``patterns`` (the console command, not the library) sets glibc's M_ARENA_MAX to 1
-    before running, unless the user set ``MALLOC_ARENA_MAX``; elsewhere it does nothing."""
-    import platform
+    before running, unless the user chose an arena count; elsewhere it does nothing. (The
+    C library is stubbed: the test process itself is not retuned.)"""
+    import ctypes
 
     from patterns import cli
 
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert cli._one_malloc_arena() is False  # the user's setting wins
-    monkeypatch.delenv("MALLOC_ARENA_MAX")
-    glibc = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
-    assert cli._one_malloc_arena() is glibc
+    asked = []
+
+    class Libc:
+        def mallopt(self, param, value):
+            asked.append((param, value))
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    assert cli._one_malloc_arena() is True
+    assert asked == [(-8, 1)]  # M_ARENA_MAX (malloc.h), one arena
+    for var, value in (
+        ("MALLOC_ARENA_MAX", "4"),
+        ("GLIBC_TUNABLES", "glibc.malloc.check=0:glibc.malloc.arena_max=4"),
+    ):
+        with monkeypatch.context() as m:
+            m.setenv(var, value)
+            assert cli._one_malloc_arena() is False  # the user's setting wins
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert cli._one_malloc_arena() is False
+    assert asked == [(-8, 1)]
+
+    def no_glibc(name):
+        raise OSError("libc.so.6: cannot open shared object file")
+
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(ctypes, "CDLL", no_glibc)  # e.g. musl
+    assert cli._one_malloc_arena() is False
     calls = []
     monkeypatch.setattr(cli, "_one_malloc_arena", lambda: calls.append("arena"))
     monkeypatch.setattr(cli, "app", lambda: calls.append("app"))

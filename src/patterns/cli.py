@@ -361,8 +361,9 @@ def default_jobs() -> int:
 
 
 def _one_malloc_arena() -> bool:
-    """Ask glibc for one malloc arena in this process (unless ``MALLOC_ARENA_MAX`` is set);
-    True when it took effect. Linux/glibc only; elsewhere nothing happens.
+    """Ask glibc for one malloc arena in this process (unless the user chose one with
+    ``MALLOC_ARENA_MAX`` or ``GLIBC_TUNABLES=glibc.malloc.arena_max=N``); True when it took
+    effect. Linux/glibc only; elsewhere nothing happens.
 
     Why: the loader and the couple-week table work on a few threads, and glibc gives each
     thread its own arena, so memory one thread frees is not reused by another and every
@@ -374,7 +375,12 @@ def _one_malloc_arena() -> bool:
     import os
     import sys
 
-    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+    tunables = os.environ.get("GLIBC_TUNABLES", "")
+    if (
+        not sys.platform.startswith("linux")
+        or "MALLOC_ARENA_MAX" in os.environ
+        or "malloc.arena_max" in tunables
+    ):
         return False
     try:
         import ctypes

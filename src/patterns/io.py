@@ -920,7 +920,7 @@ def _arrow_csv(
                 column_names=names,
                 skip_rows=1,
                 skip_rows_after_names=skip,
-                use_threads=len(payload) >= _PARSE_THREADS_MIN_BYTES and _usable_cpus() > 1,
+                use_threads=len(payload) >= _PARSE_THREADS_MIN_BYTES and _may_thread(),
                 block_size=block_size,
             ),
             parse_options=pacsv.ParseOptions(
@@ -1045,25 +1045,46 @@ class _Digest:
     Why: hashing the 243 MB of the 1,000-couple export costs ~0.17 s; ``hashlib`` releases
     the GIL while it hashes, so on a second core it overlaps the parse and checks instead
     of adding to the load's wall time. The thread holds ``data`` (bytes or a read-only
-    memory map) until it is done; :meth:`hexdigest` waits for it.
+    memory map) until it is done; :meth:`hexdigest` waits for it (and re-raises what the
+    hashing raised), and a failed load waits for it too (:meth:`wait`), so no thread
+    still reads the file after ``load_export`` returns or raises.
     """
 
     def __init__(self, data: Any):
         self._hash = hashlib.sha256()
         self._thread: threading.Thread | None = None
-        if len(data) < _DIGEST_THREAD_MIN_BYTES or _usable_cpus() < 2:
+        self._error: BaseException | None = None
+        if len(data) < _DIGEST_THREAD_MIN_BYTES or not _may_thread():
             self._hash.update(data)
         else:
             self._thread = threading.Thread(
-                target=self._hash.update, args=(data,), name="patterns-sha256", daemon=True
+                target=self._update, args=(data,), name="patterns-sha256", daemon=True
             )
             self._thread.start()
 
-    def hexdigest(self) -> str:
+    def _update(self, data: Any) -> None:
+        try:
+            self._hash.update(data)
+        except BaseException as exc:  # re-raised by hexdigest, in the loading thread
+            self._error = exc
+
+    def wait(self) -> None:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+    def hexdigest(self) -> str:
+        self.wait()
+        if self._error is not None:
+            raise self._error
         return self._hash.hexdigest()
+
+
+def _wait_digests(infos: list[dict]) -> None:
+    """Wait for the background hashing of every file read (a load that failed)."""
+    for info in infos:
+        if isinstance(info.get("sha256"), _Digest):
+            info["sha256"].wait()
 
 
 _DIGEST_THREAD_MIN_BYTES = 8 << 20
@@ -1081,12 +1102,32 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def _may_thread() -> bool:
+    """Whether a load may start threads: 2+ usable CPUs and called on the main thread.
+
+    Off the main thread (a Dask worker's task, the check-ins file's own thread below, a
+    caller's thread pool) the work stays on the caller's thread: the caller already
+    runs things side by side, and threads within threads would only oversubscribe.
+    """
+    return _usable_cpus() >= 2 and threading.current_thread() is threading.main_thread()
+
+
 def _read_member(cont: _Container, name: str, table: str | None, cfg: dict) -> tuple:
     """Return ([_Raw, ...], source-record dict) for one file."""
     low = name.lower()
     mapped = isinstance(cont, _Folder) and low.endswith((".csv", ".tsv", ".txt"))
     data = cont.read_mapped(name) if mapped else cont.read(name)
     sha = _Digest(data)  # resolved to its hex text in _assemble (overlaps the parse)
+    try:
+        return _read_member_data(data, sha, name, low, table, cfg)
+    except BaseException:
+        sha.wait()  # no thread left reading this file
+        raise
+
+
+def _read_member_data(
+    data: Any, sha: _Digest, name: str, low: str, table: str | None, cfg: dict
+) -> tuple:
     if low.endswith(".gz"):
         data = _gunzip(data, name)
         low = low[:-3]
@@ -1868,10 +1909,10 @@ class _Tasks:
     def __init__(self, rows: int, jobs: int):
         workers = min(jobs, _usable_cpus(), 4)
         self._pool = None
-        if rows >= _COLUMN_THREADS_MIN_ROWS and workers >= 2:
+        if rows >= _COLUMN_THREADS_MIN_ROWS and workers >= 2 and _may_thread():
             from concurrent.futures import ThreadPoolExecutor
 
-            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="patterns-load")
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="patterns-load-col")
         self._futures: list = []
 
     def submit(self, fn: Callable, *args: Any) -> Any:
@@ -2376,66 +2417,72 @@ def _load(path: str | Path, *, mapping: Any, timezone: str | None, strict: bool)
     cont, single, digest = _open(path, cfg)
     raws: list[_Raw] = []
     infos: list[dict] = []
-    manifest_obj = None
-    if single is not None:
-        manifest_obj = single.get("manifest")
-        for table in _TABLES:
-            if table in single:
-                raws.append(_records_raw(single[table], path.name, table, _skip_rows(cfg, table)))
+    try:
+        manifest_obj = None
+        if single is not None:
+            manifest_obj = single.get("manifest")
+            for table in _TABLES:
+                if table in single:
+                    skip = _skip_rows(cfg, table)
+                    raws.append(_records_raw(single[table], path.name, table, skip))
+                    infos.append(
+                        {
+                            "file": path.name,
+                            "table": table,
+                            "format": "json",
+                            "encoding": "",
+                            "delimiter": "",
+                            "sha256": digest,
+                            "rows": len(raws[-1].df),
+                        }
+                    )
+        else:
+            names = cont.names()
+            man = [n for n in names if n.lower() == "manifest.json"]
+            if man:
+                data = cont.read(man[0])
+                text, _ = _decode(data)
+                manifest_obj = _json_loads(text.lstrip("\ufeff"), man[0], numbers_as_text=False)
                 infos.append(
                     {
-                        "file": path.name,
-                        "table": table,
+                        "file": man[0],
+                        "table": "manifest",
                         "format": "json",
                         "encoding": "",
                         "delimiter": "",
-                        "sha256": digest,
-                        "rows": len(raws[-1].df),
+                        "sha256": hashlib.sha256(data).hexdigest(),
+                        "rows": 0,
                     }
                 )
-    else:
-        names = cont.names()
-        man = [n for n in names if n.lower() == "manifest.json"]
-        if man:
-            data = cont.read(man[0])
-            text, _ = _decode(data)
-            manifest_obj = _json_loads(text.lstrip("\ufeff"), man[0], numbers_as_text=False)
-            infos.append(
-                {
-                    "file": man[0],
-                    "table": "manifest",
-                    "format": "json",
-                    "encoding": "",
-                    "delimiter": "",
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                    "rows": 0,
-                }
+            for name in names:
+                table = _table_of(name, cfg)
+                if table is None and not (
+                    name.lower().endswith(".xlsx") and name.lower() not in ("manifest.xlsx",)
+                ):
+                    continue
+                got, info = _read_member(cont, name, table, cfg)
+                if not got:
+                    _wait_digests([info])
+                    continue
+                raws.extend(got)
+                infos.append(info)
+        if not raws and single is None:
+            raise ExportError(
+                f"{_FUNC}: found no table files in {path.name} (expected names like events.csv or "
+                f"checkins.csv, or a mapping's `tables`); files present: {cont.names()[:20]}."
             )
-        for name in names:
-            table = _table_of(name, cfg)
-            if table is None and not (
-                name.lower().endswith(".xlsx") and name.lower() not in ("manifest.xlsx",)
-            ):
-                continue
-            got, info = _read_member(cont, name, table, cfg)
-            if not got:
-                continue
-            raws.extend(got)
-            infos.append(info)
-    if not raws and single is None:
-        raise ExportError(
-            f"{_FUNC}: found no table files in {path.name} (expected names like events.csv or "
-            f"checkins.csv, or a mapping's `tables`); files present: {cont.names()[:20]}."
+        man = _parse_manifest(manifest_obj)
+        fallback = (
+            man.default_zone
+            or timezone
+            or (_zone(cfg["timezone"], "mapping timezone") if cfg.get("timezone") else None)
+            or "UTC"
         )
-    man = _parse_manifest(manifest_obj)
-    fallback = (
-        man.default_zone
-        or timezone
-        or (_zone(cfg["timezone"], "mapping timezone") if cfg.get("timezone") else None)
-        or "UTC"
-    )
-    ctx = _Context(cfg=cfg, manifest=man, fallback_zone=fallback)
-    return _assemble(path, raws, infos, man, ctx, strict)
+        ctx = _Context(cfg=cfg, manifest=man, fallback_zone=fallback)
+        return _assemble(path, raws, infos, man, ctx, strict)
+    except BaseException:
+        _wait_digests(infos)  # no thread left reading a file of a failed load
+        raise
 
 
 def _coerce_source(raw: _Raw, ctx: _Context) -> tuple[_Raw, tuple]:
@@ -2453,16 +2500,17 @@ def _coerce_source(raw: _Raw, ctx: _Context) -> tuple[_Raw, tuple]:
 def _coerce_sources(raws: list[_Raw], ctx: _Context) -> Iterator[tuple[_Raw, tuple]]:
     """:func:`_coerce_source` of each source, yielded in order (the first error raised is
     the first in that order, as one by one). With 2+ CPUs and a large export the sources
-    after the first run on a background thread meanwhile: the check-ins file's checks
-    then overlap the events file's (whose time parse runs on one thread)."""
+    after the first are checked on one background thread meanwhile (their columns one by
+    one there: :func:`_may_thread`), so the check-ins file's checks overlap the events
+    file's, whose columns use the column pool."""
     big = sum(len(r.df) for r in raws) >= _COLUMN_THREADS_MIN_ROWS
-    if len(raws) < 2 or not big or _usable_cpus() < 2:
+    if len(raws) < 2 or not big or not _may_thread():
         for raw in raws:
             yield _coerce_source(raw, ctx)
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="patterns-load") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="patterns-load-src") as pool:
         rest = [pool.submit(_coerce_source, raw, ctx) for raw in raws[1:]]
         try:
             yield _coerce_source(raws[0], ctx)
@@ -2479,7 +2527,14 @@ def _assemble(
     frames: dict[str, pd.DataFrame] = {}
     problems: dict[str, _Problems] = {}
     meta: dict[str, dict] = {}
-    coerced = _coerce_sources([r for t in _TABLES for r in raws if r.table == t], ctx)
+    sources = _coerce_sources([r for t in _TABLES for r in raws if r.table == t], ctx)
+    with contextlib.closing(sources) as coerced:  # (ends its thread also on an error)
+        _collect(coerced, raws, frames, problems, meta)
+    return _finish(path, infos, man, ctx, strict, frames, problems, meta)
+
+
+def _collect(coerced: Iterator, raws: list[_Raw], frames: dict, problems: dict, meta: dict):
+    """Per table: the coerced sources concatenated, their problems and row metadata."""
     for table in _TABLES:
         parts = [r for r in raws if r.table == table]
         fs, ps, rows, srcs, ne, am, names, encs = [], [], [], [], [], [], [], []
@@ -2523,7 +2578,19 @@ def _assemble(
             "ambig": np.concatenate(am) if am else np.zeros(0, bool),
             "encodings": encs,
         }
-    coerced.close()  # (every source was taken: ends its thread pool now)
+
+
+def _finish(
+    path: Path,
+    infos: list[dict],
+    man: _Manifest,
+    ctx: _Context,
+    strict: bool,
+    frames: dict,
+    problems: dict,
+    meta: dict,
+) -> Export:
+    """Cross-table checks (manifest, third partners, duplicates) and the Export."""
     partner_col = {"events": "actor", "checkins": "partner"}
     # Couple and partner codes (factorized once over both tables, in order of first
     # appearance; -1 where missing) serve the manifest checks, the partner counts, the
@@ -2659,7 +2726,8 @@ def _assemble(
         timezones=timezones,
         partners=partners,
         sources=sources,
-        dropped_columns={t: sorted(v) for t, v in ctx.dropped.items() if v},
+        # in table order (the tables' checks may finish in either order)
+        dropped_columns={t: sorted(ctx.dropped[t]) for t in _TABLES if ctx.dropped.get(t)},
         path=path,
         rows_in=rows_in,
         rows_in_by_couple=by_couple,
