@@ -709,3 +709,30 @@ def test_measure_equals_the_float64_round_trip():
         pd.testing.assert_series_equal(got, want, check_exact=True)
     assert _measure(cols[0]) is cols[0]  # float64 as is, no copy
     assert np.signbit(_measure(cols[0]).iloc[2])  # -0.0 kept, as the round trip keeps it
+
+
+@pytest.mark.parametrize("cutoff", [0, 4, 23])
+def test_checkin_days_integer_path_equals_diary_day(cutoff):
+    from patterns.timeutil import diary_day
+    from patterns.trends import _diary_days
+
+    rng = np.random.default_rng(cutoff)
+    n = 3000
+    ts = pd.Timestamp("2026-03-20", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 60 * 24 * 3600, n), unit="s"
+    )  # across the March and (southern) April DST changes
+    ci = pd.DataFrame(
+        {
+            "couple_id": pd.array(rng.choice(["c1", "c2", "c3", "c4"], n), dtype="string"),
+            "partner": pd.array(rng.choice(["a", "b"], n), dtype="string"),
+            "ts": ts,
+        }
+    )
+    zones = {"c1": "Europe/Amsterdam", "c2": "America/New_York", "c3": "Australia/Sydney"}
+    for tz in (zones, "Asia/Kolkata", "UTC"):  # c4 has no zone: UTC
+        want = diary_day(ci["ts"], ci["couple_id"], tz, cutoff_hour=cutoff)
+        pd.testing.assert_series_equal(_diary_days(ci, tz, cutoff), want, check_exact=True)
+    # a row without a couple: diary_day itself (its zone rule for a missing id)
+    odd = ci.assign(couple_id=ci["couple_id"].mask(ci.index == 5))
+    want = diary_day(odd["ts"], odd["couple_id"], zones, cutoff_hour=cutoff)
+    pd.testing.assert_series_equal(_diary_days(odd, zones, cutoff), want, check_exact=True)
