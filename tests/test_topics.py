@@ -661,3 +661,46 @@ def test_dedupe_runs_equal_the_grouped_agg(sim):
     finally:
         topics._dedupe_runs = real
     assert calls == [1]
+
+
+def test_topic_scores_equal_the_extractall_version():
+    # the former implementation, kept here as the oracle
+    from patterns.topics import _default_lexicon, _fold, _patterns_for, _topic_scores
+
+    def extractall_scores(text, lex):
+        scores = pd.DataFrame(0, index=text.index, columns=list(lex), dtype="int64")
+        nonempty = text[text.str.strip().ne("").to_numpy(dtype=bool)]
+        for topic, pattern in _patterns_for(lex).items():
+            if pattern is None or nonempty.empty:
+                continue
+            hits = nonempty.str.extractall("(" + pattern + ")")
+            if hits.empty:
+                continue
+            words = hits[0].str.count(r"[\s\-]+") + 1
+            scores[topic] = (
+                words.groupby(level=0).sum().reindex(text.index, fill_value=0).astype("int64")
+            )
+        return scores
+
+    lex = _default_lexicon()
+    phrases = [t for terms in lex.values() for t in terms]
+    rng = np.random.default_rng(4)
+    texts = [
+        " ".join(rng.choice(phrases, int(rng.integers(1, 4)))) + " and more" for _ in range(200)
+    ]
+    texts += [
+        "",
+        "   ",
+        "money money MONEY",
+        "went\x0bthrough my\u2028phone",
+        "in-laws - in laws",
+        "ch\u00f4res",
+        "nothing here",
+    ]
+    text = _fold(pd.Series(texts, dtype="string")).set_axis(range(5, 5 + len(texts)))
+    got = _topic_scores(text, lex)
+    pd.testing.assert_frame_equal(got, extractall_scores(text, lex), check_exact=True)
+    assert (got.sum(axis=1) > 0).sum() > 150
+    custom = {"a": ["alpha beta"], "b": [], "c": ["gamma"]}
+    t2 = pd.Series(["alpha  beta gamma", "alpha-beta", "", "gammas"], dtype="string")
+    pd.testing.assert_frame_equal(_topic_scores(t2, custom), extractall_scores(t2, custom))

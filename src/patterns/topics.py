@@ -220,23 +220,26 @@ def _patterns_for(lex: Mapping[str, Sequence[str]]) -> dict[str, str | None]:
 def _topic_scores(text: pd.Series, lex: Mapping[str, Sequence[str]]) -> pd.DataFrame:
     """Score of each topic for each (already folded) text: Σ words of each matched term.
 
-    Vectorised per topic with ``str.extractall`` on the topic's one regex. Weighting a
+    One regex per topic (:func:`_compiled`), run over each text by ``re.finditer`` (what
+    ``str.extractall`` runs per element, without building a frame of matches per topic:
+    a dozen topics over a few hundred distinct notes cost 0.03 s that way). Weighting a
     match by its number of words lets a specific phrase ("went through my phone", trust)
     outweigh a single generic word ("phone", screens).
     """
-    scores = pd.DataFrame(0, index=text.index, columns=list(lex), dtype="int64")
-    nonempty = text[text.str.strip().ne("").to_numpy(dtype=bool)]  # skip empty notes
+    import re
+
+    texts = text.to_numpy(dtype=object, na_value="")
+    gap = re.compile(r"[\s\-]+")
+    cols = {}
     for topic, pattern in _patterns_for(lex).items():
-        if pattern is None or nonempty.empty:
-            continue
-        hits = nonempty.str.extractall("(" + pattern + ")")
-        if hits.empty:
-            continue
-        words = hits[0].str.count(r"[\s\-]+") + 1
-        scores[topic] = (
-            words.groupby(level=0).sum().reindex(text.index, fill_value=0).astype("int64")
-        )
-    return scores
+        score = np.zeros(len(texts), dtype=np.int64)
+        if pattern is not None:
+            rx = re.compile(pattern)
+            for i, t in enumerate(texts):  # per text, as str.extractall's own loop
+                for m in rx.finditer(t):
+                    score[i] += len(gap.findall(m.group(0))) + 1
+        cols[topic] = score
+    return pd.DataFrame(cols, index=text.index, columns=list(lex), dtype="int64")
 
 
 def _primary_topics(
