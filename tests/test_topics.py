@@ -704,3 +704,44 @@ def test_topic_scores_equal_the_extractall_version():
     custom = {"a": ["alpha beta"], "b": [], "c": ["gamma"]}
     t2 = pd.Series(["alpha  beta gamma", "alpha-beta", "", "gammas"], dtype="string")
     pd.testing.assert_frame_equal(_topic_scores(t2, custom), extractall_scores(t2, custom))
+
+
+def test_conflict_days_and_blank_topics_equal_the_general_path():
+    from patterns.timeutil import diary_day
+    from patterns.topics import _conflict_days
+
+    ts = pd.Series(pd.to_datetime(["2026-03-29T00:30Z", "2026-03-29T02:30Z", "2026-06-01T03:59Z"]))
+    rows = pd.DataFrame(
+        {"couple_id": pd.array(["c1", "c2", "c1"], dtype="string"), "ts": ts.dt.as_unit("ns")}
+    )
+    assert rows["ts"].dtype == "datetime64[ns, UTC]"  # the integer path's input
+    zones = {"c1": "Europe/Amsterdam", "c2": "America/New_York"}
+    import patterns.timeutil as timeutil
+
+    for z in (zones, "UTC"):
+        want = diary_day(rows["ts"], rows["couple_id"], z, cutoff_hour=4)
+        real, timeutil.diary_day = timeutil.diary_day, None  # the integer path only
+        try:
+            got = _conflict_days(rows, z, 4)
+        finally:
+            timeutil.diary_day = real
+        pd.testing.assert_series_equal(got, want, check_exact=True)
+    odd = rows.assign(couple_id=pd.array(["c1", None, "c1"], dtype="string"))
+    pd.testing.assert_series_equal(
+        _conflict_days(odd, zones, 4), diary_day(odd["ts"], odd["couple_id"], zones, cutoff_hour=4)
+    )
+    # a blank topic without the conflict flag is no conflict; a real one is
+    ci = pd.DataFrame(
+        {
+            "couple_id": ["c1"] * 4,
+            "partner": ["a"] * 4,
+            "ts": pd.to_datetime(
+                ["2026-03-02T20:00Z", "2026-03-03T20:00Z", "2026-03-04T20:00Z", "2026-03-05T20:00Z"]
+            ),
+            "conflict": pd.array([False, False, True, None], dtype="boolean"),
+            "conflict_topic": pd.array(["  ", "money", None, "\t"], dtype="string"),
+        }
+    )
+    log = conflict_log(None, ci)
+    assert log["day"].dt.day.tolist() == [3, 4]
+    assert log["topic"].tolist() == ["money", "other"]

@@ -712,7 +712,8 @@ def test_measure_equals_the_float64_round_trip():
 
 
 @pytest.mark.parametrize("cutoff", [0, 4, 23])
-def test_checkin_days_integer_path_equals_diary_day(cutoff):
+def test_checkin_days_integer_path_equals_diary_day(cutoff, monkeypatch):
+    import patterns.trends as trends
     from patterns.timeutil import diary_day
     from patterns.trends import _diary_days
 
@@ -721,6 +722,7 @@ def test_checkin_days_integer_path_equals_diary_day(cutoff):
     ts = pd.Timestamp("2026-03-20", tz="UTC") + pd.to_timedelta(
         rng.integers(0, 60 * 24 * 3600, n), unit="s"
     )  # across the March and (southern) April DST changes
+    ts = ts.as_unit("ns")  # the loader's unit (another unit takes diary_day itself)
     ci = pd.DataFrame(
         {
             "couple_id": pd.array(rng.choice(["c1", "c2", "c3", "c4"], n), dtype="string"),
@@ -729,9 +731,18 @@ def test_checkin_days_integer_path_equals_diary_day(cutoff):
         }
     )
     zones = {"c1": "Europe/Amsterdam", "c2": "America/New_York", "c3": "Australia/Sydney"}
+    wants = {}
     for tz in (zones, "Asia/Kolkata", "UTC"):  # c4 has no zone: UTC
-        want = diary_day(ci["ts"], ci["couple_id"], tz, cutoff_hour=cutoff)
-        pd.testing.assert_series_equal(_diary_days(ci, tz, cutoff), want, check_exact=True)
+        wants[str(tz)] = diary_day(ci["ts"], ci["couple_id"], tz, cutoff_hour=cutoff)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the integer path was not taken")
+
+    monkeypatch.setattr(trends, "diary_day", refuse)
+    for tz in (zones, "Asia/Kolkata", "UTC"):
+        got = _diary_days(ci, tz, cutoff)
+        pd.testing.assert_series_equal(got, wants[str(tz)], check_exact=True)
+    monkeypatch.undo()
     # a row without a couple: diary_day itself (its zone rule for a missing id)
     odd = ci.assign(couple_id=ci["couple_id"].mask(ci.index == 5))
     want = diary_day(odd["ts"], odd["couple_id"], zones, cutoff_hour=cutoff)

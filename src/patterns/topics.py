@@ -576,7 +576,10 @@ def _conflict_log(
             if "conflict_topic" in checkins
             else pd.Series(pd.NA, index=checkins.index, dtype=_STR)
         )
-        has_topic = ctag.str.strip().fillna("").ne("")
+        # a topic that is not blank (stripped only where there is one: most rows have none)
+        present = ctag.notna().to_numpy(dtype=bool)
+        has_topic = np.zeros(len(ctag), dtype=bool)
+        has_topic[present] = ctag[present].str.strip().ne("").to_numpy(dtype=bool)
         keep = (flag | has_topic).to_numpy(dtype=bool)
         used = [
             c
@@ -604,7 +607,7 @@ def _conflict_log(
             ).join(assigned)
         )
     rows = pd.concat(parts, ignore_index=True)
-    rows["day"] = timeutil.diary_day(rows["ts"], rows["couple_id"], zones, cutoff_hour=cutoff_hour)
+    rows["day"] = _conflict_days(rows, zones, cutoff_hour)
     rows = _adopt_day_topic(rows)
     out = _dedupe(rows, include_text=include_text)
     # shared, not deep-copied, by frames pandas derives from ``out`` (1,000 couples: ~1 s)
@@ -617,6 +620,20 @@ def _conflict_log(
             timeutil.TimezoneMap(zones) if isinstance(zones, Mapping) else zones
         )
     return out
+
+
+def _conflict_days(rows: pd.DataFrame, zones: Any, cutoff_hour: int) -> pd.Series:
+    """:func:`patterns.timeutil.diary_day` of the conflict rows (by the integer path of
+    :func:`patterns.trends._local_days` when it applies)."""
+    from patterns.trends import _local_days
+
+    couple, names = _fast.codes(rows["couple_id"].astype(_STR))
+    day = _local_days(rows["ts"], couple, names, zones, cutoff_hour)
+    if day is None:
+        return timeutil.diary_day(rows["ts"], rows["couple_id"], zones, cutoff_hour=cutoff_hour)
+    return pd.Series(
+        day, index=rows.index, name=rows["ts"].name if isinstance(zones, str) else None
+    )
 
 
 def _float_col(df: pd.DataFrame, col: str) -> pd.Series:
@@ -748,6 +765,7 @@ def _dedupe(rows: pd.DataFrame, *, include_text: bool) -> pd.DataFrame:
     }
     cc, _ = _fast.codes(rows["couple_id"], sort=True)
     tc, _ = _fast.codes(rows["topic"], sort=True)
+    final = None  # the output order, when known from integer keys
     day = rows["day"].to_numpy()
     ts = rows["ts"]
     if (
@@ -764,13 +782,17 @@ def _dedupe(rows: pd.DataFrame, *, include_text: bool) -> pd.DataFrame:
         order = np.lexsort((ts.array.asi8, rows["src"].to_numpy(), tc, day.view("int64"), cc))
         cs, ds, ts_ = cc[order], day.view("int64")[order], tc[order]
         new = np.r_[True, (cs[1:] != cs[:-1]) | (ds[1:] != ds[:-1]) | (ts_[1:] != ts_[:-1])]
+        # output order (couple, first time, topic), stable, from the groups' sorted codes:
+        # the order sort_values(["couple_id", "ts", "topic"], kind="stable") gives
+        start = np.flatnonzero(new)
+        final = np.lexsort((ts_[start], ts.array.asi8[order][start], cs[start]))
         if (
             not include_text
             and rank.dtype == np.int64
             and not rows["partner"].isna().any()
             and not rows["other_topics"].isna().any()
         ):
-            out = _dedupe_runs(rows, order, np.flatnonzero(new), keys)
+            out = _dedupe_runs(rows, order, start, keys)
         else:
             rows = rows.iloc[order]
             pcode, _ = _fast.codes(rows["partner"])
@@ -801,7 +823,10 @@ def _dedupe(rows: pd.DataFrame, *, include_text: bool) -> pd.DataFrame:
         notes = g["note"].agg(lambda s: " | ".join(s.dropna().astype(str))).reset_index(drop=True)
         out["note"] = notes.astype(_STR)
         cols.append("note")
-    out = out.sort_values(["couple_id", "ts", "topic"], kind="stable")
+    if final is None:
+        out = out.sort_values(["couple_id", "ts", "topic"], kind="stable")
+    else:
+        out = out.take(final)
     return out[cols].reset_index(drop=True)
 
 
