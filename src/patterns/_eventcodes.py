@@ -185,7 +185,12 @@ def _couple_time_order(couple: np.ndarray, ts: np.ndarray) -> np.ndarray:
     same = couple[1:] == couple[:-1]
     starts = np.flatnonzero(np.r_[True, ~same])
     run_couple = couple[starts]
-    if len(np.unique(run_couple)) == len(starts) and not np.any(same & (ts[1:] < ts[:-1])):
+    # more runs than couple codes cannot be one run each (skips a unique of millions of
+    # runs when rows are interleaved, e.g. in time order)
+    one_run_each = len(starts) <= int(couple.max()) - int(couple.min()) + 1 and len(
+        np.unique(run_couple)
+    ) == len(starts)
+    if one_run_each and not np.any(same & (ts[1:] < ts[:-1])):
         # each couple one contiguous run already in time order (the usual export): order
         # the runs by couple code and keep each run as is — no sort of every row
         return _runs_in_order(starts, n, run_couple)
@@ -227,6 +232,8 @@ def _run_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] |
     change = pc.not_equal(arrow.slice(1), arrow.slice(0, n - 1))
     starts = np.flatnonzero(change.to_numpy(zero_copy_only=False)) + 1
     starts = np.concatenate([np.zeros(1, dtype=starts.dtype), starts]).astype(np.int64)
+    if len(starts) > max(1024, n // 64):
+        return None  # many runs (rows interleaved, e.g. in time order): not one run each
     names = np.asarray(arrow.take(starts).to_numpy(zero_copy_only=False), dtype=object)
     if len(set(names.tolist())) != len(names):
         return None  # a value in more than one run: hash every row instead

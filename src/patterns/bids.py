@@ -168,8 +168,7 @@ def _match(events: pd.DataFrame, passes: int) -> tuple[Encoded, dict[str, np.nda
         r_couple = enc.couple[r_idx]
         r_group = r_couple * n_act + enc.other_of(r_couple, enc.actor[r_idx])  # (couple, partner)
         if "bid_id" in events.columns:
-            bid_key = _bid_keys(events["bid_id"], enc)
-            b_key, r_key = bid_key[b_idx], bid_key[r_idx]
+            b_key, r_key = _bid_keys(events["bid_id"], enc, b_idx, r_idx, b_rank, r_rank)
             _match_ids(b_key, r_key, b_group, r_group, resp)
             by_id = resp < nr
             pending = np.flatnonzero(r_key < 0)
@@ -196,26 +195,58 @@ def _match(events: pd.DataFrame, passes: int) -> tuple[Encoded, dict[str, np.nda
 _ID_BLOCK = 1 << 16
 
 
-def _bid_keys(values: pd.Series, enc: Encoded) -> np.ndarray:
-    """Integer keys of ``bid_id`` that are equal exactly when the ids are equal within a
-    couple (all the matching compares; missing → −1); unique across blocks, below the row
-    count (what :func:`patterns._fast.codes_within` gives with ``distinct_blocks``).
+def _bid_keys(
+    values: pd.Series,
+    enc: Encoded,
+    b_idx: np.ndarray,
+    r_idx: np.ndarray,
+    b_rank: np.ndarray,
+    r_rank: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integer keys of the bids' and the responses' ``bid_id`` that are equal exactly when
+    the ids are equal within a couple (all the matching compares; missing → −1); unique
+    across blocks, below the row count (what :func:`patterns._fast.codes_within` gives with
+    ``distinct_blocks``).
 
     Hashed per block of about :data:`_ID_BLOCK` rows of whole couples (a hash table that
     stays in the CPU cache). When each couple's rows are one run (the usual export), the
-    blocks are slices of the column itself and the int32 codes are offset into the result
-    in one pass — written here instead of calling ``codes_within``, which orders the rows
-    and fills the nulls block by block (0.11 -> 0.08 s at 1,000 couples).
+    blocks are slices of the column itself; otherwise only the bids' and responses' ids
+    are taken, in (couple, time) order (``*_rank`` are their positions in that order).
+    Written here instead of calling ``codes_within``, which takes every row's id in that
+    order and fills the nulls block by block (0.11 -> 0.08 s at 1,000 couples in runs).
     """
     arrow = _fast._arrow_strings(values)
-    if arrow is None or enc.run_starts is None:
-        return _fast.codes_within(
+    if arrow is None:  # not Arrow strings: one table of every id (also valid)
+        keys = _fast.codes_within(
             values, enc.couple, enc.order(), block=_ID_BLOCK, distinct_blocks=True
         )
+        return keys[b_idx], keys[r_idx]
+    if enc.run_starts is not None:
+        keys = _hash_blocks(arrow, enc.run_starts)
+        return keys[b_idx], keys[r_idx]
+    import pyarrow as pa
+
+    n = len(enc.couple)
+    wanted = np.zeros(n, dtype=bool)  # positions in the (couple, time, row) order
+    wanted[b_rank] = True
+    wanted[r_rank] = True
+    pos = np.flatnonzero(wanted)
+    rows = enc.order()[pos]
+    couple = enc.couple[rows]
+    starts = np.flatnonzero(np.r_[True, couple[1:] != couple[:-1]])
+    key_at = np.empty(n, dtype=np.int64)
+    key_at[pos] = _hash_blocks(arrow.take(pa.array(rows)), starts)
+    return key_at[b_rank], key_at[r_rank]
+
+
+def _hash_blocks(arrow, starts: np.ndarray) -> np.ndarray:
+    """Codes of an Arrow string column whose groups (couples) start at ``starts``: hashed
+    per block of whole groups of about :data:`_ID_BLOCK` rows, each block's codes offset
+    past the previous blocks' (so a code names one block's value), −1 for missing."""
     import pyarrow.compute as pc
 
-    n, starts = len(arrow), enc.run_starts
-    # each block ends at the first couple starting at or after a multiple of the block size
+    n = len(arrow)
+    # each block ends at the first group starting at or after a multiple of the block size
     at = np.searchsorted(starts, np.arange(_ID_BLOCK, n, _ID_BLOCK))
     cuts = np.unique(np.r_[0, starts[np.minimum(at, len(starts) - 1)], n])
     out = np.empty(n, dtype=np.int64)
