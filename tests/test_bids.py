@@ -189,7 +189,7 @@ def test_id_matching_same_for_unique_and_repeated_ids(block, monkeypatch):
     # ids unique everywhere take the direct id table; the same ids renamed per couple
     # ("b0", "b1", ... in every couple: equal within a couple exactly as before) and a
     # duplicated id within a couple take the sorted search; all pair the same responses,
-    # with large and tiny hashing blocks, couples in runs and shuffled (codes_within)
+    # with large and tiny hashing blocks, couples in runs and shuffled (ids taken per couple)
     import patterns.bids as bids_module
 
     monkeypatch.setattr(bids_module, "_ID_BLOCK", block)
@@ -271,11 +271,12 @@ def _loop_matches(ev: pd.DataFrame, passes: int = 3) -> list:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("shuffle", [False, True])
-def test_matching_equals_a_plain_loop(seed, shuffle):
+@pytest.mark.parametrize("layout", ["runs", "shuffled", "by_time"])
+def test_matching_equals_a_plain_loop(seed, layout):
     # small random logs with every hard case: ids repeated within and across couples,
     # ids naming the responder's own bid or no bid, missing ids, tied times, one-actor
-    # couples, out-of-order rows (shuffle: the general path, not the in-order one)
+    # couples; couples in runs (row positions rank), shuffled and in global time order
+    # (ranks from the couple-time order, ids taken per couple)
     rng = np.random.default_rng(seed)
     n = 300
     couple = rng.choice(["c1", "c2", "c3", "c4"], size=n)
@@ -292,8 +293,10 @@ def test_matching_equals_a_plain_loop(seed, shuffle):
         "events",
     )
     ev = ev.sort_values(["couple_id", "ts"], kind="stable").reset_index(drop=True)
-    if shuffle:
+    if layout == "shuffled":
         ev = ev.sample(frac=1, random_state=seed).reset_index(drop=True)
+    if layout == "by_time":  # couples interleaved, rows in time order
+        ev = ev.sort_values("ts", kind="stable").reset_index(drop=True)
     for frame in (ev, ev.drop(columns="bid_id")):
         for passes in (1, 3):
             got = match_responses(frame, passes=passes)

@@ -67,12 +67,15 @@ def test_sorted_codes_equal_fast_codes(case):
 
 def test_run_codes_refuses_what_it_cannot_do():
     assert _run_codes(_arrow(["a", "b", "a"])) is None  # "a" in two runs
+    assert _run_codes(_arrow(["a", "b"] * 3000)) is None  # interleaved: gives up early
     assert _run_codes(_arrow(["a", None, None])) is None  # missing values
     assert _run_codes(_arrow([])) is None
     assert _run_codes(pd.Series(["a", "a", "b"], dtype=object)) is None  # not Arrow strings
 
 
-@pytest.mark.parametrize("layout", ["sorted", "blocks", "blocks_back_in_time", "shuffled"])
+@pytest.mark.parametrize(
+    "layout", ["sorted", "blocks", "blocks_back_in_time", "shuffled", "by_time"]
+)
 def test_order_equals_lexsort(layout):
     rng = np.random.default_rng(5)
     n, k = 4000, 30
@@ -90,6 +93,9 @@ def test_order_equals_lexsort(layout):
     if layout == "shuffled":
         o = rng.permutation(n)
         couple, ts = couple[o], ts[o]
+    if layout == "by_time":  # couples interleaved, every row in time order
+        o = np.argsort(ts, kind="stable")
+        couple, ts = couple[o], ts[o]
     want = np.lexsort((ts, couple))
     np.testing.assert_array_equal(_couple_time_order(couple, ts), want)
     ev = pd.DataFrame(
@@ -104,7 +110,7 @@ def test_order_equals_lexsort(layout):
     np.testing.assert_array_equal(enc.couple, couple)
     np.testing.assert_array_equal(enc.order(), want)
     assert enc.blocked() == (layout in ("sorted", "blocks"))
-    assert (enc.run_starts is not None) == (layout != "shuffled")
+    assert (enc.run_starts is not None) == (layout not in ("shuffled", "by_time"))
     if enc.blocked():  # any ascending subset of rows comes out in the same order
         rows = np.flatnonzero(rng.random(n) < 0.3)
         np.testing.assert_array_equal(enc.in_order(rows), want[np.isin(want, rows)])
