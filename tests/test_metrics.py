@@ -385,6 +385,7 @@ def test_parts_in_threads_give_the_identical_table(sim, table, monkeypatch, cpus
 
     monkeypatch.setattr(metrics, "_THREAD_MIN_ROWS", 0)
     monkeypatch.setattr(metrics, "_usable_cpus", lambda: cpus)
+    monkeypatch.setattr(metrics, "_idle_cpus", lambda: cpus)
     seen = {}  # part -> (thread, the memo dict that part saw)
     for name in ("_checkin_part", "_bid_part", "_episode_weeks", "_conflict_part"):
         part = getattr(metrics, name)
@@ -422,6 +423,9 @@ def test_parts_inline_for_small_input_or_one_cpu(sim, table, monkeypatch):
     monkeypatch.setattr(metrics, "_THREAD_MIN_ROWS", 0)
     monkeypatch.setattr(metrics, "_usable_cpus", lambda: 1)
     pd.testing.assert_frame_equal(couple_week_metrics(sim), table, check_exact=True)
+    monkeypatch.setattr(metrics, "_usable_cpus", lambda: 2)
+    monkeypatch.setattr(metrics, "_idle_cpus", lambda: 1)  # the other CPU is busy
+    pd.testing.assert_frame_equal(couple_week_metrics(sim), table, check_exact=True)
     assert where == {threading.get_ident()}
 
 
@@ -432,6 +436,7 @@ def test_parts_failure_raises_the_first_in_table_order(sim, monkeypatch):
 
     monkeypatch.setattr(metrics, "_THREAD_MIN_ROWS", 0)
     monkeypatch.setattr(metrics, "_usable_cpus", lambda: 4)
+    monkeypatch.setattr(metrics, "_idle_cpus", lambda: 4)
 
     def fail(message):
         def part(*args, **kwargs):
@@ -458,6 +463,13 @@ def test_usable_cpus_follows_the_affinity_mask(monkeypatch):
 
     if hasattr(os, "sched_getaffinity"):
         assert metrics._usable_cpus() == len(os.sched_getaffinity(0))
+    monkeypatch.setattr(metrics, "_usable_cpus", lambda: 2)
+    for load, idle in ((0.0, 2), (0.4, 2), (0.6, 1), (1.9, 1), (7.0, 1)):
+        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
+        assert metrics._idle_cpus() == idle
+    monkeypatch.delattr(os, "getloadavg")
+    assert metrics._idle_cpus() == 2
+    monkeypatch.undo()
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
     monkeypatch.setattr(os, "cpu_count", lambda: None)
     assert metrics._usable_cpus() == 1
