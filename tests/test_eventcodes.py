@@ -159,3 +159,31 @@ def test_encoding_same_with_and_without_runs(runs, third):
     assert enc.blocked() == runs  # c2 before c1: blocked, runs reordered by in_order
     if runs:
         np.testing.assert_array_equal(enc.in_order(np.array([1, 2, 3, 6])), [3, 1, 2, 6])
+
+
+@pytest.mark.parametrize(
+    "zones",
+    ["UTC", "Europe/Amsterdam", {"c1": "Australia/Sydney", "c2": "America/New_York"}, {}],
+)
+def test_local_days_and_weeks_match_timeutil(zones):
+    # one zone (every row at once; UTC without conversion) and several zones (per zone),
+    # across the March/April DST changes on both hemispheres, against timeutil.diary_day
+    # and week_start; inputs never modified
+    from patterns._eventcodes import local_day_ns, period_start_ns
+    from patterns.timeutil import diary_day, week_start
+
+    ts = pd.Series(pd.date_range("2026-03-25", periods=2000, freq="23min", tz="UTC"))
+    couple = np.arange(2000) % 3
+    names = np.array(["c1", "c2", "c3"], dtype=object)  # c3 (and all, for {}): UTC
+    ns = ts.dt.as_unit("ns").astype("int64").to_numpy()
+    before = ns.copy()
+    for cutoff in (0, 4, 23):
+        got = local_day_ns(ns, couple, names, zones, cutoff)
+        want = diary_day(ts, pd.Series(names[couple]), zones or "UTC", cutoff_hour=cutoff)
+        np.testing.assert_array_equal(got, want.to_numpy().astype("datetime64[ns]").view("i8"))
+        weeks = week_start(pd.Series(got.view("datetime64[ns]")))
+        np.testing.assert_array_equal(
+            period_start_ns(got, "W"), weeks.to_numpy().astype("datetime64[ns]").view("i8")
+        )
+    np.testing.assert_array_equal(ns, before)
+    assert got is not ns

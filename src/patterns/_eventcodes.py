@@ -347,16 +347,23 @@ def local_day_ns(
         if len(zones)
         else (np.array([], dtype=object), np.array([], dtype=np.int64))
     )
-    out = np.empty(len(ts_ns), dtype=np.int64)
-    zi = zone_of_couple[couple] if len(couple) else np.array([], dtype=np.int64)
-    for k, zone in enumerate(zone_names):  # a handful of IANA zones, not rows
-        m = zi == k
-        local = (
-            pd.DatetimeIndex(ts_ns[m].astype("datetime64[ns]"), tz="UTC")
-            .tz_convert(zone)
-            .tz_localize(None)
-        )
-        out[m] = local.as_unit("ns").asi8
+    ts_ns = np.asarray(ts_ns, dtype=np.int64)
+
+    def wall(utc: np.ndarray, zone: str) -> np.ndarray:
+        """Naive local wall-clock ns (UTC's wall clock is UTC itself: no conversion)."""
+        if zone == "UTC":
+            return utc
+        index = pd.DatetimeIndex(utc.view("datetime64[ns]"), tz="UTC")
+        return index.tz_convert(zone).tz_localize(None).as_unit("ns").asi8
+
+    if len(zone_names) == 1:  # one zone: every row at once, no masks
+        out = np.array(wall(ts_ns, zone_names[0]), dtype=np.int64)  # a fresh array
+    else:
+        out = np.empty(len(ts_ns), dtype=np.int64)
+        zi = zone_of_couple[couple] if len(couple) else np.array([], dtype=np.int64)
+        for k, zone in enumerate(zone_names):  # a handful of IANA zones, not rows
+            m = zi == k
+            out[m] = wall(ts_ns[m], zone)
     # (local − cutoff) // day * day, in place on the fresh array (no temporaries)
     out -= int(cutoff_hour) * 3600 * 10**9
     np.floor_divide(out, _DAY_NS, out=out)
