@@ -3,6 +3,8 @@ per-couple independence (the Dask contract), safe writing, dyadic layouts and th
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -385,7 +387,6 @@ def test_parts_in_threads_give_the_identical_table(sim, table, monkeypatch, cpus
 
     monkeypatch.setattr(metrics, "_THREAD_MIN_ROWS", 0)
     monkeypatch.setattr(metrics, "_usable_cpus", lambda: cpus)
-    monkeypatch.setattr(metrics, "_idle_cpus", lambda: cpus)
     seen = {}  # part -> (thread, the memo dict that part saw)
     for name in ("_checkin_part", "_bid_part", "_episode_weeks", "_conflict_part"):
         part = getattr(metrics, name)
@@ -405,7 +406,7 @@ def test_parts_in_threads_give_the_identical_table(sim, table, monkeypatch, cpus
     assert scopes[0] is not None and all(s is scopes[0] for s in scopes)  # one memo dict
 
 
-def test_parts_inline_for_small_input_or_one_cpu(sim, table, monkeypatch):
+def test_parts_inline_for_small_input_one_cpu_or_off_the_main_thread(sim, table, monkeypatch):
     import threading
 
     from patterns import metrics
@@ -423,10 +424,16 @@ def test_parts_inline_for_small_input_or_one_cpu(sim, table, monkeypatch):
     monkeypatch.setattr(metrics, "_THREAD_MIN_ROWS", 0)
     monkeypatch.setattr(metrics, "_usable_cpus", lambda: 1)
     pd.testing.assert_frame_equal(couple_week_metrics(sim), table, check_exact=True)
-    monkeypatch.setattr(metrics, "_usable_cpus", lambda: 2)
-    monkeypatch.setattr(metrics, "_idle_cpus", lambda: 1)  # the other CPU is busy
-    pd.testing.assert_frame_equal(couple_week_metrics(sim), table, check_exact=True)
     assert where == {threading.get_ident()}
+    # called from another thread (a Dask task, a caller's pool): inline on that thread
+    monkeypatch.setattr(metrics, "_usable_cpus", lambda: 2)
+    where.clear()
+    out = {}
+    caller = threading.Thread(target=lambda: out.update(t=couple_week_metrics(sim)))
+    caller.start()
+    caller.join()
+    pd.testing.assert_frame_equal(out["t"], table, check_exact=True)
+    assert where == {caller.ident}
 
 
 def test_parts_failure_raises_the_first_in_table_order(sim, monkeypatch):
@@ -436,7 +443,6 @@ def test_parts_failure_raises_the_first_in_table_order(sim, monkeypatch):
 
     monkeypatch.setattr(metrics, "_THREAD_MIN_ROWS", 0)
     monkeypatch.setattr(metrics, "_usable_cpus", lambda: 4)
-    monkeypatch.setattr(metrics, "_idle_cpus", lambda: 4)
 
     def fail(message):
         def part(*args, **kwargs):
@@ -459,20 +465,24 @@ def test_parts_failure_raises_the_first_in_table_order(sim, monkeypatch):
 def test_usable_cpus_follows_the_affinity_mask(monkeypatch):
     import os
 
-    from patterns import metrics
+    from patterns import _fast, metrics
 
+    assert metrics._usable_cpus is _fast.usable_cpus
     if hasattr(os, "sched_getaffinity"):
-        assert metrics._usable_cpus() == len(os.sched_getaffinity(0))
-    monkeypatch.setattr(metrics, "_usable_cpus", lambda: 2)
-    for load, idle in ((0.0, 2), (0.4, 2), (0.6, 1), (1.9, 1), (7.0, 1)):
-        monkeypatch.setattr(os, "getloadavg", lambda load=load: (load, load, load))
-        assert metrics._idle_cpus() == idle
-    monkeypatch.delattr(os, "getloadavg")
-    assert metrics._idle_cpus() == 2
-    monkeypatch.undo()
+        assert _fast.usable_cpus() == len(os.sched_getaffinity(0))
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5})
+        assert _fast.usable_cpus() == 3
     monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert _fast.usable_cpus() == 6
     monkeypatch.setattr(os, "cpu_count", lambda: None)
-    assert metrics._usable_cpus() == 1
+    assert _fast.usable_cpus() == 1
+    assert not _fast.may_thread(1) and _fast.may_thread(2)  # (pytest: the main thread)
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(_fast.may_thread(8)))
+    t.start()
+    t.join()
+    assert seen == [False]
 
 
 def test_yes_flags_and_shared_checkin_pairs_equal_the_general_path(sim):

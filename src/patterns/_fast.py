@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from statistics import NormalDist
@@ -27,15 +29,48 @@ import pandas as pd
 __all__ = [
     "codes",
     "codes_within",
+    "may_thread",
     "memo",
     "shared_keys",
     "sharing",
     "strings",
     "unique_inverse",
+    "usable_cpus",
     "wilson",
 ]
 
 _SCOPE: ContextVar[dict[Any, Any] | None] = ContextVar("patterns_shared_keys", default=None)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (e.g. under a batch scheduler or
+    ``taskset``) where the OS has one, else the machine's CPU count.
+
+    Examples
+    --------
+    >>> usable_cpus() >= 1
+    True
+    """
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity mask (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+def may_thread(cpus: int) -> bool:
+    """Whether work may be spread over ``cpus`` threads here: 2 or more, and called on the
+    main thread.
+
+    Off the main thread (a Dask worker's task, a caller's thread pool, the loader's own
+    background thread) work stays on the caller's thread: that caller already runs things
+    side by side, and pools within pools would only oversubscribe the CPUs.
+
+    Examples
+    --------
+    >>> may_thread(1)
+    False
+    """
+    return cpus >= 2 and threading.current_thread() is threading.main_thread()
 
 
 @contextlib.contextmanager

@@ -354,10 +354,9 @@ def default_jobs() -> int:
     >>> 1 <= default_jobs() <= 4
     True
     """
-    import os
+    from patterns._fast import usable_cpus
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(4, cores or 1))
+    return max(1, min(4, usable_cpus()))
 
 
 def _one_malloc_arena() -> bool:

@@ -146,7 +146,6 @@ import hashlib
 import io
 import json
 import mmap
-import os
 import re
 import stat
 import threading
@@ -160,7 +159,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from patterns import schema
+from patterns import _fast, schema
 from patterns.errors import ExportError, check_option
 from patterns.timeutil import TimezoneMap
 
@@ -1094,22 +1093,13 @@ _DIGEST_THREAD_MIN_BYTES = 8 << 20
 _PARSE_THREADS_MIN_BYTES = 8 << 20
 
 
-def _usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, e.g. under a batch scheduler)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # not Linux
-        return os.cpu_count() or 1
+_usable_cpus = _fast.usable_cpus  # (a module name, so tests can pretend other machines)
 
 
 def _may_thread() -> bool:
-    """Whether a load may start threads: 2+ usable CPUs and called on the main thread.
-
-    Off the main thread (a Dask worker's task, the check-ins file's own thread below, a
-    caller's thread pool) the work stays on the caller's thread: the caller already
-    runs things side by side, and threads within threads would only oversubscribe.
-    """
-    return _usable_cpus() >= 2 and threading.current_thread() is threading.main_thread()
+    """Whether a load may start threads (:func:`patterns._fast.may_thread`: 2+ usable
+    CPUs, on the main thread; e.g. the check-ins file's own thread checks inline)."""
+    return _fast.may_thread(_usable_cpus())
 
 
 def _read_member(cont: _Container, name: str, table: str | None, cfg: dict) -> tuple:

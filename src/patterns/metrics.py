@@ -24,7 +24,6 @@ True
 from __future__ import annotations
 
 import contextvars
-import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -557,7 +556,7 @@ def _episode_weeks(
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Cells:
     """One part of the table: values per (couple, week) cell, on integer keys.
 
@@ -741,29 +740,8 @@ _THREAD_MIN_ROWS = 100_000
 _MAX_THREADS = 4
 
 
-def _idle_cpus() -> int:
-    """About how many CPUs other processes leave idle: usable CPUs minus the 1-minute load
-    average, rounded, at least 1 (usable CPUs where there is no load average).
-
-    Measured on a 2-core machine shared with other jobs (1,000 couples): with the second
-    core idle, two threads cut the table's wall time by 0.3-0.5 s; with it busy they saved
-    no wall time and cost 0.1-0.4 s more CPU (system time: GIL hand-offs and page faults
-    of two threads), so the parts then run in one thread. The table is the same either way.
-    """
-    usable = _usable_cpus()
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average (Windows)
-        return usable
-    return max(1, min(usable, int(usable - load + 0.5)))
-
-
-def _usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask where the OS has one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # no sched_getaffinity (macOS, Windows)
-        return os.cpu_count() or 1
+# (a module name, so tests can pretend other machines)
+_usable_cpus = _fast.usable_cpus
 
 
 class _Parts:
@@ -773,9 +751,12 @@ class _Parts:
     ``submit(task)`` returns a function giving the task's result. With a pool, the task
     starts at once (tasks start in the order submitted); inline, it runs when its result is
     asked for, so the parts run in the order their results are asked for. The pool has
-    ``min(4, usable CPUs, idle CPUs, parts)`` threads; inline when that is one thread or
-    the input has fewer than ``_THREAD_MIN_ROWS`` rows. The heavy loops of numpy, pandas and pyarrow
-    release the GIL. Each task runs in its own copy of this context, so
+    ``min(4, usable CPUs, parts)`` threads; inline when that is one thread, the input has
+    fewer than ``_THREAD_MIN_ROWS`` rows, or the call is not on the main thread (a Dask
+    task, a caller's pool: :func:`patterns._fast.may_thread`). The heavy loops of numpy,
+    pandas and pyarrow release the GIL. With the second core busy (other jobs) the threads
+    save no wall time and cost 0.1-0.4 s more CPU at 1,000 couples; with it free they cut
+    the table's wall time by 0.3-0.5 s. Each task runs in its own copy of this context, so
     :func:`patterns._fast.memo`'s per-call dict (a ``ContextVar``, which threads do not
     inherit) is the same dict object in every task; a key two tasks compute at once is
     computed twice and either (identical) value kept. A failed task raises when its result
@@ -784,10 +765,10 @@ class _Parts:
     """
 
     def __init__(self, *, rows: int, parts: int) -> None:
-        workers = min(_MAX_THREADS, _usable_cpus(), parts, _idle_cpus())
+        workers = min(_MAX_THREADS, _usable_cpus(), parts)
         self._pool = (
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="patterns-metrics")
-            if workers > 1 and rows >= _THREAD_MIN_ROWS
+            if _fast.may_thread(workers) and rows >= _THREAD_MIN_ROWS
             else None
         )
 
