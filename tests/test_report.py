@@ -443,10 +443,10 @@ def test_cli_jobs_default_is_the_cores_at_most_4(small_export, tmp_path, monkeyp
     assert cli.default_jobs() == 4
 
 
-def test_console_command_asks_glibc_for_one_malloc_arena(monkeypatch):
-    """``patterns`` (the console command, not the library) sets glibc's M_ARENA_MAX to 1
-    before running, unless the user chose an arena count; elsewhere it does nothing. (The
-    C library is stubbed: the test process itself is not retuned.)"""
+def test_console_command_tunes_glibc_malloc_unless_the_user_did(monkeypatch):
+    """``patterns`` (the console command, not the library) sets glibc's arena count and
+    mmap/trim thresholds before running, unless the user tuned malloc; elsewhere it does
+    nothing. (The C library is stubbed: the test process itself is not retuned.)"""
     import ctypes
 
     from patterns import cli
@@ -460,32 +460,34 @@ def test_console_command_asks_glibc_for_one_malloc_arena(monkeypatch):
 
     monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
     monkeypatch.setattr(sys, "platform", "linux")
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
-    assert cli._one_malloc_arena() is True
-    assert asked == [(-8, 1)]  # M_ARENA_MAX (malloc.h), one arena
+    for var in [k for k in os.environ if k.startswith("MALLOC_")] + ["GLIBC_TUNABLES"]:
+        monkeypatch.delenv(var, raising=False)
+    assert cli._tune_malloc() is True
+    # M_ARENA_MAX 1, M_MMAP_THRESHOLD 32 MB, M_TRIM_THRESHOLD 1 GB, M_TOP_PAD 64 MB
+    assert asked == [(-8, 1), (-3, 32 << 20), (-1, 1 << 30), (-2, 64 << 20)]
     for var, value in (
         ("MALLOC_ARENA_MAX", "4"),
+        ("MALLOC_TRIM_THRESHOLD_", "0"),
         ("GLIBC_TUNABLES", "glibc.malloc.check=0:glibc.malloc.arena_max=4"),
     ):
         with monkeypatch.context() as m:
             m.setenv(var, value)
-            assert cli._one_malloc_arena() is False  # the user's setting wins
+            assert cli._tune_malloc() is False  # the user's setting wins
     monkeypatch.setattr(sys, "platform", "darwin")
-    assert cli._one_malloc_arena() is False
-    assert asked == [(-8, 1)]
+    assert cli._tune_malloc() is False
+    assert len(asked) == 4
 
     def no_glibc(name):
         raise OSError("libc.so.6: cannot open shared object file")
 
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(ctypes, "CDLL", no_glibc)  # e.g. musl
-    assert cli._one_malloc_arena() is False
+    assert cli._tune_malloc() is False
     calls = []
-    monkeypatch.setattr(cli, "_one_malloc_arena", lambda: calls.append("arena"))
+    monkeypatch.setattr(cli, "_tune_malloc", lambda: calls.append("malloc"))
     monkeypatch.setattr(cli, "app", lambda: calls.append("app"))
     cli.main()
-    assert calls == ["arena", "app"]
+    assert calls == ["malloc", "app"]
 
 
 @pytest.mark.notebooks
