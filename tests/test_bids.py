@@ -163,6 +163,16 @@ def test_errors():
         turning_rates(ev.drop(columns="code"))
     with pytest.raises(ValueError, match="match_responses: passes must be a positive"):
         match_responses(ev, passes=0)
+    # the shared rule (errors.check_int): a float or bool count is refused, NumPy ints pass
+    for bad in (2.0, True):
+        with pytest.raises(ValueError, match="match_responses: passes must be a positive integer"):
+            match_responses(ev, passes=bad)
+    pd.testing.assert_frame_equal(match_responses(ev, passes=np.int64(3)), match_responses(ev))
+    with pytest.raises(ValueError, match="confidence must be a number strictly between 0 and 1"):
+        turning_rates(ev, confidence=True)
+    pd.testing.assert_frame_equal(
+        turning_rates(ev, confidence=np.float32(0.9)), turning_rates(ev, confidence=0.9), rtol=1e-6
+    )
 
 
 def test_missing_time_is_a_clear_error():

@@ -354,6 +354,9 @@ def test_errors():
         ValueError, match="pursue_withdraw_episodes: min_rounds must be a positive integer; got 0"
     ):
         pursue_withdraw_episodes(ev, min_rounds=0)
+    for bad in (2.0, True, "2"):  # the shared rule (errors.check_int)
+        with pytest.raises(ValueError, match="min_rounds must be a positive integer"):
+            pursue_withdraw_episodes(ev, min_rounds=bad)
     with pytest.raises(ValueError, match="max_gap must be a positive duration"):
         pursue_withdraw_episodes(ev, max_gap="0s")
     with pytest.raises(ValueError, match="max_gap must be a duration such as"):

@@ -37,8 +37,13 @@ from patterns._eventcodes import (
     period_start_ns,
     utc_from_ns,
 )
-from patterns.cycles import _check_confidence, _wilson
-from patterns.errors import check_duration, check_option, option_error
+from patterns.cycles import _wilson
+from patterns.errors import (
+    check_duration,
+    check_fraction,
+    check_int,
+    check_option,
+)
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR, resolve_timezones
 
 __all__ = ["REFERENCE_SOURCE", "TURNING_TOWARD_REFERENCE", "match_responses", "turning_rates"]
@@ -102,8 +107,7 @@ def match_responses(events: pd.DataFrame, *, passes: int = 3) -> pd.DataFrame:
     """
     func = "match_responses"
     schema.require_columns(events, ["couple_id", "ts", "actor", "code"], func=func)
-    if not isinstance(passes, int) or isinstance(passes, bool) or passes < 1:
-        raise option_error("passes", func, "a positive integer", passes)
+    passes = check_int(passes, "passes", func=func, minimum=1)
     enc, b = _match(events, passes)
     answered = b["r_kind"] >= 0
     latency = np.where(answered, (b["r_ts"] - b["ts"]) / 1e9, np.nan)
@@ -413,7 +417,7 @@ def turning_rates(
     schema.require_columns(events, ["couple_id", "ts", "actor", "code"], func=func)
     check_option("period", period, ["D", "W", "M"], func=func)
     win = check_duration(window, "window", func=func, example="1h")
-    _check_confidence(confidence, func)
+    confidence = check_fraction(confidence, "confidence", func=func)
     enc, b, period_ns, answered = _bid_periods(events, period, win, timezone, cutoff_hour)
     late = (b["r_kind"] >= 0) & ~answered
     kind = np.where(answered, b["r_kind"], 3)  # 0 toward, 1 away, 2 against, 3 missed

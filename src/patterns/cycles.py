@@ -38,7 +38,12 @@ from patterns._eventcodes import (
     utc_from_ns,
 )
 from patterns._fast import wilson as _wilson_closed
-from patterns.errors import check_duration, check_option, option_error
+from patterns.errors import (
+    check_duration,
+    check_fraction,
+    check_int,
+    check_option,
+)
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones, week_start
 
 __all__ = [
@@ -94,15 +99,6 @@ def _wilson(count: np.ndarray, nobs: np.ndarray, confidence: float):
     lo = np.where(nobs > 0, lo, np.nan)
     hi = np.where(nobs > 0, hi, np.nan)
     return lo, hi
-
-
-def _check_confidence(confidence, func):
-    if not (
-        isinstance(confidence, float | int)
-        and not isinstance(confidence, bool)
-        and 0 < confidence < 1
-    ):
-        raise option_error("confidence", func, "a number strictly between 0 and 1", confidence)
 
 
 def pursue_withdraw_episodes(
@@ -182,12 +178,7 @@ def pursue_withdraw_episodes(
     """
     func = "pursue_withdraw_episodes"
     schema.require_columns(events, ["couple_id", "ts", "actor", "code"], func=func)
-    if (
-        not isinstance(min_rounds, int | np.integer)
-        or isinstance(min_rounds, bool)
-        or min_rounds < 1
-    ):
-        raise option_error("min_rounds", func, "a positive integer", min_rounds)
+    min_rounds = check_int(min_rounds, "min_rounds", func=func, minimum=1)
     gap = check_duration(max_gap, "max_gap", func=func)
     twin = gap if topic_window is None else check_duration(topic_window, "topic_window", func=func)
     runs = _episode_runs(events, min_rounds, gap)
@@ -494,7 +485,7 @@ def pursuer_share(
         episodes, ["couple_id", "start", "pursuer", "withdrawer"], func=func, table="episodes"
     )
     check_option("period", period, ["D", "W", "M"], func=func)
-    _check_confidence(confidence, func)
+    confidence = check_fraction(confidence, "confidence", func=func)
     cols = [
         "couple_id",
         "period_start",
@@ -595,7 +586,7 @@ def episode_summary(
         func=func,
         table="episodes",
     )
-    _check_confidence(confidence, func)
+    confidence = check_fraction(confidence, "confidence", func=func)
     ep = pd.DataFrame(
         {
             "couple_id": episodes["couple_id"].astype(str).to_numpy(),
