@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
@@ -88,8 +89,12 @@ def test_checkin_completion_uses_local_diary_days():
 
 def test_checkin_completion_errors():
     ci = _checkins()
-    with pytest.raises(ValueError, match="confidence must be a number in"):
+    with pytest.raises(
+        ValueError, match="checkin_completion: confidence must be a number strictly between 0 and 1"
+    ):
         checkin_completion(ci, confidence=95)
+    with pytest.raises(ValueError, match="confidence must be a number strictly between 0 and 1"):
+        checkin_completion(ci, confidence=math.nan)
     with pytest.raises(ValueError, match="end must be on or after start"):
         checkin_completion(ci, start="2026-03-10", end="2026-03-01")
     with pytest.raises(SchemaError, match="missing columns"):

@@ -313,6 +313,9 @@ def test_pooled_effect_recovers_couple_level_signal():
         ({"lag": 1.5}, "lag must be a positive integer"),
         ({"correction": "magic"}, "correction must be one of"),
         ({"permutations": -1}, "permutations must be a non-negative integer"),
+        ({"permutations": 9.0}, "permutations must be a non-negative integer; got 9.0"),
+        ({"permutations": 9, "seed": -1}, "lag_table: seed must be a non-negative integer"),
+        ({"permutations": 9, "seed": 1.0}, "lag_table: seed must be a non-negative integer"),
         ({"permutations": 10, "merge_repeats": True}, "0 when merge_repeats=True"),
         ({"labels": ["a"]}, "labels must be unique labels covering every code"),
         ({"labels": ["a", "a", "b"]}, "labels must be unique labels"),
@@ -352,6 +355,18 @@ def test_input_errors():
         pooled_effect(eff, method="bayes")
     with pytest.raises(ValueError, match="confidence must be a number strictly between"):
         pooled_effect(eff, confidence=95)
+    with pytest.raises(ValueError, match="lag_test: seed must be a non-negative integer"):
+        lag_test(list("abab"), permutations=9, seed="1")
+    # NumPy scalars pass the shared checks (errors.check_int / check_fraction)
+    pd.testing.assert_frame_equal(
+        lag_table(list("abbab"), lag=np.int64(1), permutations=np.int32(9), seed=np.int64(3)),
+        lag_table(list("abbab"), lag=1, permutations=9, seed=3),
+    )
+    pd.testing.assert_frame_equal(
+        pooled_effect(eff, confidence=np.float32(0.9)),
+        pooled_effect(eff, confidence=0.9),
+        rtol=1e-6,
+    )
     with pytest.raises(schema.SchemaError, match="effects is missing columns"):
         pooled_effect(eff.drop(columns="log_odds_se"))
 

@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from patterns._fast import wilson
-from patterns.errors import option_error
+from patterns.errors import check_fraction, option_error
 from patterns.schema import QUARANTINE_REASONS, require_columns
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones
 
@@ -115,8 +115,7 @@ def checkin_completion(
     """
     func = "checkin_completion"
     require_columns(checkins, ["couple_id", "partner", "ts"], func=func, table="checkins")
-    if not (isinstance(confidence, float | int) and 0 < confidence < 1):
-        raise option_error("confidence", func, "a number in (0, 1)", confidence)
+    confidence = check_fraction(confidence, "confidence", func=func)
     cols = [
         "couple_id",
         "partner",

@@ -33,7 +33,13 @@ from statsmodels.stats.multitest import multipletests
 
 from patterns import schema
 from patterns._eventcodes import FAMILY_NAMES, MARKER, encode, local_day_ns, utc_from_ns
-from patterns.errors import check_duration, check_option, option_error
+from patterns.errors import (
+    check_duration,
+    check_fraction,
+    check_int,
+    check_option,
+    option_error,
+)
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR, resolve_timezones
 
 __all__ = [
@@ -322,8 +328,7 @@ def _cells(x: np.ndarray, allowed: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _prepare(codes, *, lag, merge_repeats, labels, session, func):
-    if not isinstance(lag, int | np.integer) or isinstance(lag, bool) or lag < 1:
-        raise option_error("lag", func, "a positive integer", lag)
+    lag = check_int(lag, "lag", func=func, minimum=1)
     lab, sess = _as_stream(codes, func, session)
     if merge_repeats:
         lab, sess = _merge_runs(lab, sess)
@@ -474,6 +479,7 @@ def lag_table(
     func = "lag_table"
     check_option("correction", correction, _CORRECTIONS, func=func)
     permutations = _check_permutations(permutations, merge_repeats, func)
+    seed = None if seed is None else check_int(seed, "seed", func=func)
     names, idx, sess, x, allowed = _prepare(
         codes, lag=lag, merge_repeats=merge_repeats, labels=labels, session=session, func=func
     )
@@ -510,12 +516,7 @@ def lag_table(
 
 
 def _check_permutations(permutations, merge_repeats, func) -> int:
-    if (
-        not isinstance(permutations, int | np.integer)
-        or isinstance(permutations, bool)
-        or permutations < 0
-    ):
-        raise option_error("permutations", func, "a non-negative integer", permutations)
+    permutations = check_int(permutations, "permutations", func=func)
     if permutations and merge_repeats:
         raise option_error(
             "permutations",
@@ -580,6 +581,7 @@ def lag_test(
     """
     func = "lag_test"
     permutations = _check_permutations(permutations, merge_repeats, func)
+    seed = None if seed is None else check_int(seed, "seed", func=func)
     names, idx, sess, x, allowed = _prepare(
         codes, lag=lag, merge_repeats=merge_repeats, labels=labels, session=session, func=func
     )
@@ -692,8 +694,7 @@ def lag_effects(
     0  5      2      1.0
     """
     func = "lag_effects"
-    if not isinstance(lag, int | np.integer) or isinstance(lag, bool) or lag < 1:
-        raise option_error("lag", func, "a positive integer", lag)
+    lag = check_int(lag, "lag", func=func, minimum=1)
     stream = code_stream(
         events,
         by=by,
@@ -821,8 +822,7 @@ def pooled_effect(
     func = "pooled_effect"
     schema.require_columns(effects, ["log_odds", "log_odds_se"], func=func, table="effects")
     check_option("method", method, ["random", "fixed"], func=func)
-    if not (isinstance(confidence, float | int) and 0 < confidence < 1):
-        raise option_error("confidence", func, "a number strictly between 0 and 1", confidence)
+    confidence = check_fraction(confidence, "confidence", func=func)
     y = effects["log_odds"].to_numpy(float)
     se = effects["log_odds_se"].to_numpy(float)
     ok = np.isfinite(y) & np.isfinite(se) & (se > 0)
