@@ -162,8 +162,15 @@ class TestCooccurrence:
         assert r["difference"].isna().all() and (r["conflict_days"] == 0).all()
 
     def test_errors(self, small):
-        with pytest.raises(ValueError, match=r"signal_cooccurrence: confidence must be a float"):
-            signal_cooccurrence(small, confidence=95)
+        rule = "signal_cooccurrence: confidence must be a number strictly between 0 and 1"
+        for bad in (95, 1.0, np.nan, True, "0.9"):
+            with pytest.raises(ValueError, match=rule):
+                signal_cooccurrence(small, confidence=bad)
+        # NumPy floats pass the shared rule (errors.check_fraction); was Python float only
+        pd.testing.assert_frame_equal(
+            signal_cooccurrence(small, confidence=np.float32(0.875)),
+            signal_cooccurrence(small, confidence=0.875),
+        )
 
 
 def lagged_frame(n_days=200, seed=1, effect=0.5, lag=0, missing=()):
@@ -298,8 +305,27 @@ class TestLaggedAssociation:
             lagged_association(small, method="bootstrap")
         with pytest.raises(ValueError, match="seed must be a non-negative integer"):
             lagged_association(small, seed=-1)
-        with pytest.raises(ValueError, match="lags must be a non-empty sequence"):
+        with pytest.raises(
+            ValueError, match="lagged_association: lags must be a non-negative integer; got -1"
+        ):
             lagged_association(small, lags=[-1])
+        for bad in ([True], [0.0], [1, "2"]):  # bools and floats are not lags
+            with pytest.raises(ValueError, match="lags must be a non-negative integer"):
+                lagged_association(small, lags=bad)
+        for bad in ("01", None, True):
+            with pytest.raises(ValueError, match="lags must be a non-empty sequence of non-neg"):
+                lagged_association(small, lags=bad)
+        with pytest.raises(ValueError, match=r"n_perm must be an integer ≥ 99; got 199\.0"):
+            lagged_association(small, n_perm=199.0)
+        with pytest.raises(ValueError, match="seed must be a non-negative integer; got True"):
+            lagged_association(small, seed=True)
+        with pytest.raises(ValueError, match="confidence must be a number strictly between 0"):
+            lagged_association(small, confidence=0)
+        # a NumPy integer lag alone (was a TypeError from list()) equals the list form
+        pd.testing.assert_frame_equal(
+            lagged_association(small, lags=np.int64(1), n_perm=99, seed=np.int64(2)),
+            lagged_association(small, lags=[1], n_perm=99, seed=2),
+        )
         with pytest.raises(schema.SchemaError, match=r"missing columns \['withdrew'\]"):
             lagged_association(small.drop(columns="withdrew"))
 
@@ -345,8 +371,12 @@ class TestPooled:
     def test_errors(self, many):
         with pytest.raises(ValueError, match="cov_struct must be one of"):
             pooled_lagged_association(many, cov_struct="ar1")
-        with pytest.raises(ValueError, match="pooled_lagged_association: lags must be"):
+        with pytest.raises(ValueError, match="pooled_lagged_association: lags must be a non-empty"):
             pooled_lagged_association(many, lags=[])
+        with pytest.raises(
+            ValueError, match="pooled_lagged_association: confidence must be a number strictly"
+        ):
+            pooled_lagged_association(many, confidence=1)
 
 
 def test_vectorised_fisher_equals_scipy_table_by_table():

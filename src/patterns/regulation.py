@@ -36,8 +36,9 @@ Examples
 
 from __future__ import annotations
 
+import numbers
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,7 @@ from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 from patterns import schema, timeutil
-from patterns.errors import check_option, option_error
+from patterns.errors import check_fraction, check_int, check_option, option_error
 
 __all__ = [
     "daily_signals",
@@ -349,7 +350,7 @@ def signal_cooccurrence(
     0            0.75         0.25         0.5
     """
     func = "signal_cooccurrence"
-    _confidence_arg(confidence, func)
+    confidence = check_fraction(confidence, "confidence", func=func)
     daily = daily_signals(
         checkins,
         signals=signals,
@@ -453,16 +454,16 @@ def _fisher_two_sided(x1: Any, n1: Any, x0: Any, n0: Any) -> np.ndarray:
     return p
 
 
-def _confidence_arg(confidence: Any, func: str) -> float:
-    if not isinstance(confidence, float) or not 0 < confidence < 1:
-        raise option_error("confidence", func, "a float in (0, 1)", confidence)
-    return confidence
-
-
 def _lags_arg(lags: Any, func: str) -> list[int]:
-    lags = [lags] if isinstance(lags, int) else list(lags)
-    if not lags or any(not isinstance(lag, int | np.integer) or lag < 0 for lag in lags):
-        raise option_error("lags", func, "a non-empty sequence of integers ≥ 0", lags)
+    if isinstance(lags, numbers.Integral) and not isinstance(lags, bool):
+        lags = [lags]
+    elif isinstance(lags, str | bytes) or not isinstance(lags, Iterable):
+        raise option_error("lags", func, "a non-empty sequence of non-negative integers", lags)
+    lags = list(lags)
+    if not lags:
+        raise option_error("lags", func, "a non-empty sequence of non-negative integers", lags)
+    # a loop over the few lags asked for, not over events
+    lags = [check_int(lag, "lags", func=func) for lag in lags]
     return lags
 
 
@@ -580,11 +581,9 @@ def lagged_association(
     [True, False]
     """
     func = "lagged_association"
-    _confidence_arg(confidence, func)
-    if not isinstance(n_perm, int | np.integer) or isinstance(n_perm, bool) or n_perm < 99:
-        raise option_error("n_perm", func, "an integer ≥ 99", n_perm)
-    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
-        raise option_error("seed", func, "a non-negative integer", seed)
+    confidence = check_fraction(confidence, "confidence", func=func)
+    n_perm = check_int(n_perm, "n_perm", func=func, minimum=99)
+    seed = check_int(seed, "seed", func=func)
     lags = _lags_arg(lags, func)
     schema.require_columns(checkins, ["withdrew"], func=func, table="checkins")
     daily = daily_signals(
@@ -853,7 +852,7 @@ def pooled_lagged_association(
     import statsmodels.api as sm
 
     func = "pooled_lagged_association"
-    _confidence_arg(confidence, func)
+    confidence = check_fraction(confidence, "confidence", func=func)
     check_option("cov_struct", cov_struct, ["exchangeable", "independence"], func=func)
     lags = _lags_arg(lags, func)
     schema.require_columns(checkins, ["withdrew"], func=func, table="checkins")
