@@ -189,7 +189,14 @@ def test_mann_kendall_known_hand_case():
         ({"values": [[1.0, 2.0], [3.0, 4.0]]}, "1-D sequence"),
         ({"values": ["a", "b", "c"]}, "1-D sequence of numbers"),
         ({"values": [1.0, 2.0, 3.0], "autocorrelation": "yue_wang"}, "autocorrelation must be"),
-        ({"values": [1.0, 2.0, 3.0], "alpha": 1.5}, "alpha must be"),
+        (
+            {"values": [1.0, 2.0, 3.0], "alpha": 1.5},
+            "alpha must be a number strictly between 0 and 1",
+        ),
+        (
+            {"values": [1.0, 2.0, 3.0], "alpha": True},
+            "mann_kendall: alpha must be a number strictly",
+        ),
         ({"values": [1.0, 2.0, 3.0], "times": [1, 2]}, "times must be"),
         ({"values": [1.0, 2.0, 3.0], "times": ["x", "y", "z"]}, "numbers or datetimes"),
     ],
@@ -411,7 +418,8 @@ def test_default_penalty_is_bic_on_iid_and_larger_on_ar1():
     [
         ({"model": "ar"}, "model must be one of"),
         ({"model": "rbf"}, "penalty must be given explicitly"),
-        ({"min_size_days": 1}, "min_size_days must be"),
+        ({"min_size_days": 1}, "change_points: min_size_days must be an integer ≥ 2; got 1"),
+        ({"min_size_days": 7.0}, r"min_size_days must be an integer ≥ 2; got 7\.0"),
         ({"penalty": -1.0}, "penalty must be"),
     ],
 )
@@ -520,12 +528,18 @@ def test_intervention_mapping_skips_other_couples_and_errors():
     assert short["n_before"].tolist() == [1, 1] and short["difference"].isna().all()
     with pytest.raises(ValueError, match="intervention_date must be"):
         intervention_effect(d, intervention_date="not a date")
-    with pytest.raises(ValueError, match="n_boot must be"):
+    with pytest.raises(ValueError, match="intervention_effect: n_boot must be an integer ≥ 100"):
         intervention_effect(d, intervention_date="2026-01-15", n_boot=10)
-    with pytest.raises(ValueError, match="seed must be"):
+    with pytest.raises(ValueError, match=r"n_boot must be an integer ≥ 100; got 200\.0"):
+        intervention_effect(d, intervention_date="2026-01-15", n_boot=200.0)
+    with pytest.raises(ValueError, match="seed must be a non-negative integer; got -1"):
         intervention_effect(d, intervention_date="2026-01-15", seed=-1)
-    with pytest.raises(ValueError, match="block_length must be"):
+    with pytest.raises(ValueError, match="seed must be a non-negative integer; got False"):
+        intervention_effect(d, intervention_date="2026-01-15", seed=False)
+    with pytest.raises(ValueError, match="block_length must be a positive integer; got 0"):
         intervention_effect(d, intervention_date="2026-01-15", block_length=0)
+    with pytest.raises(ValueError, match="confidence must be a number strictly between 0 and 1"):
+        intervention_effect(d, intervention_date="2026-01-15", confidence=np.nan)
 
 
 # --- lonely together -----------------------------------------------------------------------
@@ -602,11 +616,15 @@ def test_every_daily_function_checks_its_input_columns():
 @pytest.mark.parametrize(
     ("func", "kwargs", "match"),
     [
-        (daily_connection, {"cutoff_hour": 24}, "cutoff_hour must be"),
-        (weekly_connection, {"confidence": 95}, "confidence must be"),
-        (rolling_connection, {"window": 0}, "window must be"),
-        (partner_agreement, {"confidence": 0}, "confidence must be"),
-        (theil_sen, {"confidence": 1.0}, "confidence must be"),
+        (daily_connection, {"cutoff_hour": 24}, "cutoff_hour must be an integer from 0 to 23"),
+        (daily_connection, {"cutoff_hour": 4.0}, "cutoff_hour must be an integer from 0 to 23"),
+        (weekly_connection, {"confidence": 95}, "confidence must be a number strictly between 0"),
+        (rolling_connection, {"window": 0}, "window must be a positive integer; got 0"),
+        (rolling_connection, {"window": 7.0}, r"window must be a positive integer; got 7\.0"),
+        (partner_agreement, {"confidence": 0}, "confidence must be a number strictly between 0"),
+        (theil_sen, {"confidence": 1.0}, "confidence must be a number strictly between 0"),
+        (trend_tests, {"alpha": 0.0}, "trend_tests: alpha must be a number strictly between 0"),
+        (trend_tests, {"autocorrelation": "ar1"}, "trend_tests: autocorrelation must be one of"),
     ],
 )
 def test_option_errors(func, kwargs, match):
@@ -659,7 +677,7 @@ def test_rolling_connection_keeps_series_apart(sims):
 
 def test_more_option_errors():
     d = _series(np.arange(20.0))
-    with pytest.raises(ValueError, match="maxlags must be"):
+    with pytest.raises(ValueError, match="maxlags must be a non-negative integer; got -1"):
         intervention_effect(d, intervention_date="2026-01-15", maxlags=-1)
     with pytest.raises(ValueError, match="penalty must be a non-negative number"):
         change_points(d, penalty="high")

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from patterns import _fast
-from patterns.errors import check_option, option_error
+from patterns.errors import check_fraction, check_int, check_option, option_error
 from patterns.schema import require_columns
 from patterns.timeutil import (
     DEFAULT_CUTOFF_HOUR,
@@ -101,19 +101,8 @@ _KEYS = ["couple_id", "partner"]
 
 
 def _check_cutoff(cutoff_hour: Any, func: str) -> int:
-    if (
-        isinstance(cutoff_hour, bool)
-        or not isinstance(cutoff_hour, (int, np.integer))
-        or not (0 <= int(cutoff_hour) <= 23)
-    ):
-        raise option_error("cutoff_hour", func, "an integer in 0..23", cutoff_hour)
-    return int(cutoff_hour)
-
-
-def _check_fraction(name: str, value: Any, func: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
-        raise option_error(name, func, "a number strictly between 0 and 1", value)
-    return float(value)
+    """Kept because ``metrics`` calls it: ``errors.check_int`` with the 0..23 range."""
+    return check_int(cutoff_hour, "cutoff_hour", func=func, maximum=23)
 
 
 def _check_daily(daily: pd.DataFrame, func: str) -> pd.DataFrame:
@@ -441,7 +430,7 @@ def weekly_connection(daily: pd.DataFrame, *, confidence: float = 0.95) -> pd.Da
      {'iso_week': 11, 'connection': 5.0, 'n_days': 1}]
     """
     func = "weekly_connection"
-    confidence = _check_fraction("confidence", confidence, func)
+    confidence = check_fraction(confidence, "confidence", func=func)
     d = _check_daily(daily, func)
     d["week_start"] = week_start(d["day"])
     g = d.groupby([*_KEYS, "week_start"], observed=True, sort=True)["connection"]
@@ -494,9 +483,8 @@ def rolling_connection(
     [[4.0, 1.0], [5.0, 2.0], [8.0, 1.0]]
     """
     func = "rolling_connection"
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 1:
-        raise option_error("window", func, "a positive integer number of days", window)
-    confidence = _check_fraction("confidence", confidence, func)
+    window = check_int(window, "window", func=func, minimum=1)
+    confidence = check_fraction(confidence, "confidence", func=func)
     d = _check_daily(daily, func).reset_index(drop=True)
     roll = (
         d.set_index("day")
@@ -658,7 +646,7 @@ def mann_kendall(
     """
     func = "mann_kendall"
     check_option("autocorrelation", autocorrelation, [None, "hamed_rao"], func=func)
-    alpha = _check_fraction("alpha", alpha, func)
+    alpha = check_fraction(alpha, "alpha", func=func)
     try:
         x = np.asarray(values, dtype=float)
     except (TypeError, ValueError):
@@ -786,7 +774,7 @@ def theil_sen(daily: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
     [{'n': 4, 'slope': 1.0, 'intercept': 4.0}]
     """
     func = "theil_sen"
-    confidence = _check_fraction("confidence", confidence, func)
+    confidence = check_fraction(confidence, "confidence", func=func)
     d = _check_daily(daily, func)
     rows = []
     for (couple, partner), days, y in _series(d):
@@ -841,9 +829,9 @@ def trend_tests(
     """
     func = "trend_tests"
     d = _check_daily(daily, func)
-    # the checks mann_kendall makes (same messages), once instead of once per series
-    check_option("autocorrelation", autocorrelation, [None, "hamed_rao"], func="mann_kendall")
-    alpha = _check_fraction("alpha", alpha, "mann_kendall")
+    # the checks mann_kendall makes, once instead of once per series (named for the caller)
+    check_option("autocorrelation", autocorrelation, [None, "hamed_rao"], func=func)
+    alpha = check_fraction(alpha, "alpha", func=func)
     parts = []
     for (couple, partner), days, y in _series(d):
         if len(y) < 3:
@@ -950,12 +938,7 @@ def change_points(
     """
     func = "change_points"
     check_option("model", model, ["l2", "l1", "normal", "rbf"], func=func)
-    if (
-        isinstance(min_size_days, bool)
-        or not isinstance(min_size_days, (int, np.integer))
-        or min_size_days < 2
-    ):
-        raise option_error("min_size_days", func, "an integer ≥ 2", min_size_days)
+    min_size_days = check_int(min_size_days, "min_size_days", func=func, minimum=2)
     if penalty is not None and (
         isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or penalty < 0
     ):
@@ -1060,7 +1043,7 @@ def partner_agreement(daily: pd.DataFrame, *, confidence: float = 0.95) -> pd.Da
     [{'n': 5, 'mean_gap': -1.2}]
     """
     func = "partner_agreement"
-    confidence = _check_fraction("confidence", confidence, func)
+    confidence = check_fraction(confidence, "confidence", func=func)
     d = _check_daily(daily, func)
     d = d[d["partner"] != COUPLE]
     # Both partners' ratings of the days both rated, for all couples at once: one grouped
@@ -1212,19 +1195,13 @@ def intervention_effect(
     [{'n_before': 30, 'n_after': 30, 'difference': 1.5}]
     """
     func = "intervention_effect"
-    confidence = _check_fraction("confidence", confidence, func)
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 100:
-        raise option_error("n_boot", func, "an integer ≥ 100", n_boot)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise option_error("seed", func, "a non-negative integer", seed)
-    for name, val in (("block_length", block_length), ("maxlags", maxlags)):
-        if val is not None and (
-            isinstance(val, bool)
-            or not isinstance(val, (int, np.integer))
-            or val < 0
-            or (name == "block_length" and val < 1)
-        ):
-            raise option_error(name, func, "a positive integer or None", val)
+    confidence = check_fraction(confidence, "confidence", func=func)
+    n_boot = check_int(n_boot, "n_boot", func=func, minimum=100)
+    seed = check_int(seed, "seed", func=func)
+    if block_length is not None:
+        block_length = check_int(block_length, "block_length", func=func, minimum=1)
+    if maxlags is not None:
+        maxlags = check_int(maxlags, "maxlags", func=func)
     d = _check_daily(daily, func)
     if isinstance(intervention_date, Mapping):
         dates = {str(k): v for k, v in intervention_date.items()}
@@ -1397,7 +1374,7 @@ def lonely_together(
     [[2.0, 1.0, 0.5]]
     """
     func = "lonely_together"
-    confidence = _check_fraction("confidence", confidence, func)
+    confidence = check_fraction(confidence, "confidence", func=func)
     flags = lonely_together_days(
         checkins,
         cutoff_hour=cutoff_hour,
