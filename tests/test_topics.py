@@ -407,12 +407,32 @@ class TestTopicRecurrence:
 
     def test_errors(self):
         log = hand_log()
-        with pytest.raises(ValueError, match=r"perpetual_share must be a number in \(0, 1\]"):
+        gt0 = "must be a number greater than 0 and at most 1"
+        with pytest.raises(ValueError, match=f"topic_recurrence: perpetual_share {gt0}; got 0"):
             topic_recurrence(log, perpetual_share=0)
-        with pytest.raises(ValueError, match=r"escalation_threshold must be a number in \[0"):
+        with pytest.raises(ValueError, match=f"span_share {gt0}; got 1.5"):
+            topic_recurrence(log, span_share=1.5)
+        inclusive = "escalation_threshold must be a number between 0 and 1 inclusive"
+        with pytest.raises(ValueError, match=inclusive):
             topic_recurrence(log, escalation_threshold=2)
-        with pytest.raises(ValueError, match="min_conflicts must be an integer"):
+        # bools were accepted as 0/1 shares before the shared rule (errors.check_fraction)
+        for bad in (True, False, np.nan):
+            with pytest.raises(ValueError, match=inclusive):
+                topic_recurrence(log, escalation_threshold=bad)
+            with pytest.raises(ValueError, match=f"topic_weeks: {inclusive}"):
+                topic_weeks(log, escalation_threshold=bad)
+        with pytest.raises(ValueError, match=f"perpetual_share {gt0}; got True"):
+            topic_recurrence(log, perpetual_share=True)
+        with pytest.raises(ValueError, match="min_conflicts must be a positive integer; got 0"):
             topic_recurrence(log, min_conflicts=0)
+        for bad in (True, 2.0):  # True counted as 1 before errors.check_int
+            with pytest.raises(ValueError, match="min_conflicts must be a positive integer"):
+                topic_recurrence(log, min_conflicts=bad)
+        # the closed ends and NumPy scalars are accepted
+        pd.testing.assert_frame_equal(
+            topic_recurrence(log, perpetual_share=np.float32(1), escalation_threshold=np.int64(0)),
+            topic_recurrence(log, perpetual_share=1.0, escalation_threshold=0.0),
+        )
         with pytest.raises(ValueError, match="session_gap must be a positive duration"):
             topic_recurrence(log, session_gap="0h")
         with pytest.raises(ValueError, match="session_gap must be a duration such as"):
@@ -448,8 +468,13 @@ def test_discover_topics_recovers_two_themes():
     assert set(d["known_topic"].dropna()) <= {"money", "parenting"}
     joined = " ".join(d["term"])
     assert "rent" in joined and ("bedtime" in joined or "kids" in joined)
-    with pytest.raises(ValueError, match="discover_topics: n_topics must be an integer"):
+    with pytest.raises(ValueError, match="discover_topics: n_topics must be a positive integer"):
         discover_topics(notes, n_topics=0)
+    for kw in ({"n_topics": True}, {"n_terms": 3.0}, {"n_terms": 0}):
+        with pytest.raises(ValueError, match=f"{next(iter(kw))} must be a positive integer"):
+            discover_topics(notes, **kw)
+    with pytest.raises(ValueError, match="discover_topics: seed must be a non-negative integer"):
+        discover_topics(notes, seed=None)
     with pytest.raises(ValueError, match="at least two non-empty notes"):
         discover_topics(["", "only one"])
     with pytest.raises(ValueError, match="discover_topics: redact_names must be True or False"):

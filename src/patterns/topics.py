@@ -42,7 +42,7 @@ import pandas as pd
 import yaml
 
 from patterns import _fast, schema, timeutil
-from patterns.errors import check_duration, option_error
+from patterns.errors import check_duration, check_fraction, check_int, option_error
 
 __all__ = [
     "TOPICS",
@@ -977,11 +977,12 @@ def topic_recurrence(
             conflicts, lexicon=lexicon, timezone=timezone, cutoff_hour=cutoff_hour
         )
     schema.require_columns(conflicts, ["couple_id", "ts", "topic"], func=func, table="conflicts")
-    _share_arg("perpetual_share", perpetual_share, func, zero_ok=False)
-    _share_arg("span_share", span_share, func, zero_ok=False)
-    _share_arg("escalation_threshold", escalation_threshold, func)
-    if not isinstance(min_conflicts, int | np.integer) or min_conflicts < 1:
-        raise option_error("min_conflicts", func, "an integer ≥ 1", min_conflicts)
+    perpetual_share = check_fraction(perpetual_share, "perpetual_share", func=func, closed="right")
+    span_share = check_fraction(span_share, "span_share", func=func, closed="right")
+    escalation_threshold = check_fraction(
+        escalation_threshold, "escalation_threshold", func=func, closed=True
+    )
+    min_conflicts = check_int(min_conflicts, "min_conflicts", func=func, minimum=1)
     gap = check_duration(session_gap, "session_gap", func=func)
 
     c = _conflict_frame(conflicts, events, escalation_threshold, gap, timezone, cutoff_hour)
@@ -1091,7 +1092,9 @@ def topic_weeks(
     if not isinstance(conflicts, pd.DataFrame):
         raise option_error("conflicts", func, "a DataFrame (a conflict_log result)", conflicts)
     schema.require_columns(conflicts, ["couple_id", "ts", "topic"], func=func, table="conflicts")
-    _share_arg("escalation_threshold", escalation_threshold, func)
+    escalation_threshold = check_fraction(
+        escalation_threshold, "escalation_threshold", func=func, closed=True
+    )
     gap = check_duration(session_gap, "session_gap", func=func)
     c = _conflict_frame(conflicts, events, escalation_threshold, gap, timezone, cutoff_hour)
     c = c.assign(_e=c["_esc"].fillna(0).astype("float64"), _r=c["_rep"].fillna(0).astype("float64"))
@@ -1115,14 +1118,6 @@ def topic_weeks(
     return out[
         ["couple_id", "topic", "week_start", "conflicts", "resurfaced", "escalated", "repaired"]
     ].reset_index(drop=True)
-
-
-def _share_arg(name: str, value: Any, func: str, *, zero_ok: bool = True) -> None:
-    """Check a share option: a number in [0, 1], or in (0, 1] with ``zero_ok=False``."""
-    ok = isinstance(value, int | float) and (0 <= value <= 1 if zero_ok else 0 < value <= 1)
-    if not ok:
-        allowed = "a number in [0, 1]" if zero_ok else "a number in (0, 1]"
-        raise option_error(name, func, allowed, value)
 
 
 def _conflict_frame(
@@ -1393,10 +1388,9 @@ def discover_topics(
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     func = "discover_topics"
-    if not isinstance(n_topics, int | np.integer) or n_topics < 1:
-        raise option_error("n_topics", func, "an integer ≥ 1", n_topics)
-    if not isinstance(n_terms, int | np.integer) or n_terms < 1:
-        raise option_error("n_terms", func, "an integer ≥ 1", n_terms)
+    n_topics = check_int(n_topics, "n_topics", func=func, minimum=1)
+    n_terms = check_int(n_terms, "n_terms", func=func, minimum=1)
+    seed = check_int(seed, "seed", func=func)
     lex = _resolve_lexicon(lexicon, func=func)
     if not isinstance(redact_names, bool):
         raise option_error("redact_names", func, "True or False", redact_names)
