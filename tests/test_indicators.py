@@ -137,6 +137,14 @@ def test_errors(sim):
         load_thresholds({"escalation": {"direction": "up"}})
     with pytest.raises(ValueError, match=r"overrides\['escalation'\] must be keyed by"):
         load_thresholds({"escalation": {"colour": "red"}})
+    # min_n is a count (errors.check_int): a float, bool or negative count is refused
+    for bad in (10.0, True, -1, "10"):
+        rule = r"load_thresholds: thresholds\['escalation'\]\.min_n must be a non-negative integer"
+        with pytest.raises(ValueError, match=rule):
+            load_thresholds({"escalation": {"min_n": bad}})
+    assert load_thresholds({"escalation": {"min_n": np.int64(3)}})["escalation"]["min_n"] == 3
+    with pytest.raises(ValueError, match=r"thresholds\['escalation'\]\.watch must be a number"):
+        load_thresholds({"escalation": {"watch": "high"}})
 
 
 def test_thresholds_yaml_documents_every_sign():

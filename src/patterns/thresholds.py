@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from patterns.errors import option_error
+from patterns.errors import check_int, option_error
 
 __all__ = ["INDICATORS", "LEVELS", "level_for", "load_thresholds"]
 
@@ -152,9 +152,10 @@ def _validate(name: str, spec: Any, func: str) -> None:
             f"thresholds[{name!r}].evidence", func, f"one of {list(_EVIDENCE)}", spec["evidence"]
         )
     watch, discuss = spec["watch"], spec["discuss"]
-    for key, val in (("watch", watch), ("discuss", discuss), ("min_n", spec["min_n"])):
+    for key, val in (("watch", watch), ("discuss", discuss)):
         if isinstance(val, bool) or not isinstance(val, (int, float)):
             raise option_error(f"thresholds[{name!r}].{key}", func, "a number", val)
+    check_int(spec["min_n"], f"thresholds[{name!r}].min_n", func=func)
     ordered = discuss >= watch if spec["direction"] == "higher_is_worse" else discuss <= watch
     if not ordered:
         raise option_error(
