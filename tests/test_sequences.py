@@ -393,8 +393,11 @@ def test_fast_local_days_match_timeutil_diary_day():
     weeks = pd.to_datetime(period_start_ns(got, "W"))
     assert set(weeks.day_of_week) == {0}
     assert set(pd.to_datetime(period_start_ns(got, "M")).day) == {1}
-    with pytest.raises(ValueError, match=r"cutoff_hour must be in 0\.\.23"):
-        local_day_ns(ns, couple, names, zones, 24)
+    for bad in (24, -1, 3.5, True):  # (3.5 was cut to 3 by int())
+        with pytest.raises(ValueError, match=r"cutoff_hour must be an integer from 0 to 23"):
+            local_day_ns(ns, couple, names, zones, bad)
+        with pytest.raises(ValueError, match=r"diary_day: cutoff_hour must be an integer"):
+            diary_day(ts, pd.Series(names[couple]), zones, cutoff_hour=bad)
 
 
 def test_cross_partner_effects_match_pair_counting():

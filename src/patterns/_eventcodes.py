@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from patterns import _fast, schema
+from patterns.errors import check_int
 
 FAMILY_NAMES: tuple[str, ...] = tuple(schema.FAMILIES)
 #: family index of each code index (-1 for an unknown code)
@@ -335,8 +336,7 @@ def local_day_ns(
     """Local diary day (int64 ns of naive local midnight) of each UTC time — the integer fast
     path of :func:`patterns.timeutil.diary_day` (a test checks they agree). One conversion
     per distinct zone; the zone of each couple is looked up once per couple, not per row."""
-    if not 0 <= int(cutoff_hour) <= 23:
-        raise ValueError(f"diary_day: cutoff_hour must be in 0..23; got {cutoff_hour!r}.")
+    cutoff_hour = check_int(cutoff_hour, "cutoff_hour", func="diary_day", maximum=23)
     if isinstance(timezone, str):
         zones = np.array([timezone] * len(couple_names), dtype=object)
     else:
@@ -365,7 +365,7 @@ def local_day_ns(
             m = zi == k
             out[m] = wall(ts_ns[m], zone)
     # (local − cutoff) // day * day, in place on the fresh array (no temporaries)
-    out -= int(cutoff_hour) * 3600 * 10**9
+    out -= cutoff_hour * 3600 * 10**9
     np.floor_divide(out, _DAY_NS, out=out)
     out *= _DAY_NS
     return out

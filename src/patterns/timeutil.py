@@ -16,6 +16,8 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
+from patterns.errors import check_int
+
 __all__ = [
     "DEFAULT_CUTOFF_HOUR",
     "SharedMapping",
@@ -166,10 +168,10 @@ def diary_day(
     ...     "%Y-%m-%d").tolist()
     ['2026-06-02', '2026-06-03']
     """
-    if not 0 <= int(cutoff_hour) <= 23:
-        raise ValueError(f"diary_day: cutoff_hour must be in 0..23; got {cutoff_hour!r}.")
+    # an integer hour (3.5 used to be cut to 3 by int())
+    cutoff_hour = check_int(cutoff_hour, "cutoff_hour", func="diary_day", maximum=23)
     local = local_time(ts, couple_id, timezone)
-    return (local - pd.Timedelta(hours=int(cutoff_hour))).dt.normalize()
+    return (local - pd.Timedelta(hours=cutoff_hour)).dt.normalize()
 
 
 def week_start(day: pd.Series) -> pd.Series:
