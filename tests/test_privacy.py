@@ -105,7 +105,7 @@ def test_max_len_respected_and_readable() -> None:
 
 @pytest.mark.parametrize("bad", [0, 15, "64", 3.5, True])
 def test_max_len_errors(bad) -> None:
-    with pytest.raises(ValueError, match="safe_path_component: max_len must be an int >= 16"):
+    with pytest.raises(ValueError, match="safe_path_component: max_len must be an integer ≥ 16"):
         safe_path_component("c1", max_len=bad)
 
 

@@ -325,7 +325,7 @@ def test_sentences_format_missing_values_as_unknown(small_export, capsys):
     ("kwargs", "error", "message"),
     [
         ({"couples": ["nope"]}, ValueError, r"couple_id must be one of the export's couples"),
-        ({"jobs": 0}, ValueError, r"run_report: jobs must be an integer ≥ 1; got 0"),
+        ({"jobs": 0}, ValueError, r"run_report: jobs must be a positive integer; got 0"),
         ({"timeout": -1}, ValueError, r"timeout must be a number of seconds > 0"),
         ({"notebooks": ["zz"]}, ValueError, r"notebook must be one of"),
         ({"start": "2026-03-01", "end": "2026-02-01"}, ValueError, r"end must be on or after"),

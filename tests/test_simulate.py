@@ -685,9 +685,10 @@ def test_planted_lagged_regulation_effect():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        (dict(couples=0), r"simulate_export: couples must be an integer >= 1; got 0"),
-        (dict(couples=True), r"couples must be an integer >= 1; got True"),
-        (dict(days=13), r"simulate_export: days must be an integer >= 14; got 13"),
+        (dict(couples=0), r"simulate_export: couples must be a positive integer; got 0"),
+        (dict(couples=True), r"couples must be a positive integer; got True"),
+        (dict(days=13), r"simulate_export: days must be an integer ≥ 14; got 13"),
+        (dict(days=20.0), r"simulate_export: days must be an integer ≥ 14; got 20.0"),
         (dict(seed=-1), r"seed must be a non-negative integer; got -1"),
         (dict(seed="7"), r"seed must be a non-negative integer; got '7'"),
         (dict(start="2026-13-01"), r"start must be an ISO date .*; got '2026-13-01'"),

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from patterns.errors import option_error
+from patterns.errors import check_int, option_error
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR
 
 __all__ = [
@@ -68,12 +68,7 @@ def couple_partitions(couples: Sequence[str], partitions: int) -> list[list[str]
     ValueError
         When ``partitions`` is not a positive integer.
     """
-    if (
-        isinstance(partitions, bool)
-        or not isinstance(partitions, int | np.integer)
-        or partitions < 1
-    ):
-        raise option_error("partitions", "couple_partitions", "a positive integer", partitions)
+    partitions = check_int(partitions, "partitions", func="couple_partitions", minimum=1)
     ids = sorted(set(map(str, couples)))
     if not ids:
         return []

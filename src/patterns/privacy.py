@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 
 from patterns import schema
-from patterns.errors import option_error
+from patterns.errors import check_int, option_error
 
 __all__ = [
     "BIDI_CONTROLS",
@@ -112,8 +112,7 @@ def safe_path_component(value: Any, *, max_len: int = 64) -> str:
     >>> safe_path_component("")
     'id-e3b0c442'
     """
-    if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 16:
-        raise option_error("max_len", "safe_path_component", "an int >= 16", max_len)
+    max_len = check_int(max_len, "max_len", func="safe_path_component", minimum=16)
     raw = str(value)
     norm = unicodedata.normalize("NFKD", raw)
     # Drop combining marks (Zoë → Zoe); control/format/bidi characters become separators.

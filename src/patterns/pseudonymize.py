@@ -65,7 +65,7 @@ from typing import Any
 import pandas as pd
 
 from patterns import schema
-from patterns.errors import ExportError, check_option, option_error
+from patterns.errors import ExportError, check_int, check_option, option_error
 from patterns.privacy import safe_csv
 
 __all__ = [
@@ -210,8 +210,7 @@ def time_shift_days(couple_id: Any, key: bytes, *, max_weeks: int = 104) -> int:
     >>> d % 7 == 0 and -728 <= d <= -7
     True
     """
-    if isinstance(max_weeks, bool) or not isinstance(max_weeks, int) or max_weeks < 1:
-        raise option_error("max_weeks", "time_shift_days", "an int >= 1", max_weeks)
+    max_weeks = check_int(max_weeks, "max_weeks", func="time_shift_days", minimum=1)
     msg = ("time-shift\x1f" + _nfc(couple_id)).encode("utf-8", "surrogatepass")
     digest = hmac.new(key, msg, hashlib.sha256).digest()
     weeks = 1 + int.from_bytes(digest[:8], "big") % max_weeks

@@ -75,7 +75,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from patterns.errors import check_option, option_error
+from patterns.errors import check_int, check_option, option_error
 
 if os.environ.get("PATTERNS_REPORT_RUN") == "1":
     # Inside a kernel started by `patterns report` only: skip jsonschema's optional IRI
@@ -1322,8 +1322,7 @@ def run_report(
     t_run = time.perf_counter()
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with _as_parameter_error():
-        if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-            raise option_error("jobs", "run_report", "an integer ≥ 1", jobs)
+        jobs = check_int(jobs, "jobs", func="run_report", minimum=1)
         if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
             raise option_error("timeout", "run_report", "a number of seconds > 0", timeout)
         chosen = list_notebooks(notebooks, notebook_dir=notebook_dir)

@@ -118,7 +118,7 @@ import pyarrow.compute as pc
 from scipy.signal import lfilter
 
 from patterns import schema
-from patterns.errors import check_option, option_error
+from patterns.errors import check_int, check_option, option_error
 from patterns.timeutil import TimezoneMap, local_time
 
 __all__ = [
@@ -426,8 +426,7 @@ def simulate_export(
     func = "simulate_export"
     _check_int("couples", couples, 1, func)
     _check_int("days", days, 14, func)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise option_error("seed", func, "a non-negative integer", seed)
+    seed = check_int(seed, "seed", func=func)
     try:
         start_date = date.fromisoformat(str(start))
     except ValueError:
@@ -543,8 +542,7 @@ def update_data_dictionary(readme: str | Path) -> bool:
 
 
 def _check_int(name: str, value: Any, lo: int, func: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
-        raise option_error(name, func, f"an integer >= {lo}", value)
+    check_int(value, name, func=func, minimum=lo)
 
 
 def _local_midnights(start: date, days: int, zone: str) -> np.ndarray:

@@ -20,7 +20,7 @@ from patterns.charts._common import (
     one_couple,
     partner_scale,
 )
-from patterns.errors import option_error
+from patterns.errors import check_fraction
 
 __all__ = [
     "chart_episode_timeline",
@@ -176,8 +176,7 @@ def chart_transitions(table: pd.DataFrame, *, alpha: float = 0.05) -> alt.LayerC
         func=func,
         table="table",
     )
-    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
-        raise option_error("alpha", func, "a number strictly between 0 and 1", alpha)
+    alpha = check_fraction(alpha, "alpha", func=func)
     data = check_rows(
         table[
             [
