@@ -793,6 +793,20 @@ def test_read_mapping_examples_are_valid():
 # for_couple
 
 
+def test_loaded_tables_write_to_parquet_with_their_zones(tmp_path, sample_path):
+    """``DataFrame.to_parquet`` stores ``attrs`` as JSON: the loader's shared, immutable
+    zone map must serialise (it used to raise TypeError), for whole exports and for
+    ``for_couple``; the zones come back as a plain mapping."""
+    exp = load_export(sample_path)
+    for frame in (exp.events, exp.for_couple(exp.couples[0]).checkins):
+        frame.to_parquet(tmp_path / "t.parquet", index=False)
+        back = pd.read_parquet(tmp_path / "t.parquet")
+        assert back.attrs["timezones"] == dict(frame.attrs["timezones"])
+        pd.testing.assert_frame_equal(back, frame, check_dtype=False)
+    with pytest.raises(TypeError, match="immutable"):
+        exp.events.attrs["timezones"]["c_new"] = "UTC"
+
+
 def test_for_couple_restricts_everything(tmp_path):
     text = (
         "couple_id,ts,actor,code\n"

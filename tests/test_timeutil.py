@@ -35,6 +35,18 @@ def test_map_is_immutable_and_independent_of_its_source():
     assert tz["c1"] == "Europe/Amsterdam"
     with pytest.raises(TypeError, match="does not support item assignment"):
         tz["c1"] = "UTC"  # type: ignore[index]
+    for change in (  # every dict method that would change it (it is a dict for JSON)
+        lambda: tz.update(c1="UTC"),
+        lambda: tz.pop("c1"),
+        lambda: tz.popitem(),
+        lambda: tz.setdefault("c9", "UTC"),
+        lambda: tz.clear(),
+        lambda: tz.__delitem__("c1"),
+        lambda: tz.__ior__({"c9": "UTC"}),
+    ):
+        with pytest.raises(TypeError, match="TimezoneMap is immutable"):
+            change()
+    assert dict(tz) == ZONES
 
 
 def test_copies_share_the_object_and_pickle_round_trips():

@@ -356,12 +356,15 @@ class Export:
         """
         check_option("couple_id", couple_id, self.couples, func="Export.for_couple")
         frames = {}
+        # one shared, immutable map, as the loader stores (pandas does not deep-copy it into
+        # every frame derived from these)
+        zone = TimezoneMap({couple_id: self.timezones[couple_id]})
         for table in _TABLES:
             df = getattr(self, table)
             sub = df[(df["couple_id"] == couple_id).fillna(False).to_numpy(dtype=bool)].reset_index(
                 drop=True
             )
-            sub.attrs["timezones"] = {couple_id: self.timezones[couple_id]}
+            sub.attrs["timezones"] = zone
             frames[table] = sub
         q = self.quarantine[
             (self.quarantine["couple_id"] == couple_id).fillna(False).to_numpy(dtype=bool)

@@ -9,8 +9,7 @@ day is still one diary day because days are computed on local wall-clock time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from types import MappingProxyType
+from collections.abc import Mapping
 from typing import Any, Self
 
 import numpy as np
@@ -31,7 +30,7 @@ __all__ = [
 DEFAULT_CUTOFF_HOUR = 4
 
 
-class SharedMapping(Mapping[str, Any]):
+class SharedMapping(dict[str, Any]):
     """An immutable mapping that ``copy.copy`` and ``copy.deepcopy`` return as itself.
 
     For per-couple tables kept in ``DataFrame.attrs`` (zones, observed periods): pandas
@@ -41,39 +40,48 @@ class SharedMapping(Mapping[str, Any]):
     neither ``dict`` nor ``types.MappingProxyType`` (which cannot be deep-copied or pickled)
     behaves this way. Values should be immutable too (strings, tuples).
 
+    It is a ``dict`` (every mutating method refused) so that whatever serialises
+    ``attrs`` as JSON keeps working: ``DataFrame.to_parquet`` stores ``attrs`` with
+    ``json.dumps``, which refused the earlier ``Mapping`` class, so a loaded table could
+    not be written to Parquet.
+
     Examples
     --------
-    >>> import copy
+    >>> import copy, json
     >>> m = SharedMapping({"c1": ("2026-01-05", "2026-01-12")})
-    >>> copy.deepcopy(m) is m, m["c1"]
-    (True, ('2026-01-05', '2026-01-12'))
+    >>> copy.deepcopy(m) is m, m["c1"], json.dumps(m)
+    (True, ('2026-01-05', '2026-01-12'), '{"c1": ["2026-01-05", "2026-01-12"]}')
+    >>> m["c2"] = ("x", "y")
+    Traceback (most recent call last):
+    ...
+    TypeError: SharedMapping is immutable: it does not support item assignment
     """
 
-    __slots__ = ("_data",)
+    __slots__ = ()
 
     def __init__(self, data: Mapping[str, Any] | None = None) -> None:
-        self._data = MappingProxyType(dict(data or {}))
+        super().__init__(data or {})
 
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
+    def _immutable(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"{type(self).__name__} is immutable: it does not support item assignment")
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
+    __setitem__ = __delitem__ = __ior__ = _immutable
+    clear = pop = popitem = setdefault = update = _immutable
 
     def __eq__(self, other: object) -> bool:
         # identity first: pandas compares attrs when concatenating frames
         if other is self:
             return True
-        return isinstance(other, Mapping) and dict(self._data) == dict(other.items())
+        return isinstance(other, Mapping) and dict(self) == dict(other.items())
 
-    def __hash__(self) -> int:
-        return hash(frozenset(self._data.items()))
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({dict(self._data)!r})"
+        return f"{type(self).__name__}({dict(self)!r})"
 
     def __copy__(self) -> Self:
         return self
@@ -82,7 +90,7 @@ class SharedMapping(Mapping[str, Any]):
         return self
 
     def __reduce__(self) -> tuple[type[Self], tuple[dict[str, Any]]]:
-        return (type(self), (dict(self._data),))
+        return (type(self), (dict(self),))
 
 
 class TimezoneMap(SharedMapping):
