@@ -424,8 +424,8 @@ def simulate_export(
     True
     """
     func = "simulate_export"
-    _check_int("couples", couples, 1, func)
-    _check_int("days", days, 14, func)
+    check_int(couples, "couples", func=func, minimum=1)
+    check_int(days, "days", func=func, minimum=14)
     seed = check_int(seed, "seed", func=func)
     try:
         start_date = date.fromisoformat(str(start))
@@ -539,10 +539,6 @@ def update_data_dictionary(readme: str | Path) -> bool:
 # --------------------------------------------------------------------------------------
 # one couple
 # --------------------------------------------------------------------------------------
-
-
-def _check_int(name: str, value: Any, lo: int, func: str) -> None:
-    check_int(value, name, func=func, minimum=lo)
 
 
 def _local_midnights(start: date, days: int, zone: str) -> np.ndarray:
