@@ -457,14 +457,12 @@ def _fisher_two_sided(x1: Any, n1: Any, x0: Any, n0: Any) -> np.ndarray:
 def _lags_arg(lags: Any, func: str) -> list[int]:
     if isinstance(lags, numbers.Integral) and not isinstance(lags, bool):
         lags = [lags]
-    elif isinstance(lags, str | bytes) or not isinstance(lags, Iterable):
-        raise option_error("lags", func, "a non-empty sequence of non-negative integers", lags)
-    lags = list(lags)
-    if not lags:
+    elif (
+        isinstance(lags, str | bytes) or not isinstance(lags, Iterable) or not (lags := list(lags))
+    ):
         raise option_error("lags", func, "a non-empty sequence of non-negative integers", lags)
     # a loop over the few lags asked for, not over events
-    lags = [check_int(lag, "lags", func=func) for lag in lags]
-    return lags
+    return [check_int(lag, "lags", func=func) for lag in lags]
 
 
 def _newcombe(
