@@ -741,15 +741,15 @@ def test_conflict_days_and_blank_topics_equal_the_general_path():
     )
     assert rows["ts"].dtype == "datetime64[ns, UTC]"  # the integer path's input
     zones = {"c1": "Europe/Amsterdam", "c2": "America/New_York"}
-    import patterns.timeutil as timeutil
+    import patterns.trends as trends  # where the fallback to diary_day lives
 
     for z in (zones, "UTC"):
         want = diary_day(rows["ts"], rows["couple_id"], z, cutoff_hour=4)
-        real, timeutil.diary_day = timeutil.diary_day, None  # the integer path only
+        real, trends.diary_day = trends.diary_day, None  # the integer path only
         try:
             got = _conflict_days(rows, z, 4)
         finally:
-            timeutil.diary_day = real
+            trends.diary_day = real
         pd.testing.assert_series_equal(got, want, check_exact=True)
     odd = rows.assign(couple_id=pd.array(["c1", None, "c1"], dtype="string"))
     pd.testing.assert_series_equal(

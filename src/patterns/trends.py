@@ -220,40 +220,45 @@ def _checkin_days(checkins: pd.DataFrame, tz: Any, cutoff_hour: int) -> pd.Serie
 
 
 def _diary_days(checkins: pd.DataFrame, tz: Any, cutoff_hour: int) -> pd.Series:
-    """:func:`patterns.timeutil.diary_day` of the check-ins, by :func:`_local_days` on the
-    check-ins' sorted couple codes when it applies; else ``diary_day`` itself."""
-    ts = checkins["ts"]
-    if {"couple_id", "partner"} <= set(checkins.columns):
-        cpl, names = _checkin_codes(checkins)[:2]
-        day = _local_days(ts, cpl, names, tz, cutoff_hour)
-        if day is not None:  # named as diary_day names it
-            return pd.Series(
-                day, index=checkins.index, name=ts.name if isinstance(tz, str) else None
-            )
-    return diary_day(ts, checkins["couple_id"], tz, cutoff_hour=cutoff_hour)
+    """:func:`patterns.timeutil.diary_day` of the check-ins, by :func:`_coded_diary_day` on
+    the check-ins' sorted couple codes (shared with the daily table)."""
+    if "partner" not in checkins:  # the shared codes are of both key columns
+        return diary_day(checkins["ts"], checkins["couple_id"], tz, cutoff_hour=cutoff_hour)
+    cpl, names = _checkin_codes(checkins)[:2]
+    return _coded_diary_day(checkins["ts"], checkins["couple_id"], cpl, names, tz, cutoff_hour)
 
 
-def _local_days(
-    ts: pd.Series, couple: np.ndarray, couple_names: np.ndarray, tz: Any, cutoff_hour: int
-) -> np.ndarray | None:
-    """``diary_day(ts, couple_id, tz, cutoff_hour=...)`` as datetime64[ns] values, by its
-    integer path (:func:`patterns._eventcodes.local_day_ns`, tested equal to it) from
-    integer couple codes into ``couple_names``: about half the time (no string
-    factorization, no Timestamp arithmetic). None (use ``diary_day``) unless every row has
-    a couple and a UTC ns time and the zones are a string or a mapping."""
-    if not (
+def _coded_diary_day(
+    ts: pd.Series,
+    couple_id: pd.Series,
+    couple: np.ndarray,
+    couple_names: np.ndarray,
+    tz: Any,
+    cutoff_hour: int,
+) -> pd.Series:
+    """``diary_day(ts, couple_id, tz, cutoff_hour=...)`` given ``couple_id``'s integer codes
+    into ``couple_names`` (−1 missing): by its integer path
+    (:func:`patterns._eventcodes.local_day_ns`, tested equal to it) when every row has a
+    couple and a UTC ns time and the zones are a string or a mapping, about half the time
+    (no string factorization, no Timestamp arithmetic); else ``diary_day`` itself. Named
+    as ``diary_day`` names it."""
+    if (
         isinstance(tz, str | Mapping)
         and isinstance(ts.dtype, pd.DatetimeTZDtype)
         and str(ts.dtype.tz) == "UTC"
         and ts.dtype.unit == "ns"
     ):
-        return None
-    from patterns._eventcodes import local_day_ns
+        from patterns._eventcodes import local_day_ns
 
-    ns = ts.array.asi8
-    if (couple < 0).any() or (ns == np.iinfo(np.int64).min).any():
-        return None
-    return local_day_ns(ns, couple, couple_names, tz, cutoff_hour).view("datetime64[ns]")
+        ns = ts.array.asi8
+        if not ((couple < 0).any() or (ns == np.iinfo(np.int64).min).any()):
+            day = local_day_ns(ns, couple, couple_names, tz, cutoff_hour)
+            return pd.Series(
+                day.view("datetime64[ns]"),
+                index=ts.index,
+                name=ts.name if isinstance(tz, str) else None,
+            )
+    return diary_day(ts, couple_id, tz, cutoff_hour=cutoff_hour)
 
 
 def _daily_table(
