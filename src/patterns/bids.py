@@ -87,9 +87,10 @@ def match_responses(events: pd.DataFrame, *, passes: int = 3) -> pd.DataFrame:
     Notes
     -----
     Responses carrying a ``bid_id`` are joined to the bid with that id made by the other
-    partner of the same couple (the first such response counts). The others are matched
-    with :func:`pandas.merge_asof` (``direction="backward"``, by couple and bidder) to the
-    other partner's latest bid at or before the response that is still unanswered; when two
+    partner of the same couple (the earliest such bid; the first such response counts). The
+    others are matched by a backward as-of join (as :func:`pandas.merge_asof` with
+    ``direction="backward"``, by couple and bidder, would; done on sorted integer keys) to
+    the other partner's latest bid at or before the response that is still unanswered; when two
     responses land on the same bid the earlier keeps it and the later one is matched again
     among the remaining bids in the next pass (``passes`` rounds; a loop over passes, not
     over events). Responses still unmatched after that are ignored.
