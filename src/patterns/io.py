@@ -1885,9 +1885,6 @@ class _Later:
             self._done = True
         return self._value
 
-    def cancel(self) -> bool:
-        return True
-
 
 class _Tasks:
     """The checks of one table's columns: on a small thread pool for large tables with
@@ -1902,25 +1899,20 @@ class _Tasks:
     def __init__(self, rows: int, jobs: int):
         workers = min(jobs, _usable_cpus(), 4)
         self._pool = None
-        if rows >= _COLUMN_THREADS_MIN_ROWS and workers >= 2 and _may_thread():
+        if rows >= _COLUMN_THREADS_MIN_ROWS and _fast.may_thread(workers):
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(workers, thread_name_prefix="patterns-load-col")
-        self._futures: list = []
 
     def submit(self, fn: Callable, *args: Any) -> Any:
-        task = _Later(fn, args) if self._pool is None else self._pool.submit(fn, *args)
-        self._futures.append(task)
-        return task
+        return _Later(fn, args) if self._pool is None else self._pool.submit(fn, *args)
 
     def __enter__(self) -> _Tasks:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for task in self._futures:  # on an error: do not start checks no one will read
-            task.cancel()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        if self._pool is not None:  # on an error: do not start checks no one will read
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 _COLUMN_THREADS_MIN_ROWS = 200_000
@@ -1931,7 +1923,7 @@ def _coerce_column(
 ) -> tuple[Any, list, tuple[np.ndarray, pd.Series] | None]:
     """One contract column of ``_coerce``: (value, problems as (mask, reason, detail),
     id encoding or None). A timestamp column's value is (its text or typed times, missing
-    mask); the times are parsed in ``_coerce`` once the zones are known."""
+    mask); the times are parsed by :func:`_coerce_times` once the zones are known."""
     probs = _Problems(len(s))
     typed_ok = c.dtype in ("timestamp", "float") and (
         pd.api.types.is_datetime64_any_dtype(s)
@@ -1959,14 +1951,14 @@ def _coerce_column(
     # vs 0.052, body signals ~0.03 vs 0.007 per 335 k check-ins).
     enc = _encode(s) if _by_value(c) else None
     if enc is None:
-        m, value, items = _check_column(c, _text(s), recode, na_values, ctx)
+        value, items = _check_column(c, _text(s), recode, na_values, ctx)
         return value, items, None
     # Validate distinct values, not rows: every check below is a function of the
     # cell's text alone, so it runs on the column's dictionary (1,000 couple ids or
     # 14 codes instead of 3 M rows) and the per-value results are expanded to rows
     # by position. 1,000-couple export (3.3 M rows): _coerce 5.4 -> 0.9 CPU s.
     idx, dictionary = enc
-    m, value, items = _check_column(c, dictionary, recode, na_values, ctx)
+    value, items = _check_column(c, dictionary, recode, na_values, ctx)
     encoding = (idx, value) if c.name in ("couple_id", "actor", "partner") else None
     if (
         isinstance(value, pd.Series)
@@ -1983,6 +1975,7 @@ def _coerce_column(
 
 
 def _items(probs: _Problems) -> list[tuple[np.ndarray, str, Any]]:
+    """A column's problems as (mask, reason, detail): its name is added by ``_coerce``."""
     return [(mk, reason, detail) for mk, _, reason, detail in probs.items]
 
 
@@ -2096,10 +2089,10 @@ def _expand(value: Any, idx: np.ndarray) -> Any:
 
 def _check_column(
     c: schema.Column, t: pd.Series, recode: dict, na_values: list[str], ctx: _Context
-) -> tuple[np.ndarray, Any, list[tuple[np.ndarray, str, Any]]]:
+) -> tuple[Any, list[tuple[np.ndarray, str, Any]]]:
     """Check and convert one text column (every result is a function of each cell alone).
 
-    Returns the missing mask, the contract values (string Series, code Categorical,
+    Returns the contract values (string Series, code Categorical,
     BooleanArray or float array) and the problems as (mask, reason, detail).
     """
     import pyarrow as pa
@@ -2153,7 +2146,7 @@ def _check_column(
         value[~(is_true | is_false)] = pd.NA
     else:
         value = _coerce_float(c, t, m, probs, ctx, trimmed)
-    return m, value, [(mk, reason, detail) for mk, _, reason, detail in probs.items]
+    return value, _items(probs)
 
 
 def _contract_frame(out: dict, table: str, n: int) -> pd.DataFrame:
