@@ -90,8 +90,8 @@ def check_fraction(
     """Return ``value`` as a float if it is a fraction, else raise the standard ValueError.
 
     A fraction is a real number (Python or NumPy integer or float; ``fractions.Fraction``
-    too) that is not a bool, not NaN, and lies strictly inside (0, 1): confidence levels,
-    ``alpha``, shares.
+    too) that is not a bool, not NaN, and lies strictly inside (0, 1) (confidence levels,
+    ``alpha``), or in [0, 1] or (0, 1] as ``closed`` says (shares, thresholds).
 
     Parameters
     ----------
