@@ -331,7 +331,7 @@ def _checkin_weeks(
     *,
     couple_rows: bool,
     lonely: bool,
-) -> pd.DataFrame:
+) -> _Cells:
     """The check-in columns per (couple, week) from ONE daily partner table
     (:func:`patterns.trends._daily_core`: a row per couple, partner and diary day).
 
@@ -437,7 +437,7 @@ def _conflict_keys_complete(cl: pd.DataFrame) -> bool:
     )
 
 
-def _conflict_weeks(cl: pd.DataFrame) -> pd.DataFrame:
+def _conflict_weeks(cl: pd.DataFrame) -> _Cells:
     """``conflicts``, ``escalated``, ``repair_share`` and ``resurfaced`` per (couple, week)
     of a conflict log with complete keys, by ``np.bincount`` on integer cells.
 
@@ -485,7 +485,7 @@ def _conflict_weeks(cl: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _bid_weeks(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame) -> pd.DataFrame:
+def _bid_weeks(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame) -> _Cells:
     """``bids_a/_b`` and ``toward_share_a/_b``/``toward_share`` per (couple, week): the sums
     of :func:`patterns.bids.turning_rates` (``period="W"``, ``window="1h"``) rows per role,
     counted from the same matched bids (:func:`patterns.bids._bid_periods`) by ``np.bincount``
@@ -521,9 +521,7 @@ def _bid_weeks(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame)
         )
 
 
-def _episode_weeks(
-    ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame
-) -> pd.DataFrame:
+def _episode_weeks(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame) -> _Cells:
     """``episodes`` and ``pursuer_share_a`` per (couple, week) of the episodes'
     local start day: :func:`patterns.cycles.pursue_withdraw_episodes` (defaults) counted
     from its integer core (:func:`patterns.cycles._episode_runs`: each episode's couple,
@@ -633,7 +631,7 @@ def _keyed(frame: pd.DataFrame, day: str = "day") -> pd.DataFrame:
 
 def _checkin_part(
     ci: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame, func: str
-) -> pd.DataFrame:
+) -> _Cells:
     """The check-in columns per (couple, week) (see :func:`_checkin_weeks`)."""
     from patterns import trends
 
@@ -678,14 +676,14 @@ def _true(column: pd.Series) -> np.ndarray:
     return column.astype("boolean").fillna(False).to_numpy(bool)
 
 
-def _bid_part(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame) -> pd.DataFrame:
+def _bid_part(ev: pd.DataFrame, tz: Any, cutoff_hour: int, roles: pd.DataFrame) -> _Cells:
     """:func:`_bid_weeks` when there is a bid (else no rows)."""
     if not (ev["code"] == "bid").any():
         return _NO_CELLS
     return _bid_weeks(ev, tz, cutoff_hour, roles)
 
 
-def _conflict_part(ev: pd.DataFrame, ci: pd.DataFrame, tz: Any, cutoff_hour: int) -> pd.DataFrame:
+def _conflict_part(ev: pd.DataFrame, ci: pd.DataFrame, tz: Any, cutoff_hour: int) -> _Cells:
     """``conflicts``, ``escalated``, ``repair_share``, ``resurfaced`` per (couple, week)
     from :func:`patterns.topics.conflict_log`'s core."""
     from patterns.topics import _conflict_log
@@ -779,7 +777,7 @@ class _Parts:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def submit(self, task: Callable[[], pd.DataFrame]) -> Callable[[], pd.DataFrame]:
+    def submit(self, task: Callable[[], _Cells]) -> Callable[[], _Cells]:
         if self._pool is None:
             return task
         return self._pool.submit(contextvars.copy_context().run, task).result
@@ -827,14 +825,14 @@ def _metrics_table(
         if not couples:
             return couple_metrics_empty()
         roles = _partner_roles(events, checkins, couples, partners, func)
-        bids = run.submit(lambda: _bid_part(ev, tz, cutoff_hour, roles)) if len(ev) else None
+        bid = run.submit(lambda: _bid_part(ev, tz, cutoff_hour, roles)) if len(ev) else None
         checkin = (
             run.submit(lambda: _checkin_part(ci, tz, cutoff_hour, roles, func)) if len(ci) else None
         )
         episodes = (
             run.submit(lambda: _episode_weeks(ev, tz, cutoff_hour, roles)) if len(ev) else None
         )
-        parts = [part() for part in (checkin, bids, episodes, conflicts) if part is not None]
+        parts = [part() for part in (checkin, bid, episodes, conflicts) if part is not None]
     parts = [p for p in parts if len(p)]
     if not parts:
         return couple_metrics_empty()
