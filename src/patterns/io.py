@@ -2510,17 +2510,19 @@ def _coerce_sources(raws: list[_Raw], ctx: _Context) -> Iterator[tuple[_Raw, tup
 def _assemble(
     path: Path, raws: list[_Raw], infos: list[dict], man: _Manifest, ctx: _Context, strict: bool
 ) -> Export:
-    frames: dict[str, pd.DataFrame] = {}
-    problems: dict[str, _Problems] = {}
-    meta: dict[str, dict] = {}
     sources = _coerce_sources([r for t in _TABLES for r in raws if r.table == t], ctx)
     with contextlib.closing(sources) as coerced:  # (ends its thread also on an error)
-        _collect(coerced, raws, frames, problems, meta)
+        frames, problems, meta = _collect(coerced, raws)
     return _finish(path, infos, man, ctx, strict, frames, problems, meta)
 
 
-def _collect(coerced: Iterator, raws: list[_Raw], frames: dict, problems: dict, meta: dict):
+def _collect(
+    coerced: Iterator, raws: list[_Raw]
+) -> tuple[dict[str, pd.DataFrame], dict[str, _Problems], dict[str, dict]]:
     """Per table: the coerced sources concatenated, their problems and row metadata."""
+    frames: dict[str, pd.DataFrame] = {}
+    problems: dict[str, _Problems] = {}
+    meta: dict[str, dict] = {}
     for table in _TABLES:
         parts = [r for r in raws if r.table == table]
         fs, ps, rows, srcs, ne, am, names, encs = [], [], [], [], [], [], [], []
@@ -2564,6 +2566,7 @@ def _collect(coerced: Iterator, raws: list[_Raw], frames: dict, problems: dict, 
             "ambig": np.concatenate(am) if am else np.zeros(0, bool),
             "encodings": encs,
         }
+    return frames, problems, meta
 
 
 def _finish(
