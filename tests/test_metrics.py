@@ -511,16 +511,20 @@ def test_assembly_on_integer_cells_equals_the_frame_concat(sim, monkeypatch):
     from patterns import metrics
 
     checked = []
-    real = metrics._assemble
+    real, frames = metrics._assemble, metrics._assemble_frames
+
+    def refuse(*args):
+        raise AssertionError("fell back to the frame assembly")
 
     def both(parts, roles, couples):
-        got = real(parts, roles, couples)
-        want = metrics._assemble_frames([p.frame() for p in parts], roles)
+        got = real(parts, roles, couples)  # the integer assembly (its fallback refused)
+        want = frames([p.frame() for p in parts], roles)
         pd.testing.assert_frame_equal(got, want, check_exact=True)
         checked.append(len(got))
         return got
 
     monkeypatch.setattr(metrics, "_assemble", both)
+    monkeypatch.setattr(metrics, "_assemble_frames", refuse)
     pd.testing.assert_frame_equal(couple_week_metrics(sim), couple_week_metrics(sim))
     # gaps and partial couples: one couple without events, two middle weeks without rows
     ev, ci = sim.events, sim.checkins
