@@ -49,9 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     runs: dict[str, list[common.Measurement]] = {"read": [], "read command": [], "metrics": []}
     for i in range(args.repeat):
-        runs["read"].append(
-            common.measure_code("read", f"result = 0\n{read_code}", setup="import pandas as pd")
-        )
+        runs["read"].append(common.measure_code("read", read_code, setup="import pandas as pd"))
         runs["read command"].append(
             common.measure_command(
                 "read command", [common.PYTHON, "-c", f"import pandas as pd\n{read_code}"]
