@@ -326,15 +326,22 @@ def test_failed_load_leaves_no_thread_and_digest_errors_surface(tmp_path, monkey
     root = _messy_export(tmp_path / "x", 300, 1)
     (root / "checkins.parquet").write_bytes(b"PAR1 not really parquet")
     _threads(monkeypatch, True)
-    started = []
+    started, threads = [], []
     real = pio._Digest.__init__
-    monkeypatch.setattr(
-        pio._Digest, "__init__", lambda self, data: started.append(self) or real(self, data)
-    )
+
+    def spy(self, data):
+        real(self, data)
+        started.append(self)
+        threads.append(self._thread)
+
+    monkeypatch.setattr(pio._Digest, "__init__", spy)
     with pytest.raises(pio.ExportError, match="not a readable Parquet"):
         load_export(root)
-    assert len(started) >= 2  # (every file hashed on its own thread, thresholds off)
+    assert len(started) >= 2
+    # every file hashed on its own thread (thresholds off), so there was something to wait for
+    assert all(t is not None for t in threads)
     assert all(d._thread is None for d in started)  # each one waited for
+    assert not any(t.is_alive() for t in threads)
     assert not [t for t in threading.enumerate() if t.name == "patterns-sha256"]
 
     class Unhashable:  # has a length, but no bytes to hash
