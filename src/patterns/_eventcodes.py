@@ -188,10 +188,8 @@ def _couple_time_order(couple: np.ndarray, ts: np.ndarray) -> np.ndarray:
     run_couple = couple[starts]
     # more runs than couple codes cannot be one run each (skips a unique of millions of
     # runs when rows are interleaved, e.g. in time order)
-    one_run_each = len(starts) <= int(couple.max()) - int(couple.min()) + 1 and len(
-        np.unique(run_couple)
-    ) == len(starts)
-    if one_run_each and not np.any(same & (ts[1:] < ts[:-1])):
+    few_runs = len(starts) <= int(couple.max()) - int(couple.min()) + 1
+    if few_runs and len(np.unique(run_couple)) == len(starts) and _in_time(ts, starts):
         # each couple one contiguous run already in time order (the usual export): order
         # the runs by couple code and keep each run as is — no sort of every row
         return _runs_in_order(starts, n, run_couple)
