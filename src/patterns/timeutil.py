@@ -37,8 +37,9 @@ class SharedMapping(dict[str, Any]):
     deep-copies ``attrs`` into every derived frame (``__finalize__`` after each slice,
     ``assign``, ``merge``, …), which with a plain dict of 1,000 couples cost seconds per
     analysis. An immutable value can safely be shared instead. Written by hand because
-    neither ``dict`` nor ``types.MappingProxyType`` (which cannot be deep-copied or pickled)
-    behaves this way. Values should be immutable too (strings, tuples).
+    neither a plain ``dict`` (copied) nor ``types.MappingProxyType`` (which cannot be
+    deep-copied or pickled) behaves this way. Values should be immutable too (strings,
+    tuples).
 
     It is a ``dict`` (every mutating method refused) so that whatever serialises
     ``attrs`` as JSON keeps working: ``DataFrame.to_parquet`` stores ``attrs`` with
