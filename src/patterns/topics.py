@@ -775,12 +775,12 @@ def _dedupe(rows: pd.DataFrame, *, include_text: bool) -> pd.DataFrame:
         # (no missing keys) instead of a five-column sort_values and a three-column string
         # groupby; groups are runs of the sorted rows, numbered in order
         order = np.lexsort((ts.array.asi8, rows["src"].to_numpy(), tc, day.view("int64"), cc))
-        cs, ds, ts_ = cc[order], day.view("int64")[order], tc[order]
-        new = np.r_[True, (cs[1:] != cs[:-1]) | (ds[1:] != ds[:-1]) | (ts_[1:] != ts_[:-1])]
+        cs, ds, tcs = cc[order], day.view("int64")[order], tc[order]
+        new = np.r_[True, (cs[1:] != cs[:-1]) | (ds[1:] != ds[:-1]) | (tcs[1:] != tcs[:-1])]
         # output order (couple, first time, topic), stable, from the groups' sorted codes:
         # the order sort_values(["couple_id", "ts", "topic"], kind="stable") gives
         start = np.flatnonzero(new)
-        final = np.lexsort((ts_[start], ts.array.asi8[order][start], cs[start]))
+        final = np.lexsort((tcs[start], ts.array.asi8[order[start]], cs[start]))
         if (
             not include_text
             and rank.dtype == np.int64
