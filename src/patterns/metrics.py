@@ -734,8 +734,6 @@ def _conflict_part(ev: pd.DataFrame, ci: pd.DataFrame, tz: Any, cutoff_hour: int
 #: Fewer rows (events + check-ins) than this: the parts run one after another in the
 #: calling thread (one couple-year is ~7k rows; threads would only add their start-up).
 _THREAD_MIN_ROWS = 100_000
-#: At most this many threads for the parts (there are four parts).
-_MAX_THREADS = 4
 
 
 # (a module name, so tests can pretend other machines)
@@ -749,7 +747,7 @@ class _Parts:
     ``submit(task)`` returns a function giving the task's result. With a pool, the task
     starts at once (tasks start in the order submitted); inline, it runs when its result is
     asked for, so the parts run in the order their results are asked for. The pool has
-    ``min(4, usable CPUs, parts)`` threads; inline when that is one thread, the input has
+    ``min(usable CPUs, parts)`` threads; inline when that is one thread, the input has
     fewer than ``_THREAD_MIN_ROWS`` rows, or the call is not on the main thread (a Dask
     task, a caller's pool: :func:`patterns._fast.may_thread`). The heavy loops of numpy,
     pandas and pyarrow release the GIL. With the second core busy (other jobs) the threads
@@ -763,7 +761,7 @@ class _Parts:
     """
 
     def __init__(self, *, rows: int, parts: int) -> None:
-        workers = min(_MAX_THREADS, _usable_cpus(), parts)
+        workers = min(_usable_cpus(), parts)
         self._pool = (
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="patterns-metrics")
             if _fast.may_thread(workers) and rows >= _THREAD_MIN_ROWS
