@@ -394,6 +394,7 @@ def _tune_malloc() -> bool:
         import ctypes
 
         libc = ctypes.CDLL("libc.so.6")
+        # a list, not a generator: every setting is tried even when an earlier one fails
         return all([bool(libc.mallopt(param, value)) for param, value in _MALLOPT.items()])
     except (OSError, AttributeError):  # not glibc (e.g. musl): keep its defaults
         return False
