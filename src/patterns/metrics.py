@@ -689,7 +689,7 @@ def _conflict_part(ev: pd.DataFrame, ci: pd.DataFrame, tz: Any, cutoff_hour: int
     from patterns.topics import _conflict_log
 
     has_conflict = (len(ev) and (ev["code"] == "conflict").any()) or (
-        (len(ci) and ci["conflict"].astype("boolean").fillna(False).any())
+        (len(ci) and _true(ci["conflict"]).any())
         or (len(ci) and ci["conflict_topic"].notna().any())
     )
     if not has_conflict:
