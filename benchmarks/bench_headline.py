@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", default="large", choices=sorted(common.SIZES))
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args(argv)
+    if args.repeat < 1:
+        ap.error(f"--repeat must be at least 1; got {args.repeat}")
     export = common.export_dir(args.size)
     out = common.DATA / f"headline_{args.size}.csv"
     reference = common.DATA / f"metrics_{args.size}.csv"

@@ -165,3 +165,32 @@ def test_unique_inverse_equals_numpy(bound):
         u, inv = unique_inverse(v, bound)
         want_u, want_inv = np.unique(v, return_inverse=True)
         assert u.tolist() == want_u.tolist() and inv.tolist() == want_inv.tolist()
+
+
+def test_usable_cpus_follows_the_affinity_mask(monkeypatch):
+    import os
+
+    from patterns import io, metrics
+
+    # the loader and the table use this one rule (a module name, so tests can patch it)
+    assert metrics._usable_cpus is _fast.usable_cpus and io._usable_cpus is _fast.usable_cpus
+    if hasattr(os, "sched_getaffinity"):
+        assert _fast.usable_cpus() == len(os.sched_getaffinity(0))
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5})
+        assert _fast.usable_cpus() == 3
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert _fast.usable_cpus() == 6
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert _fast.usable_cpus() == 1
+
+
+def test_may_thread_only_with_two_cpus_on_the_main_thread():
+    import threading
+
+    assert not _fast.may_thread(1) and _fast.may_thread(2)  # (pytest: the main thread)
+    seen = []
+    t = threading.Thread(target=lambda: seen.append(_fast.may_thread(8)))
+    t.start()
+    t.join()
+    assert seen == [False]

@@ -381,7 +381,6 @@ def test_conflict_fallback_path_gives_the_same_table(sim, table, monkeypatch):
 
 @pytest.mark.parametrize("cpus", [2, 4])
 def test_parts_in_threads_give_the_identical_table(sim, table, monkeypatch, cpus):
-    import threading
 
     from patterns import _fast, metrics
 
@@ -407,7 +406,6 @@ def test_parts_in_threads_give_the_identical_table(sim, table, monkeypatch, cpus
 
 
 def test_parts_inline_for_small_input_one_cpu_or_off_the_main_thread(sim, table, monkeypatch):
-    import threading
 
     from patterns import metrics
 
@@ -437,7 +435,6 @@ def test_parts_inline_for_small_input_one_cpu_or_off_the_main_thread(sim, table,
 
 
 def test_parts_failure_raises_the_first_in_table_order(sim, monkeypatch):
-    import threading
 
     from patterns import metrics
 
@@ -460,29 +457,6 @@ def test_parts_failure_raises_the_first_in_table_order(sim, monkeypatch):
     monkeypatch.setattr(metrics, "_THREAD_MIN_ROWS", 10**9)  # inline: the same error
     with pytest.raises(ValueError, match="check-ins failed"):
         couple_week_metrics(sim)
-
-
-def test_usable_cpus_follows_the_affinity_mask(monkeypatch):
-    import os
-
-    from patterns import _fast, metrics
-
-    assert metrics._usable_cpus is _fast.usable_cpus
-    if hasattr(os, "sched_getaffinity"):
-        assert _fast.usable_cpus() == len(os.sched_getaffinity(0))
-        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5})
-        assert _fast.usable_cpus() == 3
-    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
-    monkeypatch.setattr(os, "cpu_count", lambda: 6)
-    assert _fast.usable_cpus() == 6
-    monkeypatch.setattr(os, "cpu_count", lambda: None)
-    assert _fast.usable_cpus() == 1
-    assert not _fast.may_thread(1) and _fast.may_thread(2)  # (pytest: the main thread)
-    seen = []
-    t = threading.Thread(target=lambda: seen.append(_fast.may_thread(8)))
-    t.start()
-    t.join()
-    assert seen == [False]
 
 
 def test_yes_flags_and_shared_checkin_pairs_equal_the_general_path(sim):

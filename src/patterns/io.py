@@ -1843,18 +1843,14 @@ def _coerce_times(raw: _Raw, done: dict, ctx: _Context, na_values: list[str]) ->
             # Zones of the distinct couple ids, spread to rows (a dict lookup per row and an
             # object copy of 3 M ids cost 1.1 CPU s); built only when some time is naive.
             value, _, enc = done["couple_id"].result()  # (both columns are required)
-            if enc is None:
-                couple = pd.Series(value.to_numpy(dtype=object, na_value=None))
-                zones = couple.map(ctx.manifest.zones)
-                return zones.astype(object).where(zones.notna(), ctx.fallback_zone)
-            cidx, ids = enc
-            ids = ids.to_numpy(dtype=object, na_value=None)
-            per_id = np.array(
-                [ctx.manifest.zones.get(v) if v is not None else None for v in ids],
-                dtype=object,
-            )
-            per_id[pd.isna(per_id)] = ctx.fallback_zone
-            return pd.Series(per_id[cidx], dtype=object)
+            if enc is None:  # ids checked per row: every row's id looked up
+                ids, where = value.to_numpy(dtype=object, na_value=None), None
+            else:
+                where, distinct = enc
+                ids = distinct.to_numpy(dtype=object, na_value=None)
+            found = [ctx.manifest.zones.get(v) if v is not None else None for v in ids]
+            per_id = np.array([ctx.fallback_zone if z is None else z for z in found], object)
+            return pd.Series(per_id if where is None else per_id[where], dtype=object)
 
     offset = None
     ts_off = ctx.cfg.get("ts_offset") or {}
@@ -2496,15 +2492,14 @@ def _coerce_sources(raws: list[_Raw], ctx: _Context) -> Iterator[tuple[_Raw, tup
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="patterns-load-src") as pool:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="patterns-load-src")
+    try:
         rest = [pool.submit(_coerce_source, raw, ctx) for raw in raws[1:]]
-        try:
-            yield _coerce_source(raws[0], ctx)
-            for f in rest:
-                yield f.result()
-        finally:
-            for f in rest:
-                f.cancel()
+        yield _coerce_source(raws[0], ctx)
+        for f in rest:
+            yield f.result()
+    finally:  # on an error: sources not started are not started (as _Tasks)
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _assemble(
