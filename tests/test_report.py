@@ -443,7 +443,7 @@ def test_cli_jobs_default_is_the_cores_at_most_4(small_export, tmp_path, monkeyp
     assert cli.default_jobs() == 4
 
 
-def test_console_command_tunes_glibc_malloc_unless_the_user_did(monkeypatch):
+def test_console_command_tunes_glibc_malloc_unless_the_user_did(monkeypatch, tmp_path, sample_path):
     """``patterns`` (the console command, not the library) sets glibc's arena count and
     mmap/trim thresholds before running, unless the user tuned malloc; elsewhere it does
     nothing. (The C library is stubbed: the test process itself is not retuned.)"""
@@ -483,11 +483,22 @@ def test_console_command_tunes_glibc_malloc_unless_the_user_did(monkeypatch):
     monkeypatch.setattr(sys, "platform", "linux")
     monkeypatch.setattr(ctypes, "CDLL", no_glibc)  # e.g. musl
     assert cli._tune_malloc() is False
+    # only `patterns metrics` run as the console command tunes (not the report parent,
+    # which keeps running while its notebooks do; not a host process calling commands)
     calls = []
     monkeypatch.setattr(cli, "_tune_malloc", lambda: calls.append("malloc"))
+    out = str(tmp_path / "m.csv")
+    runner = CliRunner()
+    assert runner.invoke(app, ["metrics", str(sample_path), "-o", out]).exit_code == 0
+    assert calls == []  # in-process (this test): never
     monkeypatch.setattr(cli, "app", lambda: calls.append("app"))
+    monkeypatch.setattr(cli, "_CONSOLE", False)  # (restored after the test)
     cli.main()
-    assert calls == ["malloc", "app"]
+    assert calls == ["app"] and cli._CONSOLE  # main marks the console command, no tuning yet
+    assert runner.invoke(app, ["metrics", str(sample_path), "-o", out]).exit_code == 0
+    assert calls == ["app", "malloc"]
+    assert runner.invoke(app, ["report", "--help"]).exit_code == 0
+    assert calls == ["app", "malloc"]
 
 
 @pytest.mark.notebooks

@@ -331,6 +331,8 @@ def metrics(
     if engine == "pandas" and (scheduler or staging):
         _err("--scheduler and --staging need --engine dask.")
         raise typer.Exit(2)
+    if _CONSOLE:  # before the load starts any thread (the arena setting needs that)
+        _tune_malloc()
     try:
         exp = load_export(export, mapping=mapping, timezone=timezone)
     except ExportError as exc:
@@ -381,7 +383,9 @@ def _tune_malloc() -> bool:
     kept: ``patterns metrics`` on 1,000 couples, 5 interleaved runs each on 2 cores, median
     3.16 -> 2.94 s wall and 4.91 -> 4.49 s CPU (one arena alone had cut page faults by
     25-30% before); same peak memory (~1.5 GB); values unchanged. Only the console command
-    does this: a library must not retune its host process.
+    ``patterns metrics`` does this (a library must not retune its host process), and not
+    ``patterns report``, whose parent process would keep freed heap while its notebooks
+    run.
     """
     import os
     import sys
@@ -400,8 +404,15 @@ def _tune_malloc() -> bool:
         return False
 
 
+#: True when running as the ``patterns`` console command (set by :func:`main`), so that
+#: process-wide tuning never happens inside a host process (tests, notebooks) that
+#: calls the commands.
+_CONSOLE = False
+
+
 def main() -> None:  # console-script entry point
-    _tune_malloc()
+    global _CONSOLE
+    _CONSOLE = True
     app()
 
 
