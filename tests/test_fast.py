@@ -194,3 +194,38 @@ def test_may_thread_only_with_two_cpus_on_the_main_thread():
     t.start()
     t.join()
     assert seen == [False]
+
+
+def test_tasks_pool_or_one_by_one_same_results_and_context():
+    """``_fast.Tasks``: on the pool (other threads, the submitting context's values) or
+    one by one in read order (disabled); errors are raised when the result is read; no
+    thread outlives the block."""
+    import contextvars
+    import threading
+
+    var = contextvars.ContextVar("v", default=None)
+    var.set("mine")
+    log = []
+
+    def job(k):
+        log.append((k, threading.current_thread().name, var.get()))
+        if k == 2:
+            raise ValueError("task 2 failed")
+        return k * k
+
+    before = threading.active_count()
+    with _fast.Tasks(2, name="t-pool") as tasks:
+        futures = [tasks.submit(job, k) for k in range(4)]
+        assert [futures[k].result() for k in (0, 1, 3)] == [0, 1, 9]
+        with pytest.raises(ValueError, match="task 2 failed"):
+            futures[2].result()
+    assert threading.active_count() == before
+    assert {name.startswith("t-pool") for _, name, _ in log} == {True}
+    assert {v for _, _, v in log} == {"mine"}
+    log.clear()
+    with _fast.Tasks(2, name="t-off", enabled=False) as tasks:
+        later = [tasks.submit(job, k) for k in (3, 1)]
+        assert log == []  # nothing runs before it is read
+        assert [t.result() for t in reversed(later)] == [1, 9]
+    assert [k for k, _, _ in log] == [1, 3]  # in read order, on this thread
+    assert {name for _, name, _ in log} == {threading.current_thread().name}

@@ -15,6 +15,7 @@ value computed earlier for the *same* input frame object; outside it, nothing is
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import itertools
 import os
 import threading
@@ -27,6 +28,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "Later",
+    "Tasks",
     "codes",
     "codes_within",
     "may_thread",
@@ -71,6 +74,72 @@ def may_thread(cpus: int) -> bool:
     False
     """
     return cpus >= 2 and threading.current_thread() is threading.main_thread()
+
+
+class Later:
+    """A call made when its result is first asked for: the one-thread stand-in for a
+    ``Future`` (so one by one, the work runs in exactly the order it is read).
+
+    Examples
+    --------
+    >>> seen = []
+    >>> task = Later(seen.append, (1,))
+    >>> len(seen)  # nothing has run yet
+    0
+    >>> task.result(), task.result(), seen  # runs once, when first asked
+    (None, None, [1])
+    """
+
+    def __init__(self, fn: Callable[..., Any], args: tuple):
+        self._fn, self._args, self._done, self._value = fn, args, False, None
+
+    def result(self) -> Any:
+        if not self._done:
+            self._value = self._fn(*self._args)
+            self._done = True
+        return self._value
+
+
+class Tasks:
+    """Independent tasks of one call: on a thread pool of ``workers`` threads that lives
+    for the ``with`` block, or, when ``enabled`` is false or :func:`may_thread` says no,
+    each run in this thread when its result is first asked for (:class:`Later`).
+
+    Callers read the results in a fixed order, so values and the first error raised are
+    the same either way. A task starts on the pool in the order submitted and runs in a
+    copy of the submitting context (``ContextVar`` values such as :func:`shared_keys`'
+    dict, which threads do not inherit, are the same objects). Leaving the block cancels
+    the tasks not started and waits for the others: no thread outlives the call. Used by
+    the loader's column checks and ``couple_week_metrics``' parts (their heavy loops are
+    numpy/pyarrow kernels that release the GIL).
+
+    Examples
+    --------
+    >>> with Tasks(2, name="doc") as tasks:
+    ...     squares = [tasks.submit(pow, k, 2) for k in range(4)]
+    ...     [t.result() for t in squares]
+    [0, 1, 4, 9]
+    """
+
+    def __init__(self, workers: int, *, name: str, enabled: bool = True):
+        self._pool = None
+        if enabled and may_thread(workers):
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` as a task: an object whose ``result()`` gives its value."""
+        if self._pool is None:
+            return Later(fn, args)
+        return self._pool.submit(contextvars.copy_context().run, fn, *args)
+
+    def __enter__(self) -> Tasks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 @contextlib.contextmanager

@@ -1795,7 +1795,12 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     # _assemble then work on the distinct ids only).
     encodings: dict[str, tuple[np.ndarray, pd.Series]] = {}
     columns = [c for c in schema.columns_of(table) if c.name in df.columns]
-    with _Tasks(len(df), len(columns)) as tasks:
+    # the columns' checks on a small pool for large tables (each is a few pyarrow/numpy
+    # kernels that release the GIL: on 2 cores about half the wall time), read back in
+    # column order: the values, problems and first error are those of one by one
+    workers = min(len(columns), _usable_cpus(), 4)
+    big = len(df) >= _COLUMN_THREADS_MIN_ROWS
+    with _fast.Tasks(workers, name="patterns-load-col", enabled=big) as tasks:
         done: dict[str, Any] = {}
         times = None
         for c in columns:
@@ -1866,49 +1871,6 @@ def _coerce_times(raw: _Raw, done: dict, ctx: _Context, na_values: list[str]) ->
         offset, _ = _to_float(ot, _missing(ot, na_values))
         offset = offset * unit
     return _parse_ts(ts_text, ts_miss, zones, ctx.cfg, offset)
-
-
-class _Later:
-    """A call made when its result is first asked for: the one-thread stand-in for a
-    ``Future`` (so one by one, the work runs in exactly the order it is read)."""
-
-    def __init__(self, fn: Callable, args: tuple):
-        self._fn, self._args, self._done, self._value = fn, args, False, None
-
-    def result(self) -> Any:
-        if not self._done:
-            self._value = self._fn(*self._args)
-            self._done = True
-        return self._value
-
-
-class _Tasks:
-    """The checks of one table's columns: on a small thread pool for large tables with
-    2+ usable CPUs, else run one by one as they are read (:class:`_Later`).
-
-    Why threads: each column's checks are a few pyarrow/numpy kernels that release the
-    GIL, and the columns are independent, so on 2 cores the events table's checks take
-    about half the wall time. Callers read the results in column order, so the values,
-    the problems and the first error raised are the same as one by one.
-    """
-
-    def __init__(self, rows: int, jobs: int):
-        workers = min(jobs, _usable_cpus(), 4)
-        self._pool = None
-        if rows >= _COLUMN_THREADS_MIN_ROWS and _fast.may_thread(workers):
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="patterns-load-col")
-
-    def submit(self, fn: Callable, *args: Any) -> Any:
-        return _Later(fn, args) if self._pool is None else self._pool.submit(fn, *args)
-
-    def __enter__(self) -> _Tasks:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:  # on an error: do not start checks no one will read
-            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 _COLUMN_THREADS_MIN_ROWS = 200_000
@@ -2498,7 +2460,7 @@ def _coerce_sources(raws: list[_Raw], ctx: _Context) -> Iterator[tuple[_Raw, tup
         yield _coerce_source(raws[0], ctx)
         for f in rest:
             yield f.result()
-    finally:  # on an error: sources not started are not started (as _Tasks)
+    finally:  # on an error: sources not started are not started (as _fast.Tasks)
         pool.shutdown(wait=True, cancel_futures=True)
 
 

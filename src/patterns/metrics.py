@@ -23,9 +23,7 @@ True
 
 from __future__ import annotations
 
-import contextvars
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -740,47 +738,6 @@ _THREAD_MIN_ROWS = 100_000
 _usable_cpus = _fast.usable_cpus
 
 
-class _Parts:
-    """Runs the parts of one table: concurrently in a thread pool that lives for this
-    ``with`` block only, or one after another in this thread.
-
-    ``submit(task)`` returns a function giving the task's result. With a pool, the task
-    starts at once (tasks start in the order submitted); inline, it runs when its result is
-    asked for, so the parts run in the order their results are asked for. The pool has
-    ``min(usable CPUs, parts)`` threads; inline when that is one thread, the input has
-    fewer than ``_THREAD_MIN_ROWS`` rows, or the call is not on the main thread (a Dask
-    task, a caller's pool: :func:`patterns._fast.may_thread`). The heavy loops of numpy,
-    pandas and pyarrow release the GIL. With the second core busy (other jobs) the threads
-    save no wall time and cost 0.1-0.4 s more CPU at 1,000 couples; with it free they cut
-    the table's wall time by 0.3-0.5 s. Each task runs in its own copy of this context, so
-    :func:`patterns._fast.memo`'s per-call dict (a ``ContextVar``, which threads do not
-    inherit) is the same dict object in every task; a key two tasks compute at once is
-    computed twice and either (identical) value kept. A failed task raises when its result
-    is asked for; leaving the block cancels the tasks not started and waits for the others
-    (no thread outlives the call).
-    """
-
-    def __init__(self, *, rows: int, parts: int) -> None:
-        workers = min(_usable_cpus(), parts)
-        self._pool = (
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="patterns-metrics")
-            if _fast.may_thread(workers) and rows >= _THREAD_MIN_ROWS
-            else None
-        )
-
-    def __enter__(self) -> _Parts:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def submit(self, task: Callable[[], _Cells]) -> Callable[[], _Cells]:
-        if self._pool is None:
-            return task
-        return self._pool.submit(contextvars.copy_context().run, task).result
-
-
 def _metrics_rows(events: pd.DataFrame, checkins: pd.DataFrame, **options: Any) -> pd.DataFrame:
     """:func:`_metrics_table` (same keyword options) with per-row keys (event codes,
     check-in diary days) computed once and shared by the analyses it calls
@@ -817,20 +774,21 @@ def _metrics_table(
     # frames, the zones and (but conflicts) the partner roles: run concurrently, the
     # conflicts (which need no roles) while the couple ids and roles are found, and
     # assembled in this fixed order.
-    with _Parts(rows=len(ev) + len(ci), parts=4) as run:
-        conflicts = run.submit(lambda: _conflict_part(ev, ci, tz, cutoff_hour))
+    # On a pool of min(usable CPUs, 4) threads from _THREAD_MIN_ROWS rows, on the main
+    # thread only (_fast.Tasks); inline otherwise. With the second core busy (other jobs)
+    # the threads save no wall time and cost 0.1-0.4 s more CPU at 1,000 couples; with it
+    # free they cut the table's wall time by 0.3-0.5 s.
+    big = len(ev) + len(ci) >= _THREAD_MIN_ROWS
+    with _fast.Tasks(min(_usable_cpus(), 4), name="patterns-metrics", enabled=big) as run:
+        conflicts = run.submit(_conflict_part, ev, ci, tz, cutoff_hour)
         couples = _couple_ids(events, checkins)
         if not couples:
             return couple_metrics_empty()
         roles = _partner_roles(events, checkins, couples, partners, func)
-        bid = run.submit(lambda: _bid_part(ev, tz, cutoff_hour, roles)) if len(ev) else None
-        checkin = (
-            run.submit(lambda: _checkin_part(ci, tz, cutoff_hour, roles, func)) if len(ci) else None
-        )
-        episodes = (
-            run.submit(lambda: _episode_weeks(ev, tz, cutoff_hour, roles)) if len(ev) else None
-        )
-        parts = [part() for part in (checkin, bid, episodes, conflicts) if part is not None]
+        bid = run.submit(_bid_part, ev, tz, cutoff_hour, roles) if len(ev) else None
+        checkin = run.submit(_checkin_part, ci, tz, cutoff_hour, roles, func) if len(ci) else None
+        episodes = run.submit(_episode_weeks, ev, tz, cutoff_hour, roles) if len(ev) else None
+        parts = [p.result() for p in (checkin, bid, episodes, conflicts) if p is not None]
     parts = [p for p in parts if len(p)]
     if not parts:
         return couple_metrics_empty()
