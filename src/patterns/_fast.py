@@ -256,7 +256,6 @@ def codes_within(
     if arrow is None or len(arrow) == 0:
         return codes(values, uniques=False)[0]
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     order = np.asarray(order, dtype=np.int64)
     group = np.asarray(group)
@@ -270,22 +269,47 @@ def codes_within(
     sorted_values = arrow if identity else arrow.take(pa.array(order))
     g = np.asarray(group)[order]
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    at = np.searchsorted(starts, np.arange(block, len(g), block))
-    cuts = np.unique(np.r_[0, starts[np.minimum(at, len(starts) - 1)], len(g)])
-    out = np.empty(len(g), dtype=np.int64)
-    base = 0
-    for a, z in itertools.pairwise(cuts):  # a loop over blocks, not rows
-        enc = pc.dictionary_encode(sorted_values.slice(int(a), int(z - a)))
-        out[a:z] = pc.fill_null(enc.indices, -1).to_numpy()
-        if distinct_blocks and base:
-            seg = out[a:z]  # a view: offset in place
-            seg[seg >= 0] += base
-        base += len(enc.dictionary)
+    out = hash_blocks(sorted_values, starts, block, distinct_blocks=distinct_blocks)
     if identity:
         return out
     result = np.empty_like(out)
     result[order] = out
     return result
+
+
+def hash_blocks(arrow: Any, starts: np.ndarray, block: int, *, distinct_blocks: bool) -> np.ndarray:
+    """Codes of an Arrow string array whose groups start at ``starts`` (ascending, from 0):
+    hashed per block of whole groups of about ``block`` rows, −1 for missing. Codes are
+    equal exactly when the values are equal within a block; with ``distinct_blocks`` each
+    block's codes are offset past the previous blocks' (so a code also names one block).
+    The core of :func:`codes_within` (also used by ``bids`` on the ids of couple runs).
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> a = pa.array(["x", "y", None, "x", "x"])
+    >>> hash_blocks(a, np.array([0, 3]), 2, distinct_blocks=True).tolist()
+    [0, 1, -1, 2, 2]
+    """
+    import pyarrow.compute as pc
+
+    n = len(arrow)
+    # each block ends at the first group starting at or after a multiple of the block size
+    at = np.searchsorted(starts, np.arange(block, n, block))
+    cuts = np.unique(np.r_[0, starts[np.minimum(at, len(starts) - 1)], n])
+    out = np.empty(n, dtype=np.int64)
+    base = 0
+    for a, z in itertools.pairwise(cuts.tolist()):  # a loop over blocks, not rows
+        encoded = pc.dictionary_encode(arrow.slice(a, z - a))
+        idx = encoded.indices
+        # the int32 codes as stored (a null's slot holds some code: overwritten below)
+        codes = np.frombuffer(idx.buffers()[1], np.int32, count=len(idx), offset=4 * idx.offset)
+        np.add(codes, base, out=out[a:z], dtype=np.int64)
+        if distinct_blocks:
+            base += len(encoded.dictionary)
+    if arrow.null_count:
+        out[arrow.is_null().to_numpy(zero_copy_only=False)] = -1
+    return out
 
 
 def unique_inverse(values: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
