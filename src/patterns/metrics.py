@@ -33,7 +33,7 @@ import pandas as pd
 
 from patterns import _fast, schema
 from patterns._eventcodes import _DAY_NS, local_day_ns, period_start_ns
-from patterns.errors import check_option, option_error
+from patterns.errors import check_int, check_option, option_error
 from patterns.timeutil import DEFAULT_CUTOFF_HOUR, resolve_timezones, week_start
 
 __all__ = [
@@ -641,7 +641,7 @@ def _checkin_part(
         "intimacy_comfort",
         "time_together_min",
     ]
-    cutoff = trends._check_cutoff(cutoff_hour, func)
+    cutoff = check_int(cutoff_hour, "cutoff_hour", func=func, maximum=23)
     schema.require_columns(
         ci, ["couple_id", "partner", "ts", *measures], func=func, table="checkins"
     )

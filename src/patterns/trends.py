@@ -100,11 +100,6 @@ _KEYS = ["couple_id", "partner"]
 # --- helpers ------------------------------------------------------------------------------
 
 
-def _check_cutoff(cutoff_hour: Any, func: str) -> int:
-    """Kept because ``metrics`` calls it: ``errors.check_int`` with the 0..23 range."""
-    return check_int(cutoff_hour, "cutoff_hour", func=func, maximum=23)
-
-
 def _check_daily(daily: pd.DataFrame, func: str) -> pd.DataFrame:
     require_columns(daily, _DAILY_COLUMNS, func=func, table="daily")
     out = daily[_DAILY_COLUMNS].copy()
@@ -176,7 +171,7 @@ def daily_partner_table(
     >>> daily_partner_table(ci, ["stress"])[["stress", "n"]].to_numpy().tolist()
     [[3.0, 2.0]]
     """
-    cutoff_hour = _check_cutoff(cutoff_hour, func)
+    cutoff_hour = check_int(cutoff_hour, "cutoff_hour", func=func, maximum=23)
     require_columns(checkins, ["couple_id", "partner", "ts", *columns], func=func, table="checkins")
     tz = resolve_timezones(checkins, timezone)
     values = {c: _measure(checkins[c]) for c in columns}
@@ -377,7 +372,7 @@ def daily_connection(
         checkins, ["couple_id", "partner", "ts", "connection"], func=func, table="checkins"
     )
     tz = resolve_timezones(checkins, timezone)
-    cutoff_hour = _check_cutoff(cutoff_hour, func)
+    cutoff_hour = check_int(cutoff_hour, "cutoff_hour", func=func, maximum=23)
     # = daily_partner_table(rated check-ins, ["connection"]), with the day of every row
     # computed once (shared with the other daily tables of the same check-ins)
     conn = _measure(checkins["connection"])
