@@ -24,3 +24,16 @@ def sample_path() -> Path:
 @pytest.fixture(scope="session")
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(autouse=True)
+def _no_hard_exit(monkeypatch):
+    """``patterns metrics`` run as the console command ends with ``os._exit``: inside the
+    test process that would end pytest itself with exit code 0 and no report, so it fails
+    loudly here instead (tests that mean to reach it stub it, or run a subprocess)."""
+    from patterns import cli
+
+    def refuse(code: int) -> None:
+        raise AssertionError(f"cli._hard_exit({code}) called inside the test process")
+
+    monkeypatch.setattr(cli, "_hard_exit", refuse)

@@ -493,12 +493,77 @@ def test_console_command_tunes_glibc_malloc_unless_the_user_did(monkeypatch, tmp
     assert calls == []  # in-process (this test): never
     monkeypatch.setattr(cli, "app", lambda: calls.append("app"))
     monkeypatch.setattr(cli, "_CONSOLE", False)  # (restored after the test)
+    # the console command ends with os._exit: stubbed, or it would end pytest itself
+    monkeypatch.setattr(cli, "_hard_exit", lambda code: calls.append(f"exit {code}"))
     cli.main()
     assert calls == ["app"] and cli._CONSOLE  # main marks the console command, no tuning yet
     assert runner.invoke(app, ["metrics", str(sample_path), "-o", out]).exit_code == 0
-    assert calls == ["app", "malloc"]
+    assert calls == ["app", "malloc", "exit 0"]
     assert runner.invoke(app, ["report", "--help"]).exit_code == 0
-    assert calls == ["app", "malloc"]
+    assert calls == ["app", "malloc", "exit 0"]
+    # when the tuning took effect, pyarrow moves onto the same heap; pandas engine only:
+    # the command ends with a hard exit once its files are written
+    monkeypatch.setattr(cli, "_tune_malloc", lambda: calls.append("malloc") or True)
+    monkeypatch.setattr(cli, "_arrow_on_glibc_heap", lambda: calls.append("arrow"))
+    assert runner.invoke(app, ["metrics", str(sample_path), "-o", out]).exit_code == 0
+    assert calls[3:] == ["malloc", "arrow", "exit 0"]
+    assert pd.read_csv(out).shape[0] > 0  # written before the exit
+
+
+def test_arrow_moves_onto_the_glibc_heap_unless_the_user_chose_a_pool(monkeypatch):
+    """The console command's Arrow pool switch (stubbed: the test process keeps its pool)."""
+    import pyarrow as pa
+
+    from patterns import cli
+
+    chosen = []
+    monkeypatch.setattr(pa, "set_memory_pool", chosen.append)
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    assert cli._arrow_on_glibc_heap() is True
+    assert [p.backend_name for p in chosen] == ["system"]
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
+    assert cli._arrow_on_glibc_heap() is False  # the user's choice wins
+    assert len(chosen) == 1
+
+
+def test_hard_exit_flushes_output_and_runs_atexit_handlers(tmp_path):
+    """``_hard_exit`` skips only the interpreter's teardown: buffered output (a pipe is
+    block-buffered) and ``atexit`` handlers still happen, and the exit code is kept."""
+    code = (
+        "import atexit, sys\n"
+        "from patterns import cli\n"
+        "atexit.register(lambda: open(sys.argv[1], 'w').write('ran'))\n"
+        "print('written', end='')\n"
+        "sys.stderr.write('warned')\n"
+        "cli._hard_exit(3)\n"
+        "print('never')\n"
+    )
+    flag = tmp_path / "atexit.txt"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(flag)], capture_output=True, text=True, timeout=60
+    )
+    assert (proc.returncode, proc.stdout, proc.stderr) == (3, "written", "warned")
+    assert flag.read_text() == "ran"
+
+
+def test_console_metrics_command_writes_the_same_table(tmp_path, sample_path):
+    """``patterns metrics`` run as the real console command (malloc tuning, Arrow on the
+    glibc heap, hard exit) writes the same files as the command run in-process."""
+    out_console, out_inproc = tmp_path / "console.csv", tmp_path / "inproc.csv"
+    patterns = Path(sys.executable).with_name("patterns")
+    proc = subprocess.run(
+        [str(patterns), "metrics", str(sample_path), "-o", str(out_console)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "couple-week rows" in proc.stdout  # flushed before the hard exit
+    result = CliRunner().invoke(app, ["metrics", str(sample_path), "-o", str(out_inproc)])
+    assert result.exit_code == 0
+    assert out_console.read_bytes() == out_inproc.read_bytes()
+    codebooks = [p.with_name(f"{p.stem}_codebook.csv") for p in (out_console, out_inproc)]
+    assert codebooks[0].read_bytes() == codebooks[1].read_bytes()
 
 
 @pytest.mark.notebooks

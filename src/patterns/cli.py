@@ -8,7 +8,7 @@ arguments are wrong. Each command is a thin wrapper over a package function.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -331,8 +331,8 @@ def metrics(
     if engine == "pandas" and (scheduler or staging):
         _err("--scheduler and --staging need --engine dask.")
         raise typer.Exit(2)
-    if _CONSOLE:  # before the load starts any thread (the arena setting needs that)
-        _tune_malloc()
+    if _CONSOLE and _tune_malloc():  # before the load starts any thread (arena setting)
+        _arrow_on_glibc_heap()
     try:
         exp = load_export(export, mapping=mapping, timezone=timezone)
     except ExportError as exc:
@@ -345,6 +345,8 @@ def metrics(
         f"Wrote {len(table)} couple-week rows for {table['couple_id'].nunique()} couple(s) "
         f"to {path} (codebook: {path.stem}_codebook.csv)"
     )
+    if _CONSOLE and engine == "pandas":
+        _hard_exit(0)
 
 
 def default_jobs() -> int:
@@ -402,6 +404,50 @@ def _tune_malloc() -> bool:
         return all([bool(libc.mallopt(param, value)) for param, value in _MALLOPT.items()])
     except (OSError, AttributeError):  # not glibc (e.g. musl): keep its defaults
         return False
+
+
+def _arrow_on_glibc_heap() -> bool:
+    """Make pyarrow allocate from glibc's heap (tuned by :func:`_tune_malloc`) instead of
+    its bundled mimalloc, unless the user chose a pool (``ARROW_DEFAULT_MEMORY_POOL``);
+    True when it took effect.
+
+    Why: the load's Arrow text columns are freed once checked, and the couple-week table
+    then allocates NumPy arrays. With two allocators that freed memory cannot be reused
+    and every new page costs a fault; with one heap it is reused. ``patterns metrics`` on
+    1,000 couples, 8 interleaved runs each on 2 cores: median 3.40 -> 2.82 s wall, 5.06 ->
+    4.26 s CPU, peak 1.68 -> 1.50 GB; values unchanged. Console command only, for the same
+    reason as :func:`_tune_malloc` (and set in-process, not through the environment, so
+    that Dask worker processes started by ``--engine dask`` keep their defaults).
+    """
+    import os
+
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return False
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
+    return True
+
+
+def _hard_exit(code: int) -> NoReturn:
+    """End the console command at once: flush the standard streams, run the ``atexit``
+    handlers, and skip the interpreter's teardown, which frees the loaded export and the
+    table object by object (1,000 couples: ~0.2 s wall, 6 interleaved runs, median
+    3.01 -> 2.82 s). mypy ends its command the same way (``mypy.util.hard_exit``). Only
+    after every output file is written and closed, and only in ``patterns metrics`` with
+    the pandas engine (no cluster, no temporary folder to remove).
+    """
+    import atexit
+    import os
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):  # closed or replaced stream
+            pass
+    atexit._run_exitfuncs()  # what a normal exit would still run
+    os._exit(code)
 
 
 #: True when running as the ``patterns`` console command (set by :func:`main`), so that
