@@ -142,7 +142,9 @@ def test_errors(sim):
         rule = r"load_thresholds: thresholds\['escalation'\]\.min_n must be a non-negative integer"
         with pytest.raises(ValueError, match=rule):
             load_thresholds({"escalation": {"min_n": bad}})
-    assert load_thresholds({"escalation": {"min_n": np.int64(3)}})["escalation"]["min_n"] == 3
+    # the checked value is kept: a plain int, not the caller's NumPy integer
+    min_n = load_thresholds({"escalation": {"min_n": np.int64(3)}})["escalation"]["min_n"]
+    assert min_n == 3 and type(min_n) is int
     with pytest.raises(ValueError, match=r"thresholds\['escalation'\]\.watch must be a number"):
         load_thresholds({"escalation": {"watch": "high"}})
 

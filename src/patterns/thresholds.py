@@ -128,11 +128,13 @@ def load_thresholds(
                 else:
                     data[name][key] = value
     for name in INDICATORS:
-        _validate(name, data.get(name), func)
+        data[name] = _validate(name, data.get(name), func)
     return data
 
 
-def _validate(name: str, spec: Any, func: str) -> None:
+def _validate(name: str, spec: Any, func: str) -> dict[str, Any]:
+    """``spec`` checked, as a dict with ``min_n`` as the plain ``int`` ``check_int`` gives
+    (an override may be a NumPy integer)."""
     if not isinstance(spec, Mapping):
         raise option_error(f"thresholds[{name!r}]", func, "a mapping of settings", spec)
     missing = [k for k in _REQUIRED if k not in spec]
@@ -155,7 +157,7 @@ def _validate(name: str, spec: Any, func: str) -> None:
     for key, val in (("watch", watch), ("discuss", discuss)):
         if isinstance(val, bool) or not isinstance(val, (int, float)):
             raise option_error(f"thresholds[{name!r}].{key}", func, "a number", val)
-    check_int(spec["min_n"], f"thresholds[{name!r}].min_n", func=func)
+    min_n = check_int(spec["min_n"], f"thresholds[{name!r}].min_n", func=func)
     ordered = discuss >= watch if spec["direction"] == "higher_is_worse" else discuss <= watch
     if not ordered:
         raise option_error(
@@ -164,6 +166,7 @@ def _validate(name: str, spec: Any, func: str) -> None:
             "a 'discuss' line beyond the 'watch' line in the worse direction",
             {"watch": watch, "discuss": discuss},
         )
+    return {**spec, "min_n": min_n}
 
 
 def level_for(value: float, n: float, spec: Mapping[str, Any]) -> str:
