@@ -370,6 +370,25 @@ def test_input_errors():
         pooled_effect(eff.drop(columns="log_odds_se"))
 
 
+def test_seeded_permutation_p_values_are_pinned():
+    # one seed check (sequences._check_seed) serves lag_table and lag_test: the values
+    # below were computed before it replaced their two copies of the line
+    codes = list("abcabbcacbbacabccabaccbabcab")
+    want = [0.01, 0.05, 1.0, 0.69, 0.31, 0.48, 0.06, 0.35, 0.57]
+    for seed in (7, np.int64(7)):
+        tab = lag_table(codes, permutations=99, seed=seed)
+        assert tab["p_permutation"].tolist() == pytest.approx(want)
+        assert lag_test(codes, permutations=99, seed=seed)["p_permutation"].tolist() == [
+            pytest.approx(0.04)
+        ]
+    assert lag_test(codes, permutations=99, seed=8)["p_permutation"].iloc[0] == pytest.approx(0.08)
+    # seed=None (fresh entropy) is still accepted by both
+    assert lag_table(codes, permutations=9)["p_permutation"].notna().all()
+    assert lag_test(codes, permutations=9)["p_permutation"].notna().all()
+    with pytest.raises(ValueError, match=r"lag_test: seed must be a non-negative integer; got -1"):
+        lag_test(codes, permutations=9, seed=-1)
+
+
 def test_unknown_code_is_refused():
     ev = make_events([("c1", "p1", "2026-01-05 10:00", "pursue")])
     ev["code"] = pd.Series(["hug"], dtype=object)

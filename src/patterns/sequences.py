@@ -25,6 +25,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -479,7 +480,7 @@ def lag_table(
     func = "lag_table"
     check_option("correction", correction, _CORRECTIONS, func=func)
     permutations = _check_permutations(permutations, merge_repeats, func)
-    seed = None if seed is None else check_int(seed, "seed", func=func)
+    seed = _check_seed(seed, func)
     names, idx, sess, x, allowed = _prepare(
         codes, lag=lag, merge_repeats=merge_repeats, labels=labels, session=session, func=func
     )
@@ -513,6 +514,11 @@ def lag_table(
     out["structural_zero"] = ~allowed.ravel()
     out["n"] = int(x.sum())
     return out
+
+
+def _check_seed(seed: Any, func: str) -> int | None:
+    """``seed`` as :func:`patterns.errors.check_int` gives it; ``None`` (fresh entropy) kept."""
+    return None if seed is None else check_int(seed, "seed", func=func)
 
 
 def _check_permutations(permutations, merge_repeats, func) -> int:
@@ -581,7 +587,7 @@ def lag_test(
     """
     func = "lag_test"
     permutations = _check_permutations(permutations, merge_repeats, func)
-    seed = None if seed is None else check_int(seed, "seed", func=func)
+    seed = _check_seed(seed, func)
     names, idx, sess, x, allowed = _prepare(
         codes, lag=lag, merge_repeats=merge_repeats, labels=labels, session=session, func=func
     )
