@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _analyses import NOT_ANALYSES, _analysis_calls
-from patterns import schema
+from patterns import consent, privacy, pseudonymize, schema
 from patterns.privacy import (
     BIDI_CONTROLS,
     FORMULA_PREFIXES,
@@ -548,3 +548,13 @@ def test_arrow_csv_writer_leaves_other_layouts_to_pandas(tmp_path) -> None:
     )
     safe_csv(times, tmp_path / "t.csv")
     assert (tmp_path / "t.csv").read_text().splitlines() == ["t", "2026-01-05 07:02:40"]
+
+
+def test_one_nfc_normaliser_for_consent_and_pseudonyms():
+    # consent lookups and pseudonyms normalise ids with the same function (privacy._nfc),
+    # not two copies that could drift apart
+    assert consent._nfc is privacy._nfc
+    assert pseudonymize._nfc is privacy._nfc
+    composed, decomposed = "Zo\u00eb", "Zoe\u0308"
+    assert composed != decomposed and privacy._nfc(decomposed) == composed
+    assert privacy._nfc(composed) == composed and privacy._nfc(12) == "12"

@@ -35,7 +35,6 @@ False
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -44,6 +43,7 @@ from typing import Any
 import pandas as pd
 
 from patterns.errors import check_option, option_error
+from patterns.privacy import _nfc
 
 __all__ = [
     "CATEGORIES",
@@ -170,10 +170,6 @@ class ConsentDecision:
         if not self.ok:
             raise ConsentError(self.explain())
         return self
-
-
-def _nfc(value: Any) -> str:
-    return unicodedata.normalize("NFC", str(value))
 
 
 def _as_day(value: Any) -> pd.Timestamp:

@@ -51,6 +51,20 @@ __all__ = [
     "strip_bidi",
 ]
 
+# --- identifiers ------------------------------------------------------------------------
+
+
+def _nfc(value: Any) -> str:
+    """``str(value)`` in Unicode NFC, so an id typed two ways ("Zoë" precomposed, or "Zoe"
+    plus a combining diaeresis) is one id: consent lookups (:mod:`patterns.consent`) and
+    pseudonyms (:mod:`patterns.pseudonymize`) compare and hash ids through it.
+
+    >>> _nfc("Zoe\u0308") == "Zo\u00eb", _nfc(7)
+    (True, '7')
+    """
+    return unicodedata.normalize("NFC", str(value))
+
+
 # --- file and folder names --------------------------------------------------------------
 
 #: Windows device names, reserved with or without an extension and in any case.

@@ -56,7 +56,6 @@ import hashlib
 import hmac
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +65,7 @@ import pandas as pd
 
 from patterns import schema
 from patterns.errors import ExportError, check_int, check_option, option_error
-from patterns.privacy import safe_csv
+from patterns.privacy import _nfc, safe_csv
 
 __all__ = [
     "COMMON_WORDS",
@@ -128,10 +127,6 @@ _PHONE = re.compile(r"(?<![\w])\+?\d[\d ().-]{6,}\d(?![\w])")
 # apostrophes ("Don't", "Sam's"); hyphens split words ("Anne-Marie" → "[name]-[name]").
 # The callable replacement then keeps only words whose first letter is upper case.
 _CAPITALISED = re.compile(r"\b[^\W\d_a-z][^\W_]*(?:['’][^\W_]+)*", re.UNICODE)
-
-
-def _nfc(value: Any) -> str:
-    return unicodedata.normalize("NFC", str(value))
 
 
 def read_key(
