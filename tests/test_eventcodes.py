@@ -66,7 +66,18 @@ def test_sorted_codes_equal_fast_codes(case):
 
 
 def test_run_codes_refuses_what_it_cannot_do():
-    assert _run_codes(_arrow(["a", "b", "a"])) is None  # "a" in two runs
+    # a value in two runs: few runs, so only the duplicate-name check can refuse it ...
+    assert _run_codes(_arrow(["a", "b", "a"])) is None
+    assert _run_codes(_arrow(["a", "b", "c"])) is not None  # ... and distinct runs pass it
+    # too many runs: the early give-up. Every value here is distinct (one run each), so
+    # the duplicate-name check would accept them; None can only come from the run count,
+    # which is allowed up to max(1024, n // 64) runs
+    for n_runs, run_len in ((1024, 1), (2000, 64)):
+        names = [f"v{k:05d}" for k in range(n_runs)]
+        ok = _run_codes(_arrow(np.repeat(names, run_len).tolist()))
+        assert ok is not None and ok[1].tolist() == names
+        one_more = np.repeat([*names, "zz"], [run_len] * n_runs + [1]).tolist()
+        assert _run_codes(_arrow(one_more)) is None
     assert _run_codes(_arrow(["a", "b"] * 3000)) is None  # interleaved: gives up early
     assert _run_codes(_arrow(["a", None, None])) is None  # missing values
     assert _run_codes(_arrow([])) is None
