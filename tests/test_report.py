@@ -505,8 +505,9 @@ def test_console_command_tunes_glibc_malloc_unless_the_user_did(monkeypatch, tmp
     # the command ends with a hard exit once its files are written
     monkeypatch.setattr(cli, "_tune_malloc", lambda: calls.append("malloc") or True)
     monkeypatch.setattr(cli, "_arrow_on_glibc_heap", lambda: calls.append("arrow"))
+    monkeypatch.setattr(cli, "_numpy_without_hugepages", lambda: calls.append("numpy"))
     assert runner.invoke(app, ["metrics", str(sample_path), "-o", out]).exit_code == 0
-    assert calls[3:] == ["malloc", "arrow", "exit 0"]
+    assert calls[3:] == ["numpy", "malloc", "arrow", "exit 0"]
     assert pd.read_csv(out).shape[0] > 0  # written before the exit
 
 
@@ -524,6 +525,35 @@ def test_arrow_moves_onto_the_glibc_heap_unless_the_user_chose_a_pool(monkeypatc
     monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "jemalloc")
     assert cli._arrow_on_glibc_heap() is False  # the user's choice wins
     assert len(chosen) == 1
+
+
+def test_numpy_is_imported_without_hugepage_advice_only_by_the_command(monkeypatch):
+    """A fresh process (the console command) imports NumPy with huge-page advice off and
+    leaves the environment as it was; with NumPy imported or the variable set by the user,
+    nothing happens."""
+    code = (
+        "import os, sys\n"
+        "from patterns import cli\n"
+        "assert 'numpy' not in sys.modules\n"
+        "took = cli._numpy_without_hugepages()\n"
+        "import numpy._core.multiarray as mu\n"
+        "print(took, mu._get_madvise_hugepage(), 'NUMPY_MADVISE_HUGEPAGE' in os.environ,"
+        " cli._numpy_without_hugepages())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert run.stdout.split() == ["True", "False", "False", "False"], run.stderr
+    env["NUMPY_MADVISE_HUGEPAGE"] = "1"  # the user's choice wins
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert run.stdout.split() == ["False", "True", "True", "False"], run.stderr
+    from patterns import cli
+
+    monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE", raising=False)
+    assert cli._numpy_without_hugepages() is False  # NumPy is imported here already
 
 
 def test_hard_exit_flushes_output_and_runs_atexit_handlers(tmp_path):
