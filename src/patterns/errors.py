@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -12,6 +13,7 @@ __all__ = [
     "check_fraction",
     "check_int",
     "check_option",
+    "check_positive",
     "option_error",
 ]
 
@@ -219,3 +221,63 @@ def check_int(
     if not ok:
         raise option_error(param, func, allowed, value)
     return n
+
+
+def check_positive(value: Any, param: str, *, func: str, unit: str = "") -> float:
+    """Return ``value`` as a float if it is a finite real number > 0, else raise.
+
+    A positive real is a Python or NumPy integer or float (``fractions.Fraction`` too)
+    that is not a bool, not NaN, not infinite, and greater than 0: durations in seconds
+    such as ``run_report``'s ``timeout``.
+
+    Parameters
+    ----------
+    value : Any
+        The argument as the caller gave it.
+    param : str
+        Its name, for the message.
+    func : str
+        The public function that was called, for the message.
+    unit : str, optional
+        The unit, for the message: "a number of {unit} > 0" (else "a number > 0").
+
+    Returns
+    -------
+    float
+        ``float(value)``.
+
+    Raises
+    ------
+    ValueError
+        Built by :func:`option_error`, naming ``param``, ``func``, the rule and ``value``.
+
+    Notes
+    -----
+    Recognised through :class:`numbers.Real` as in :func:`check_fraction` (NumPy's scalar
+    types are registered with it); ``bool`` is refused explicitly. Infinity is refused:
+    ``run_report`` hands ``timeout`` to papermill as ``int(timeout)``, which fails for
+    ``inf`` and ``NaN`` (both passed its earlier hand-written check, and failed only once
+    a notebook was started).
+
+    Examples
+    --------
+    >>> check_positive(90, "timeout", func="f", unit="seconds")
+    90.0
+    >>> check_positive(0, "timeout", func="f", unit="seconds")
+    Traceback (most recent call last):
+    ...
+    ValueError: f: timeout must be a number of seconds > 0; got 0.
+    >>> check_positive(float("inf"), "scale", func="f")
+    Traceback (most recent call last):
+    ...
+    ValueError: f: scale must be a number > 0; got inf.
+    """
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok:
+        x = float(value)
+        ok = 0.0 < x < math.inf  # NaN fails both comparisons
+    if not ok:
+        raise option_error(
+            param, func, f"a number of {unit} > 0" if unit else "a number > 0", value
+        )
+    return x

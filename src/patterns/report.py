@@ -75,7 +75,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from patterns.errors import check_int, check_option, option_error
+from patterns.errors import check_int, check_option, check_positive, option_error
 
 if os.environ.get("PATTERNS_REPORT_RUN") == "1":
     # Inside a kernel started by `patterns report` only: skip jsonschema's optional IRI
@@ -1323,8 +1323,7 @@ def run_report(
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with _as_parameter_error():
         jobs = check_int(jobs, "jobs", func="run_report", minimum=1)
-        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
-            raise option_error("timeout", "run_report", "a number of seconds > 0", timeout)
+        timeout = check_positive(timeout, "timeout", func="run_report", unit="seconds")
         chosen = list_notebooks(notebooks, notebook_dir=notebook_dir)
         export_path = Path(export_path).resolve()
         base = validate_parameters(
