@@ -178,10 +178,11 @@ def test_encoding_same_with_and_without_runs(runs, third):
 )
 def test_local_days_and_weeks_match_timeutil(zones):
     # one zone (every row at once; UTC without conversion) and several zones (per zone),
-    # across the March/April DST changes on both hemispheres, against timeutil.diary_day
-    # and week_start; inputs never modified
+    # across the March/April DST changes on both hemispheres, against diary_day's
+    # Timestamp route (diary_day itself takes local_day_ns for these) and week_start;
+    # inputs never modified
     from patterns._eventcodes import local_day_ns, period_start_ns
-    from patterns.timeutil import diary_day, week_start
+    from patterns.timeutil import _wall_clock_day, week_start
 
     ts = pd.Series(pd.date_range("2026-03-25", periods=2000, freq="23min", tz="UTC"))
     couple = np.arange(2000) % 3
@@ -190,7 +191,7 @@ def test_local_days_and_weeks_match_timeutil(zones):
     before = ns.copy()
     for cutoff in (0, 4, 23):
         got = local_day_ns(ns, couple, names, zones, cutoff)
-        want = diary_day(ts, pd.Series(names[couple]), zones or "UTC", cutoff_hour=cutoff)
+        want = _wall_clock_day(ts, pd.Series(names[couple]), zones or "UTC", cutoff)
         np.testing.assert_array_equal(got, want.to_numpy().astype("datetime64[ns]").view("i8"))
         weeks = week_start(pd.Series(got.view("datetime64[ns]")))
         np.testing.assert_array_equal(

@@ -218,3 +218,42 @@ def test_input_attrs_not_mutated():
     export = SimpleNamespace(events=ev, checkins=ci, timezones={"c001": "Europe/Amsterdam"})
     out = indicators(export)
     assert len(out) and ev.attrs == {} and ci.attrs == {}
+
+
+def test_observed_weeks_equal_a_groupby_of_diary_days(monkeypatch):
+    # first to last diary day per couple over both tables, in weeks: against a string
+    # groupby of the Timestamp route's days (timeutil._wall_clock_day); rows without a
+    # couple or a time do not count; with none of those, diary_day's integer route is used
+    import patterns.timeutil as tu
+    from patterns.indicators import _observed_weeks
+
+    rng = np.random.default_rng(3)
+    zones = {"c1": "Europe/Amsterdam", "c2": "Australia/Sydney"}  # c3: UTC
+
+    def table(n):
+        ts = pd.Timestamp("2026-03-01", tz="UTC") + pd.to_timedelta(
+            rng.integers(0, 80 * 86400, n), unit="s"
+        )
+        cid = pd.array(rng.choice(["c1", "c2", "c3"], n), dtype="string")
+        return pd.DataFrame({"couple_id": cid, "ts": ts.as_unit("ns")})
+
+    def reference(ev, ci):
+        both = pd.concat([ev, ci], ignore_index=True).dropna()
+        day = tu._wall_clock_day(both["ts"], both["couple_id"], zones, 4)
+        span = day.groupby(both["couple_id"].to_numpy()).agg(["min", "max"])
+        return ((span["max"] - span["min"]).dt.days.add(1) / 7).to_dict()
+
+    ev, ci = table(500), table(300)
+    odd = ev.copy()
+    odd.loc[[4, 9], "couple_id"] = pd.NA
+    odd.loc[[11], "ts"] = pd.NaT
+    assert _observed_weeks(odd, ci, zones) == reference(odd, ci)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the integer route was not taken")
+
+    want = reference(ev, ci)
+    monkeypatch.setattr(tu, "local_time", refuse)
+    got = _observed_weeks(ev, ci, zones)
+    assert got == want and set(got) == {"c1", "c2", "c3"}
+    assert _observed_weeks(ev.iloc[:0], ci.iloc[:0], zones) == {}

@@ -6,6 +6,7 @@ import copy
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -158,3 +159,73 @@ def test_local_time_keeps_index_nat_and_unknown_or_missing_couples_in_utc():
     assert got.iloc[0] == pd.Timestamp("2026-01-05 21:00")  # Tokyo
     assert pd.isna(got.iloc[1])
     assert got.iloc[2] == got.iloc[3] == pd.Timestamp("2026-07-01 12:00")  # UTC fallback
+
+
+def _row_by_row(ts: pd.Series, cid: pd.Series, zones, cutoff: int) -> list:
+    """Independent oracle: each time converted on its own (``tz_convert`` of one
+    Timestamp), the cutoff subtracted and the date kept; a couple without a zone: UTC."""
+    out = []
+    for t, c in zip(ts, cid, strict=True):
+        zone = zones if isinstance(zones, str) else zones.get(c, "UTC")
+        local = t.tz_convert(zone).tz_localize(None) if pd.notna(t) else pd.NaT
+        out.append((local - pd.Timedelta(hours=cutoff)).normalize() if pd.notna(t) else pd.NaT)
+    return out
+
+
+@pytest.mark.parametrize("cutoff", [0, 4, 23])
+def test_diary_day_integer_route_equals_wall_clock_route(cutoff, monkeypatch):
+    # diary_day's int64 route (UTC ns times) against its Timestamp route (_wall_clock_day)
+    # and against tz_convert row by row: across the March/April DST changes on both
+    # hemispheres, a couple without a zone, NaT times, and the caller's own codes
+    import patterns.timeutil as tu
+    from patterns import _fast
+
+    rng = np.random.default_rng(cutoff)
+    n = 2000
+    ts = pd.Series(
+        pd.Timestamp("2026-03-20", tz="UTC")
+        + pd.to_timedelta(rng.integers(0, 45 * 24 * 3600, n), unit="s"),
+        index=pd.RangeIndex(n)[::-1] + 10,  # any index, kept
+        name="ts",
+    ).dt.as_unit("ns")
+    ts.iloc[[3, 700]] = pd.NaT
+    cid = pd.Series(rng.choice(["c1", "c2", "c3", "c4"], n), dtype="string")  # c4: no zone
+    zones = {"c1": "Europe/Amsterdam", "c2": "America/New_York", "c3": "Australia/Sydney"}
+    cases = [(zones, None), (TimezoneMap(zones), None), ("Asia/Kolkata", None), ("UTC", None)]
+    cases.append((zones, _fast.codes(cid, sort=True)))  # the caller's sorted codes
+    wants = [tu._wall_clock_day(ts, cid, z, cutoff) for z, _ in cases]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the integer route was not taken")
+
+    monkeypatch.setattr(tu, "local_time", refuse)  # the Timestamp route's only way in
+    for (z, codes), want in zip(cases, wants, strict=True):
+        got = diary_day(ts, cid, z, cutoff_hour=cutoff, codes=codes)
+        pd.testing.assert_series_equal(got, want, check_exact=True)
+        assert got.dtype == "datetime64[ns]" and got.index.equals(ts.index)
+    assert got.isna().sum() == 2
+    head = slice(0, 300)
+    for z, _ in cases[:3]:
+        want = _row_by_row(ts.iloc[head], cid.iloc[head], z, cutoff)
+        got = diary_day(ts.iloc[head], cid.iloc[head], z, cutoff_hour=cutoff)
+        assert [None if pd.isna(x) else x for x in got] == [None if pd.isna(x) else x for x in want]
+    # a string zone needs no couple at all: a missing id keeps the integer route
+    odd = cid.mask(cid.index == 5)
+    pd.testing.assert_series_equal(
+        diary_day(ts, odd, "Asia/Kolkata", cutoff_hour=cutoff), wants[2], check_exact=True
+    )
+    monkeypatch.undo()
+    # a zone mapping and a row without a couple, or times not in ns: the Timestamp route
+    # (local_time's zone rule for a missing id), same values as before
+    for times in (ts, ts.dt.as_unit("us")):
+        pd.testing.assert_series_equal(
+            diary_day(times, odd, zones, cutoff_hour=cutoff),
+            tu._wall_clock_day(times, odd, zones, cutoff),
+            check_exact=True,
+        )
+    monkeypatch.setattr(tu, "local_time", refuse)
+    with pytest.raises(AssertionError, match="integer route was not taken"):
+        diary_day(ts, odd, zones, cutoff_hour=cutoff)
+    # empty input
+    empty = diary_day(ts.iloc[:0], cid.iloc[:0], zones, cutoff_hour=cutoff)
+    assert len(empty) == 0 and empty.dtype == "datetime64[ns]"

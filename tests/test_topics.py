@@ -732,7 +732,7 @@ def test_topic_scores_equal_the_extractall_version():
 
 
 def test_conflict_days_and_blank_topics_equal_the_general_path():
-    from patterns.timeutil import diary_day
+    import patterns.timeutil as tu
     from patterns.topics import _conflict_days
 
     ts = pd.Series(pd.to_datetime(["2026-03-29T00:30Z", "2026-03-29T02:30Z", "2026-06-01T03:59Z"]))
@@ -741,19 +741,17 @@ def test_conflict_days_and_blank_topics_equal_the_general_path():
     )
     assert rows["ts"].dtype == "datetime64[ns, UTC]"  # the integer path's input
     zones = {"c1": "Europe/Amsterdam", "c2": "America/New_York"}
-    import patterns.trends as trends  # where the fallback to diary_day lives
-
     for z in (zones, "UTC"):
-        want = diary_day(rows["ts"], rows["couple_id"], z, cutoff_hour=4)
-        real, trends.diary_day = trends.diary_day, None  # the integer path only
+        want = tu._wall_clock_day(rows["ts"], rows["couple_id"], z, 4)
+        real, tu.local_time = tu.local_time, None  # diary_day's integer route only
         try:
             got = _conflict_days(rows, z, 4)
         finally:
-            trends.diary_day = real
+            tu.local_time = real
         pd.testing.assert_series_equal(got, want, check_exact=True)
     odd = rows.assign(couple_id=pd.array(["c1", None, "c1"], dtype="string"))
     pd.testing.assert_series_equal(
-        _conflict_days(odd, zones, 4), diary_day(odd["ts"], odd["couple_id"], zones, cutoff_hour=4)
+        _conflict_days(odd, zones, 4), tu._wall_clock_day(odd["ts"], odd["couple_id"], zones, 4)
     )
     # a blank topic without the conflict flag is no conflict; a real one is
     ci = pd.DataFrame(

@@ -731,8 +731,7 @@ def test_measure_equals_the_float64_round_trip():
 
 @pytest.mark.parametrize("cutoff", [0, 4, 23])
 def test_checkin_days_integer_path_equals_diary_day(cutoff, monkeypatch):
-    import patterns.trends as trends
-    from patterns.timeutil import diary_day
+    import patterns.timeutil as tu
     from patterns.trends import _diary_days
 
     rng = np.random.default_rng(cutoff)
@@ -740,7 +739,7 @@ def test_checkin_days_integer_path_equals_diary_day(cutoff, monkeypatch):
     ts = pd.Timestamp("2026-03-20", tz="UTC") + pd.to_timedelta(
         rng.integers(0, 60 * 24 * 3600, n), unit="s"
     )  # across the March and (southern) April DST changes
-    ts = ts.as_unit("ns")  # the loader's unit (another unit takes diary_day itself)
+    ts = ts.as_unit("ns")  # the loader's unit (another takes diary_day's Timestamp route)
     ci = pd.DataFrame(
         {
             "couple_id": pd.array(rng.choice(["c1", "c2", "c3", "c4"], n), dtype="string"),
@@ -751,17 +750,17 @@ def test_checkin_days_integer_path_equals_diary_day(cutoff, monkeypatch):
     zones = {"c1": "Europe/Amsterdam", "c2": "America/New_York", "c3": "Australia/Sydney"}
     wants = {}
     for tz in (zones, "Asia/Kolkata", "UTC"):  # c4 has no zone: UTC
-        wants[str(tz)] = diary_day(ci["ts"], ci["couple_id"], tz, cutoff_hour=cutoff)
+        wants[str(tz)] = tu._wall_clock_day(ci["ts"], ci["couple_id"], tz, cutoff)
 
     def refuse(*args, **kwargs):
         raise AssertionError("the integer path was not taken")
 
-    monkeypatch.setattr(trends, "diary_day", refuse)
+    monkeypatch.setattr(tu, "local_time", refuse)  # the Timestamp route's only way in
     for tz in (zones, "Asia/Kolkata", "UTC"):
         got = _diary_days(ci, tz, cutoff)
         pd.testing.assert_series_equal(got, wants[str(tz)], check_exact=True)
     monkeypatch.undo()
-    # a row without a couple: diary_day itself (its zone rule for a missing id)
+    # a row without a couple: the Timestamp route (its zone rule for a missing id)
     odd = ci.assign(couple_id=ci["couple_id"].mask(ci.index == 5))
-    want = diary_day(odd["ts"], odd["couple_id"], zones, cutoff_hour=cutoff)
+    want = tu._wall_clock_day(odd["ts"], odd["couple_id"], zones, cutoff)
     pd.testing.assert_series_equal(_diary_days(odd, zones, cutoff), want, check_exact=True)

@@ -42,7 +42,7 @@ from patterns._fast import wilson as _wilson_interval
 from patterns.errors import option_error
 from patterns.schema import partner_labels
 from patterns.thresholds import INDICATORS, level_for, load_thresholds
-from patterns.timeutil import DEFAULT_CUTOFF_HOUR, resolve_timezones
+from patterns.timeutil import DEFAULT_CUTOFF_HOUR, diary_day, resolve_timezones
 
 __all__ = ["INDICATORS", "indicators"]
 
@@ -326,18 +326,20 @@ _SENTENCES = {
 
 
 def _observed_weeks(ev, ci, tz) -> dict[str, float]:
-    from patterns._eventcodes import local_day_ns
-
-    # first and last diary day per couple: integer days of every row (the fast path of
-    # diary_day, tested equal to it) reduced per couple code by ufunc.at, then per id over
-    # the few (table, couple) rows (a string groupby over every row took 0.9 s)
+    # first and last diary day per couple: the diary days of every row with a couple and a
+    # time, as integers, reduced per couple code by ufunc.at, then per id over the few
+    # (table, couple) rows (a string groupby over every row took 0.9 s)
     frames = []
     for df in (ev, ci):
         if len(df):
             code, names = _fast.codes(df["couple_id"])
-            ts = pd.to_datetime(df["ts"], utc=True).dt.as_unit("ns").array.asi8
-            ok = np.flatnonzero((code >= 0) & (ts != np.iinfo(np.int64).min))
-            day = local_day_ns(ts[ok], code[ok], names, tz, DEFAULT_CUTOFF_HOUR)
+            ts = pd.to_datetime(df["ts"], utc=True).dt.as_unit("ns")
+            days = diary_day(
+                ts, df["couple_id"], tz, cutoff_hour=DEFAULT_CUTOFF_HOUR, codes=(code, names)
+            )
+            days = days.to_numpy("datetime64[ns]").view(np.int64)
+            ok = np.flatnonzero((code >= 0) & (days != np.iinfo(np.int64).min))
+            day = days[ok]
             lo = np.full(len(names), np.iinfo(np.int64).max)
             hi = np.full(len(names), np.iinfo(np.int64).min)
             np.minimum.at(lo, code[ok], day)

@@ -623,12 +623,11 @@ def _conflict_log(
 
 
 def _conflict_days(rows: pd.DataFrame, zones: Any, cutoff_hour: int) -> pd.Series:
-    """:func:`patterns.timeutil.diary_day` of the conflict rows (by the integer path of
-    :func:`patterns.trends._coded_diary_day` when it applies)."""
-    from patterns.trends import _coded_diary_day
-
-    couple, names = _fast.codes(rows["couple_id"].astype(_STR))
-    return _coded_diary_day(rows["ts"], rows["couple_id"], couple, names, zones, cutoff_hour)
+    """:func:`patterns.timeutil.diary_day` of the conflict rows."""
+    codes = _fast.codes(rows["couple_id"].astype(_STR))
+    return timeutil.diary_day(
+        rows["ts"], rows["couple_id"], zones, cutoff_hour=cutoff_hour, codes=codes
+    )
 
 
 def _float_col(df: pd.DataFrame, col: str) -> pd.Series:

@@ -215,45 +215,12 @@ def _checkin_days(checkins: pd.DataFrame, tz: Any, cutoff_hour: int) -> pd.Serie
 
 
 def _diary_days(checkins: pd.DataFrame, tz: Any, cutoff_hour: int) -> pd.Series:
-    """:func:`patterns.timeutil.diary_day` of the check-ins, by :func:`_coded_diary_day` on
-    the check-ins' sorted couple codes (shared with the daily table)."""
-    if "partner" not in checkins:  # the shared codes are of both key columns
-        return diary_day(checkins["ts"], checkins["couple_id"], tz, cutoff_hour=cutoff_hour)
-    cpl, names = _checkin_codes(checkins)[:2]
-    return _coded_diary_day(checkins["ts"], checkins["couple_id"], cpl, names, tz, cutoff_hour)
-
-
-def _coded_diary_day(
-    ts: pd.Series,
-    couple_id: pd.Series,
-    couple: np.ndarray,
-    couple_names: np.ndarray,
-    tz: Any,
-    cutoff_hour: int,
-) -> pd.Series:
-    """``diary_day(ts, couple_id, tz, cutoff_hour=...)`` given ``couple_id``'s integer codes
-    into ``couple_names`` (−1 missing): by its integer path
-    (:func:`patterns._eventcodes.local_day_ns`, tested equal to it) when every row has a
-    couple and a UTC ns time and the zones are a string or a mapping, about half the time
-    (no string factorization, no Timestamp arithmetic); else ``diary_day`` itself. Named
-    as ``diary_day`` names it."""
-    if (
-        isinstance(tz, str | Mapping)
-        and isinstance(ts.dtype, pd.DatetimeTZDtype)
-        and str(ts.dtype.tz) == "UTC"
-        and ts.dtype.unit == "ns"
-    ):
-        from patterns._eventcodes import local_day_ns
-
-        ns = ts.array.asi8
-        if not ((couple < 0).any() or (ns == np.iinfo(np.int64).min).any()):
-            day = local_day_ns(ns, couple, couple_names, tz, cutoff_hour)
-            return pd.Series(
-                day.view("datetime64[ns]"),
-                index=ts.index,
-                name=ts.name if isinstance(tz, str) else None,
-            )
-    return diary_day(ts, couple_id, tz, cutoff_hour=cutoff_hour)
+    """:func:`patterns.timeutil.diary_day` of the check-ins, given the check-ins' sorted
+    couple codes (shared with the daily table) when there are any."""
+    codes = _checkin_codes(checkins)[:2] if "partner" in checkins else None
+    return diary_day(
+        checkins["ts"], checkins["couple_id"], tz, cutoff_hour=cutoff_hour, codes=codes
+    )
 
 
 def _daily_table(
