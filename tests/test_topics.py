@@ -688,6 +688,33 @@ def test_dedupe_runs_equal_the_grouped_agg(sim):
     assert calls == [1]
 
 
+def test_conflict_rows_couple_ids_are_hashed_once(sim, monkeypatch):
+    # one set of (sorted) couple codes serves the diary days, the day topics and the
+    # dedupe: each used to hash the conflict rows' couple ids again
+    from patterns import _fast
+
+    real, seen = _fast.codes, []
+
+    def spy(values, **kwargs):
+        seen.append((getattr(values, "name", None), len(values)))
+        return real(values, **kwargs)
+
+    monkeypatch.setattr(_fast, "codes", spy)
+    got = conflict_log(sim.events, sim.checkins)
+    n_rows = int(got["n_reports"].sum())  # the conflict rows before the dedupe
+    assert n_rows > len(got) and seen.count(("couple_id", n_rows)) == 1
+    # the same log as when each step hashes the ids itself (the shared codes dropped)
+    import patterns.topics as topics
+
+    days, adopt, dedupe = topics._conflict_days, topics._adopt_day_topic, topics._dedupe
+    monkeypatch.setattr(topics, "_conflict_days", lambda r, z, h, c: days(r, z, h))
+    monkeypatch.setattr(topics, "_adopt_day_topic", lambda r, c: adopt(r))
+    monkeypatch.setattr(topics, "_dedupe", lambda r, c, **kw: dedupe(r, **kw))
+    seen.clear()
+    pd.testing.assert_frame_equal(conflict_log(sim.events, sim.checkins), got, check_exact=True)
+    assert seen.count(("couple_id", n_rows)) == 1 + 3  # the shared codes, then each step
+
+
 def test_topic_scores_equal_the_extractall_version():
     # the former implementation, kept here as the oracle
     from patterns.topics import _default_lexicon, _fold, _patterns_for, _topic_scores

@@ -607,9 +607,12 @@ def _conflict_log(
             ).join(assigned)
         )
     rows = pd.concat(parts, ignore_index=True)
-    rows["day"] = _conflict_days(rows, zones, cutoff_hour)
-    rows = _adopt_day_topic(rows)
-    out = _dedupe(rows, include_text=include_text)
+    # the rows' couple ids hashed once (sorted codes, as _dedupe orders by them) for the
+    # diary days, the day topics and the dedupe (each hashed the column again)
+    couple = _fast.codes(rows["couple_id"], sort=True)
+    rows["day"] = _conflict_days(rows, zones, cutoff_hour, couple)
+    rows = _adopt_day_topic(rows, couple[0])
+    out = _dedupe(rows, couple[0], include_text=include_text)
     # shared, not deep-copied, by frames pandas derives from ``out`` (1,000 couples: ~1 s)
     if observed:
         out.attrs["observed_period"] = timeutil.SharedMapping(
@@ -622,11 +625,16 @@ def _conflict_log(
     return out
 
 
-def _conflict_days(rows: pd.DataFrame, zones: Any, cutoff_hour: int) -> pd.Series:
-    """:func:`patterns.timeutil.diary_day` of the conflict rows."""
-    codes = _fast.codes(rows["couple_id"].astype(_STR))
+def _conflict_days(
+    rows: pd.DataFrame,
+    zones: Any,
+    cutoff_hour: int,
+    couple: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pd.Series:
+    """:func:`patterns.timeutil.diary_day` of the conflict rows (``couple``: the codes of
+    their couple ids, when the caller has them)."""
     return timeutil.diary_day(
-        rows["ts"], rows["couple_id"], zones, cutoff_hour=cutoff_hour, codes=codes
+        rows["ts"], rows["couple_id"], zones, cutoff_hour=cutoff_hour, codes=couple
     )
 
 
@@ -636,12 +644,14 @@ def _float_col(df: pd.DataFrame, col: str) -> pd.Series:
     return pd.to_numeric(df[col], errors="coerce").astype("float64")
 
 
-def _adopt_day_topic(rows: pd.DataFrame) -> pd.DataFrame:
+def _adopt_day_topic(rows: pd.DataFrame, couple: np.ndarray | None = None) -> pd.DataFrame:
     """A report without any topic takes the couple-day's topic when exactly one is known.
 
     On integer (couple, day) and topic codes when no key or topic is missing (a string
     groupby and a merge cost 0.05 s at 1,000 couples): per couple-day, the number of
     distinct known topics and the first one in row order, as ``nunique``/``first`` gave.
+    ``couple``: integer codes of ``rows["couple_id"]`` (any numbering), when the caller
+    has them. The rows keep their order (so such codes stay valid for them).
     """
     day = rows["day"].to_numpy()
     if (
@@ -652,7 +662,7 @@ def _adopt_day_topic(rows: pd.DataFrame) -> pd.DataFrame:
         or np.isnat(day).any()
     ):
         return _adopt_day_topic_frames(rows)
-    cc, _ = _fast.codes(rows["couple_id"])
+    cc = _fast.codes(rows["couple_id"], uniques=False)[0] if couple is None else couple
     tc, tnames = _fast.codes(rows["topic"])
     dn = day.view(np.int64)
     _, dcode = np.unique(dn, return_inverse=True)
@@ -715,7 +725,8 @@ def _dedupe_runs(
     groupby). Maxima skip NaN and are NaN only for a group without a value, as pandas'."""
     first = order[start]
     n_groups = len(start)
-    gid = np.repeat(np.arange(n_groups), np.diff(np.r_[start, len(order)]))
+    sizes = np.diff(np.r_[start, len(order)])
+    gid = np.repeat(np.arange(n_groups), sizes)
     out = {k: rows[k].take(first).reset_index(drop=True) for k in keys}
     out["ts"] = rows["ts"].take(first).reset_index(drop=True)
     out["partner"] = rows["partner"].take(first).reset_index(drop=True)
@@ -731,11 +742,15 @@ def _dedupe_runs(
     out["_n_partners"] = np.bincount(pairs // n_p, minlength=n_groups).astype(np.int64)
     out["_rank"] = np.minimum.reduceat(rows["_rank"].to_numpy(np.int64)[order], start)
     out["other_topics"] = rows["other_topics"].take(first).reset_index(drop=True)
-    out["n_reports"] = np.diff(np.r_[start, len(order)]).astype(np.int64)
+    out["n_reports"] = sizes.astype(np.int64)
     return pd.DataFrame(out)
 
 
-def _dedupe(rows: pd.DataFrame, *, include_text: bool) -> pd.DataFrame:
+def _dedupe(
+    rows: pd.DataFrame, couple: np.ndarray | None = None, *, include_text: bool
+) -> pd.DataFrame:
+    """One row per (couple, diary day, topic); ``couple``: the sorted codes of
+    ``rows["couple_id"]`` (``_fast.codes(..., sort=True)``), when the caller has them."""
     keys = ["couple_id", "day", "topic"]
     # "day" topic_source (adopted) reads as the source it was adopted from in the output.
     rank = _source_rank(rows["topic_source"])
@@ -757,7 +772,7 @@ def _dedupe(rows: pd.DataFrame, *, include_text: bool) -> pd.DataFrame:
         "other_topics": ("other_topics", "first"),
         "n_reports": ("ts", "size"),
     }
-    cc, _ = _fast.codes(rows["couple_id"], sort=True)
+    cc = _fast.codes(rows["couple_id"], sort=True, uniques=False)[0] if couple is None else couple
     tc, _ = _fast.codes(rows["topic"], sort=True)
     final = None  # the output order, when known from integer keys
     day = rows["day"].to_numpy()
