@@ -370,3 +370,49 @@ def test_loads_off_the_main_thread_start_no_threads(tmp_path, monkeypatch):
     assert set(names) == {"caller"}
     _threads(monkeypatch, False)
     _same(out["exp"], load_export(root, mapping=MAPPING))
+
+
+@pytest.mark.parametrize("pattern", ["none", "all", "first", "last", "chunk ends", "random"])
+def test_keep_rows_equals_a_boolean_filter_and_reuses_untouched_chunks(pattern):
+    sizes = [5, 1, 0, 8, 3]  # chunks of an Arrow text column, one empty
+    n = sum(sizes)
+    chunks = [[f"v{i}-{j}" if (i + j) % 4 else None for j in range(k)] for i, k in enumerate(sizes)]
+    text = pa.chunked_array(chunks, type=pa.large_string())
+    f = pd.DataFrame(
+        {
+            "text": pd.Series(pd.arrays.ArrowStringArray(text), copy=False),
+            "str": pd.Series([f"s{i}" if i % 3 else None for i in range(n)], dtype="str"),
+            "num": np.arange(n, dtype=float),
+            "code": pd.Categorical(["bid", "away"] * (n // 2) + ["bid"]),
+            "flag": pd.array([True, None] * (n // 2) + [False], dtype="boolean"),
+            "ts": pd.date_range("2026-01-01", periods=n, freq="h", tz="UTC"),
+        }
+    )
+    zones = pio.TimezoneMap({"c1": "UTC"})
+    f.attrs["timezones"] = zones
+    keep = {
+        "none": np.zeros(n, bool),
+        "all": np.ones(n, bool),
+        "first": np.arange(n) != 0,
+        "last": np.arange(n) != n - 1,
+        "chunk ends": ~np.isin(np.arange(n), [4, 5, 6, 13, 14]),
+        "random": np.random.default_rng(3).random(n) < 0.6,
+    }[pattern]
+    got = pio._keep_rows(f, keep)
+    want = f[keep].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+    assert list(got.dtypes) == list(f.dtypes)
+    assert got.attrs["timezones"] is zones  # shared, not copied
+    # a chunk with every row kept is the same buffer, not a copy
+    before = text.chunks
+    after = got["text"].array.__arrow_array__().chunks
+    start, reused = 0, 0
+    for ch in before:
+        if len(ch) and keep[start : start + len(ch)].all():
+            data = ch.buffers()[2].address
+            assert any(a.buffers()[2].address == data for a in after if len(a))
+            reused += 1
+        start += len(ch)
+    assert reused == sum(
+        1 for i, k in enumerate(sizes) if k and keep[sum(sizes[:i]) : sum(sizes[: i + 1])].all()
+    )

@@ -413,9 +413,11 @@ def _arrow_on_glibc_heap() -> bool:
     its bundled mimalloc, unless the user chose a pool (``ARROW_DEFAULT_MEMORY_POOL``);
     True when it took effect.
 
-    Why: the load's Arrow text columns are freed once checked, and the couple-week table
-    then allocates NumPy arrays. With two allocators that freed memory cannot be reused
-    and every new page costs a fault; with one heap it is reused. ``patterns metrics`` on
+    Why: ``load_export`` already loads a large export on the system pool
+    (:func:`patterns.io._system_pool`) but restores the default when it returns, so the
+    couple-week table's Arrow allocations (takes, casts, the CSV's text) went to mimalloc,
+    on fresh pages (each new page costs a fault), while the glibc heap kept the memory the
+    load had freed. Kept on the system pool, they reuse it. ``patterns metrics`` on
     1,000 couples, 8 interleaved runs each on 2 cores: median 3.40 -> 2.82 s wall, 5.06 ->
     4.26 s CPU, peak 1.68 -> 1.50 GB; values unchanged. Console command only, for the same
     reason as :func:`_tune_malloc` (and set in-process, not through the environment, so

@@ -2620,7 +2620,7 @@ def _finish(
             "local time in a DST overlap; first occurrence taken",
         )
         notices.append(_problem_frame(table, note, m, f["couple_id"]))
-        out[table] = f[~bad].reset_index(drop=True) if bad.any() else f
+        out[table] = _keep_rows(f, ~bad) if bad.any() else f
     quarantine_df = pd.concat(quarantine, ignore_index=True)
     notices_df = pd.concat(notices, ignore_index=True)
     if strict and len(quarantine_df):
@@ -2678,6 +2678,47 @@ def _finish(
         rows_in=rows_in,
         rows_in_by_couple=by_couple,
     )
+
+
+def _keep_rows(f: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """``f[keep].reset_index(drop=True)``, with the Arrow text columns filtered chunk by
+    chunk: a chunk with every row kept is reused as it is, not copied.
+
+    Why by hand: a boolean filter copies every chunk of every text column, so one
+    quarantined row among 3.1 M events cost 0.2-0.8 s (a fresh copy of ~300 MB of
+    strings); the parser's 1 MB chunks make most of them untouched by a few bad rows.
+    Other columns (NumPy-backed) are filtered as usual (tested equal to ``f[keep]``).
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"a": pd.array(["x", "y", "z"], dtype="string[pyarrow]"), "b": [1, 2, 3]})
+    >>> _keep_rows(f, np.array([True, False, True])).to_dict("list")
+    {'a': ['x', 'z'], 'b': [1, 3]}
+    """
+    import pyarrow as pa
+
+    columns = {}
+    for i, name in enumerate(f.columns):
+        s = f.iloc[:, i]
+        arr = s.array
+        if isinstance(arr, pd.arrays.ArrowStringArray):
+            chunked = arr.__arrow_array__()  # (the array itself, no copy)
+            parts, start = [], 0
+            for ch in chunked.chunks:
+                k = keep[start : start + len(ch)]
+                start += len(ch)
+                if k.all():
+                    parts.append(ch)
+                elif k.any():
+                    parts.append(ch.filter(pa.array(k)))
+            filtered = pa.chunked_array(parts, type=chunked.type)
+            columns[i] = pd.Series(type(arr)(filtered, dtype=arr.dtype), name=name)
+        else:
+            columns[i] = pd.Series(arr[keep], name=name)
+    out = pd.concat(columns, axis=1) if columns else f.iloc[keep]
+    out.columns = f.columns
+    out.attrs = f.attrs
+    return out.reset_index(drop=True)
 
 
 def _factorize(columns: list[pd.Series]) -> tuple[np.ndarray, np.ndarray]:
