@@ -416,3 +416,89 @@ def test_keep_rows_equals_a_boolean_filter_and_reuses_untouched_chunks(pattern):
     assert reused == sum(
         1 for i, k in enumerate(sizes) if k and keep[sum(sizes[:i]) : sum(sizes[: i + 1])].all()
     )
+
+
+def _ts_export(root: Path, ts: list[str]) -> Path:
+    root.mkdir(parents=True)
+    n = len(ts)
+    pd.DataFrame(
+        {
+            "couple_id": ["c1"] * n,
+            "ts": ts,
+            "actor": ["a", "b"] * (n // 2) + ["a"] * (n % 2),
+            "code": ["toward"] * n,
+        }
+    ).to_csv(root / "events.csv", index=False)
+    (root / "manifest.json").write_text(
+        json.dumps({"couples": [{"couple_id": "c1", "timezone": "Europe/Berlin"}]})
+    )
+    return root
+
+
+@pytest.mark.parametrize("kind", ["aware", "naive"])
+def test_a_few_odd_times_leave_only_their_pieces_to_the_general_parser(tmp_path, monkeypatch, kind):
+    """One bad or other-form time used to send the whole column to the (slow) general
+    parser; now the cast reads the rest, and the result equals the general parser's."""
+    rng = np.random.default_rng(7)
+    n = 20_000
+    t = pd.Timestamp("2026-03-01") + pd.to_timedelta(np.sort(rng.integers(0, 50 * 86400, n)), "s")
+    fmt = "%Y-%m-%dT%H:%M:%S+01:00" if kind == "aware" else "%Y-%m-%dT%H:%M:%S"
+    ts = list(t.strftime(fmt))
+    odd = [
+        "not a time",
+        "2026-13-01T10:00:00+01:00",
+        "2026-03-29T02:30:00",  # naive, in the DST gap
+        "2026-03-05T10:00:00+01:00",
+        "1767225600",
+        "13/03/2026 10:00",
+        "2026-03-05 10:00 +01:00",
+        "",
+    ]
+    at = rng.choice(n, len(odd), replace=False)
+    for i, v in zip(at, odd, strict=True):
+        ts[i] = v
+    root = _ts_export(tmp_path / "x", ts)
+    general = pio._parse_general
+    seen = []
+
+    def spy(s, todo, *args):
+        seen.append(int(todo.sum()))
+        return general(s, todo, *args)
+
+    monkeypatch.setattr(pio, "_parse_general", spy)
+    monkeypatch.setattr(pio, "_CAST_LEAF", 16)
+    fast = load_export(root)
+    assert len(seen) == 1 and len(odd) - 1 <= seen[0] <= 16 * len(odd)  # ("" is missing)
+    seen.clear()
+    monkeypatch.setattr(pio, "_arrow_iso", lambda s, miss: None)  # the general parser only
+    slow = load_export(root)
+    assert seen == [n - 1]
+    for name in ("events", "quarantine", "notices"):
+        pd.testing.assert_frame_equal(getattr(fast, name), getattr(slow, name), check_exact=True)
+    assert set(fast.quarantine["reason"]) >= {"bad_timestamp", "missing_required"}
+
+
+def test_arrow_iso_cuts_failing_chunks_down_and_gives_up_on_mixed_columns(monkeypatch):
+    monkeypatch.setattr(pio, "_CAST_LEAF", 4)
+    good = [f"2026-03-01T10:{m:02d}:00+01:00" for m in range(40)]
+    chunks = [good[:16], good[16:17], good[17:40]]
+    chunks[0][5] = "bad"
+    chunks[2][22] = "2026-03-01T11:00:00"  # naive among aware: left to the general parser
+    s = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(chunks, type=pa.large_string())))
+    miss = np.zeros(40, bool)
+    values, aware, left = pio._arrow_iso(s, miss)
+    assert aware and values.dtype == "datetime64[ns]"
+    assert left[5] and left[39] and 2 <= left.sum() <= 8  # pieces of at most 4 rows
+    assert np.isnat(values[left]).all()
+    want = pd.to_datetime(pd.Series(good)[~left], utc=True).dt.tz_localize(None).to_numpy()
+    np.testing.assert_array_equal(values[~left], want.astype("datetime64[ns]"))
+    miss[5] = True  # a missing value is not a failure
+    _, _, left2 = pio._arrow_iso(s, miss)
+    assert not left2[5] and left2[39]
+    mixed = pd.Series([g if i % 2 else g[:-6] for i, g in enumerate(good)], dtype="string")
+    assert pio._arrow_iso(mixed, np.zeros(40, bool)) is None  # half naive: general parser
+    # samples read as aware, but a later chunk is mixed: too many rows left, give up
+    alternating = [g if i % 2 else g[:-6] for i, g in enumerate(good * 5)]
+    late = pa.chunked_array([good[:16], alternating], type=pa.large_string())
+    late_s = pd.Series(pd.arrays.ArrowStringArray(late))
+    assert pio._arrow_iso(late_s, np.zeros(len(late_s), bool)) is None
