@@ -1165,9 +1165,15 @@ def test_xlsx_workbook_with_both_tables_as_sheets(tmp_path):
 # --- field limit: an overlong cell quarantines only its row ---------------------------------
 
 
-@pytest.mark.parametrize("layout", ["plain", "quoted_multiline", "ragged", "jsonl", "wide"])
-def test_overlong_field_quarantines_only_its_row(tmp_path, layout):
+@pytest.mark.parametrize(
+    "layout", ["plain", "quoted_multiline", "ragged", "ragged_exact", "jsonl", "wide"]
+)
+def test_overlong_field_quarantines_only_its_row(tmp_path, monkeypatch, layout):
+    from patterns import io as pio
     from patterns.io import MAX_FIELD_BYTES
+
+    if layout == "ragged_exact":  # the exact (Python csv) path: its own field limit lifted
+        monkeypatch.setattr(pio, "_RAGGED_MAX", -1)
 
     big = "é" * (MAX_FIELD_BYTES // 2 + 1)  # 2 bytes each in UTF-8: just over the limit
     size = len(big.encode("utf-8"))
@@ -1186,7 +1192,7 @@ def test_overlong_field_quarantines_only_its_row(tmp_path, layout):
             + ok2
         }
         detail = detail.replace(f"{size:,}", f"{size + 21:,}")
-    elif layout == "ragged":  # the exact (Python csv) path: its own field limit is lifted
+    elif layout.startswith("ragged"):  # placed among pyarrow's rows, or the csv path
         files = {
             "events.csv": head
             + ok1
@@ -1225,7 +1231,7 @@ def test_overlong_field_quarantines_only_its_row(tmp_path, layout):
         assert q[["row", "column"]].values.tolist() == [[want_row, "note"]]
     assert set(q["detail"]) == {detail}
     assert len(getattr(exp, table)) == want_loaded
-    if layout == "ragged":
+    if layout.startswith("ragged"):
         assert exp.quarantine["reason"].tolist() == ["field_too_large", "ragged_row"]
     else:
         assert exp.quarantine["reason"].eq("field_too_large").all()

@@ -502,3 +502,68 @@ def test_arrow_iso_cuts_failing_chunks_down_and_gives_up_on_mixed_columns(monkey
     late = pa.chunked_array([good[:16], alternating], type=pa.large_string())
     late_s = pd.Series(pd.arrays.ArrowStringArray(late))
     assert pio._arrow_iso(late_s, np.zeros(len(late_s), bool)) is None
+
+
+_HEADER = "couple_id,ts,actor,code,bid_id,bid_type,intensity,topic,note"
+
+
+def _ragged_lines(layout: str) -> tuple[list[str], str, dict | None]:
+    """Events lines (header first) with ragged rows, their line ending, and a mapping."""
+    rows = [
+        f"c1,2026-03-01T10:{i % 60:02d}:{i % 59:02d}+01:00,c1-{'ab'[i % 2]},toward,b{i},,0.5,,"
+        for i in range(400)
+    ]
+    rows[0] += ",surplus"  # first row, too many fields
+    rows[-1] = "c1,2026-03-01T10:00:00+01:00"  # last row, too few
+    rows[10] = 'c1,"x\ny",c1-a'  # a quoted newline inside a short row
+    rows[11] = '"c1","2026-03-01T11:00:00+01:00",c1-a,toward,"b,11",,,,"a, b",more'
+    rows[200] = "   "  # spaces only: one field
+    if layout == "blank lines":
+        rows.insert(50, "")
+        rows.insert(300, "")
+    return (
+        [_HEADER, *rows],
+        "\r\n" if layout == "crlf" else "\n",
+        ({"skip_rows": 3} if layout == "skip rows" else None),
+    )
+
+
+@pytest.mark.parametrize("layout", ["plain", "crlf", "blank lines", "skip rows"])
+@pytest.mark.parametrize("threads", [False, True])
+def test_ragged_rows_are_placed_by_pyarrow_as_the_csv_module_reads_them(
+    tmp_path, monkeypatch, layout, threads
+):
+    """A few ragged rows no longer send the whole file to Python's csv module: pyarrow
+    skips them, and they are put back at their places (read by the csv module); the
+    export equals the csv module's reading of the whole file."""
+    lines, nl, mapping = _ragged_lines(layout)
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "events.csv").write_bytes((nl.join(lines) + nl).encode())
+    (root / "manifest.json").write_text(
+        json.dumps({"couples": [{"couple_id": "c1", "timezone": "Europe/Berlin"}]})
+    )
+    if threads:
+        monkeypatch.setattr(pio, "_PARSE_THREADS_MIN_BYTES", 0)
+    placed = []
+    real = pio._place_ragged
+
+    def spy(*args):
+        out = real(*args)
+        placed.append(out is not None)
+        return out
+
+    monkeypatch.setattr(pio, "_place_ragged", spy)
+    fast = load_export(root, mapping=mapping)
+    assert placed == [True]
+    monkeypatch.setattr(pio, "_RAGGED_MAX", -1)  # the csv module reads the whole file
+    exact = load_export(root, mapping=mapping)
+    assert placed == [True, False]
+    for name in ("events", "checkins", "quarantine", "notices"):
+        pd.testing.assert_frame_equal(getattr(fast, name), getattr(exact, name), check_exact=True)
+    assert fast.rows_in == exact.rows_in
+    q = fast.quarantine
+    ragged = q.loc[q["reason"] == "ragged_row", "row"].tolist()
+    # blank lines are not rows; rows skipped by skip_rows keep their numbers
+    want = [1, 11, 12, 201, 400] if layout != "skip rows" else [11, 12, 201, 400]
+    assert ragged == want
