@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from patterns import _fast, schema, timeutil
 from patterns.errors import check_duration, check_fraction, check_int, option_error
@@ -120,6 +119,8 @@ def load_lexicon(path: str | Path | None = None) -> dict[str, list[str]]:
         if not p.is_file():
             raise option_error("path", "load_lexicon", "an existing YAML file", str(path))
         text = p.read_text(encoding="utf-8")
+    import yaml  # here, not at import: the couple-week table never reads a lexicon
+
     data = yaml.safe_load(text)
     topics = data.get("topics") if isinstance(data, Mapping) else None
     if not isinstance(topics, Mapping):
