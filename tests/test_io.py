@@ -1280,6 +1280,12 @@ def test_duplicate_filter_equals_pandas_duplicated(order):
     got = _duplicated(f, codes)
     want = f.duplicated(keep="first").to_numpy()
     assert want.sum() >= 500 and (got == want).all()
+    # among some rows only (the others quarantined): as pandas on those rows
+    rows = np.flatnonzero(rng.random(len(f)) < 0.7)
+    got = _duplicated(f, codes, rows)
+    want = np.zeros(len(f), bool)
+    want[rows] = f.iloc[rows].duplicated(keep="first").to_numpy()
+    assert want.sum() >= 200 and (got == want).all()
 
 
 def test_tables_equal_schema_coerce_dtypes_with_absent_optional_columns(tmp_path):

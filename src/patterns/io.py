@@ -966,6 +966,7 @@ def _arrow_csv(
     try:
         tbl = attempt(threads)
         if ragged and len(ragged) <= _RAGGED_MAX and any(n is None for n, _ in ragged):
+            del tbl  # (not held while the file is parsed again)
             tbl = attempt(False)  # the record numbers of the ragged rows
     except (pa.ArrowInvalid, pa.ArrowException):
         return None
@@ -2769,11 +2770,9 @@ def _finish(
         )
         # Duplicates among otherwise clean rows, identical in every loaded column.
         clean = ~p.any()
-        if clean.all():  # no copy of the whole table just to drop nothing
-            p.add(_duplicated(f, ccode[table]), "", "duplicate", "identical to an earlier row")
-        elif clean.any():
-            dup = np.zeros(len(f), bool)
-            dup[clean] = _duplicated(f[clean], ccode[table][clean])
+        if clean.any():
+            rows = None if clean.all() else np.flatnonzero(clean)
+            dup = _duplicated(f, ccode[table], rows)
             p.add(dup, "", "duplicate", "identical to an earlier row")
     quarantine, notices, out, bads = [], [], {}, {}
     for table in _TABLES:
@@ -2946,23 +2945,29 @@ def _merge_codes(
     return np.concatenate(codes), np.array(list(index), dtype=object)
 
 
-def _duplicated(f: pd.DataFrame, couple_codes: np.ndarray) -> np.ndarray:
-    """Later copies of identical rows: a cheap candidate filter, then an exact check.
+def _duplicated(
+    f: pd.DataFrame, couple_codes: np.ndarray, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Later copies of identical rows, among ``rows`` (positions; None: all), as a mask
+    over all of ``f``: a cheap candidate filter, then an exact check.
 
     Identical rows share couple and time. Written by hand because an int64 hash table over
     10^6 keys costs ~55 ms (cache misses) while exports almost always come in time order
     (or couple-then-time order), where rows with equal times are neighbours and one
     comparison with the next row (~2 ms) finds the candidates. Unordered files use the hash
     table. Candidates are narrowed by (couple, time) and compared in full with pandas'
-    ``DataFrame.duplicated``, which on candidates is faster than ``hash_pandas_object``
-    followed by the same exact check (16 vs 22 ms on 62,000 candidate rows).
+    ``DataFrame.duplicated`` on just those rows (taken by position: a boolean filter of
+    the whole table copied every text column, 0.4 s at 3.1 M events).
     """
     n = len(f)
     out = np.zeros(n, bool)
-    if n < 2:
+    pos = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    if len(pos) < 2:
         return out
     ts = f["ts"].to_numpy(dtype="datetime64[ns]").view("i8")
     codes = couple_codes.astype("i8")
+    if rows is not None:
+        ts, codes = ts[pos], codes[pos]
     step = np.diff(ts)
     same: np.ndarray | None = None
     if (step >= 0).all():  # time order: equal times form runs
@@ -2972,16 +2977,17 @@ def _duplicated(f: pd.DataFrame, couple_codes: np.ndarray) -> np.ndarray:
         if ((dc > 0) | ((dc == 0) & (step >= 0))).all():  # couple, then time
             same = (dc == 0) & (step == 0)
     if same is not None:
-        cand = np.zeros(n, bool)
+        cand = np.zeros(len(pos), bool)
         cand[1:] |= same
         cand[:-1] |= same
     else:
-        cand = np.ones(n, bool)
+        cand = np.ones(len(pos), bool)
     if cand.any():  # same couple and time: one int64 key (distinct pairs may share a key)
         key = ts[cand] + 1_000_003 * codes[cand]
         cand[cand] = pd.Series(key).duplicated(keep=False).to_numpy()
     if cand.any():
-        out[cand] = f[cand].duplicated(keep="first").to_numpy()
+        at = pos[cand]
+        out[at] = f.take(at).duplicated(keep="first").to_numpy()
     return out
 
 
