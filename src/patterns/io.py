@@ -2673,6 +2673,9 @@ def _collect(
         n = len(frame)
         merged = _Problems(n)
         offset = 0
+        if len(ps) == 1 and ps[0].n == n:  # one source (the usual case): no copies
+            merged.items = list(ps[0].items)
+            ps = []
         for p in ps:
             for mask, column, reason, detail in p.items:
                 full = np.zeros(n, bool)
