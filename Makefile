@@ -41,6 +41,7 @@ lint: $(STAMP)  ## ruff check and format check
 bench: $(STAMP)  ## Run the benchmarks (prints figures; slow)
 	$(PY) benchmarks/run_all.py
 	$(PY) benchmarks/bench_headline.py --size large --repeat 5
+	$(PY) benchmarks/bench_messy.py --size large --repeat 5
 
 sample: $(STAMP)  ## Regenerate data/sample from the simulator (deterministic)
 	$(VENV)/bin/patterns simulate --couples 4 --days 120 --seed 20261126 --out $(SAMPLE)
