@@ -567,3 +567,28 @@ def test_ragged_rows_are_placed_by_pyarrow_as_the_csv_module_reads_them(
     # blank lines are not rows; rows skipped by skip_rows keep their numbers
     want = [1, 11, 12, 201, 400] if layout != "skip rows" else [11, 12, 201, 400]
     assert ragged == want
+
+
+def test_a_ragged_row_with_a_cell_over_the_csv_modules_limit_loads(tmp_path, monkeypatch):
+    """The csv module reads a ragged row's text with its default field limit (131,072
+    characters): a longer cell made that read raise ``_csv.Error`` out of load_export.
+    Such a file is read by the csv path, which lifts the limit, as before."""
+    import csv
+
+    lines, nl, _ = _ragged_lines("plain")
+    lines[20] = "c1,2026-03-01T10:00:00+01:00,c1-a,toward,b19,,0.5,," + "x" * 200_000 + ",extra"
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "events.csv").write_bytes((nl.join(lines) + nl).encode())
+    (root / "manifest.json").write_text(
+        json.dumps({"couples": [{"couple_id": "c1", "timezone": "Europe/Berlin"}]})
+    )
+    limit = csv.field_size_limit()
+    fast = load_export(root)
+    assert csv.field_size_limit() == limit
+    monkeypatch.setattr(pio, "_RAGGED_MAX", -1)  # the csv module reads the whole file
+    exact = load_export(root)
+    for name in ("events", "checkins", "quarantine", "notices"):
+        pd.testing.assert_frame_equal(getattr(fast, name), getattr(exact, name), check_exact=True)
+    q = fast.quarantine
+    assert q.loc[q["reason"] == "ragged_row", "row"].tolist() == [1, 11, 12, 20, 201, 400]

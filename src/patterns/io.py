@@ -1010,7 +1010,10 @@ def _place_ragged(
             return None
         pieces.append(tbl.slice(prev, cut - prev))
         prev = cut
-        fields = next(csv.reader(io.StringIO(text, newline=""), delimiter=delim), [])
+        try:
+            fields = next(csv.reader(io.StringIO(text, newline=""), delimiter=delim), [])
+        except csv.Error:  # e.g. a cell over the csv module's field limit: the csv path,
+            return None  # which lifts that limit and quarantines the cell, reads the file
         row = (fields + [""] * width)[:width]
         pieces.append(
             pa.table(
