@@ -569,11 +569,32 @@ def test_hard_exit_flushes_output_and_runs_atexit_handlers(tmp_path):
         "print('never')\n"
     )
     flag = tmp_path / "atexit.txt"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # (buffered)
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(flag)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", code, str(flag)], capture_output=True, text=True, timeout=60, env=env
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (3, "written", "warned")
     assert flag.read_text() == "ran"
+
+
+def test_hard_exit_keeps_what_atexit_handlers_print():
+    """A normal exit flushes the standard streams after the atexit handlers ran; so does
+    ``_hard_exit``: a handler's output to a piped (block-buffered) stdout is not lost."""
+    code = (
+        "import atexit\n"
+        "from patterns import cli\n"
+        "atexit.register(lambda: print('from atexit', end=''))\n"
+        "print('written ', end='')\n"
+        "cli._hard_exit(0)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # (buffered)
+    run = {"capture_output": True, "text": True, "timeout": 60, "env": env}
+    proc = subprocess.run([sys.executable, "-c", code], **run)
+    normal = subprocess.run(
+        [sys.executable, "-c", code.replace("cli._hard_exit(0)", "raise SystemExit(0)")], **run
+    )
+    assert (normal.returncode, normal.stdout) == (0, "written from atexit")  # the reference
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "written from atexit", "")
 
 
 def test_console_metrics_command_writes_the_same_table(tmp_path, sample_path):

@@ -471,12 +471,14 @@ def _hard_exit(code: int) -> NoReturn:
     import os
     import sys
 
+    # in a normal exit's order: the atexit handlers, then the streams' last flush (output
+    # a handler writes to a piped, block-buffered stdout would otherwise be lost)
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (AttributeError, OSError, ValueError):  # closed or replaced stream
             pass
-    atexit._run_exitfuncs()  # what a normal exit would still run
     os._exit(code)
 
 
