@@ -592,3 +592,34 @@ def test_a_ragged_row_with_a_cell_over_the_csv_modules_limit_loads(tmp_path, mon
         pd.testing.assert_frame_equal(getattr(fast, name), getattr(exact, name), check_exact=True)
     q = fast.quarantine
     assert q.loc[q["reason"] == "ragged_row", "row"].tolist() == [1, 11, 12, 20, 201, 400]
+
+
+@pytest.mark.parametrize("ragged", [False, True])
+def test_skip_rows_count_records_not_blank_lines_as_the_csv_path_does(
+    tmp_path, monkeypatch, ragged
+):
+    """``skip_rows`` skips records: pyarrow's ``skip_rows_after_names`` counted a blank
+    line among them as a row, so one data row too few was skipped (and every row number
+    was one too high) than on the csv path, which the same file took when it had a
+    ragged row."""
+    lines, nl, _ = _ragged_lines("plain")
+    if not ragged:
+        lines = [ln for ln in lines if ln.count(",") == _HEADER.count(",")]
+    lines[1:1] = ["", "Question text,,,,,,,,", "", '"{""ImportId"": 1}",,,,,,,,']
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "events.csv").write_bytes((nl.join(lines) + nl).encode())
+    (root / "manifest.json").write_text(
+        json.dumps({"couples": [{"couple_id": "c1", "timezone": "Europe/Berlin"}]})
+    )
+    mapping = {"skip_rows": 2}
+    fast = load_export(root, mapping=mapping)
+    monkeypatch.setattr(pio, "_arrow_csv", lambda *a: None)  # the csv module's reading
+    exact = load_export(root, mapping=mapping)
+    for name in ("events", "checkins", "quarantine", "notices"):
+        pd.testing.assert_frame_equal(getattr(fast, name), getattr(exact, name), check_exact=True)
+    assert fast.rows_in["events"] == len(lines) - 1 - 4  # header, 2 blank lines, 2 skipped
+    q = fast.quarantine
+    assert q.loc[q["reason"] == "ragged_row", "row"].tolist() == (
+        [3, 13, 14, 203, 402] if ragged else []
+    )

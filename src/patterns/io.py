@@ -933,8 +933,7 @@ def _arrow_csv(
             pa.BufferReader(pa.py_buffer(payload)),  # zero-copy, bytes or memory-mapped
             read_options=pacsv.ReadOptions(
                 column_names=names,
-                skip_rows=1,
-                skip_rows_after_names=skip,
+                skip_rows=1,  # (the `skip` rows after the header: cut below)
                 use_threads=threads,
                 block_size=block_size,
             ),
@@ -972,10 +971,15 @@ def _arrow_csv(
         return None
     bad = None
     if ragged:
-        placed = _place_ragged(tbl, ragged, names, delim, skip)
+        placed = _place_ragged(tbl, ragged, names, delim, 0)
         if placed is None:
             return None
         tbl, bad = placed
+    if skip:
+        # The rows the mapping skips, cut here as the csv path cuts them (records, blank
+        # lines not counted): pyarrow's skip_rows_after_names counts a blank line as a row.
+        tbl = tbl.slice(min(skip, tbl.num_rows))
+        bad = None if bad is None else bad[skip:]
     df = tbl.to_pandas()
     return (df.astype({c: "str" for c in df.columns}) if len(df.columns) else df), bad
 
