@@ -491,12 +491,16 @@ def test_console_command_tunes_glibc_malloc_unless_the_user_did(monkeypatch, tmp
     runner = CliRunner()
     assert runner.invoke(app, ["metrics", str(sample_path), "-o", out]).exit_code == 0
     assert calls == []  # in-process (this test): never
-    monkeypatch.setattr(cli, "app", lambda: calls.append("app"))
+    marked = []
+    monkeypatch.setattr(cli, "app", lambda: calls.append("app") or marked.append(cli._CONSOLE))
     monkeypatch.setattr(cli, "_CONSOLE", False)  # (restored after the test)
     # the console command ends with os._exit: stubbed, or it would end pytest itself
     monkeypatch.setattr(cli, "_hard_exit", lambda code: calls.append(f"exit {code}"))
     cli.main()
-    assert calls == ["app"] and cli._CONSOLE  # main marks the console command, no tuning yet
+    # main marks the console command while it runs (no tuning yet), and unmarks it after:
+    # a host process that calls main() and goes on is not the command
+    assert calls == ["app"] and marked == [True] and not cli._CONSOLE
+    monkeypatch.setattr(cli, "_CONSOLE", True)  # as inside the console command
     assert runner.invoke(app, ["metrics", str(sample_path), "-o", out]).exit_code == 0
     assert calls == ["app", "malloc", "exit 0"]
     assert runner.invoke(app, ["report", "--help"]).exit_code == 0

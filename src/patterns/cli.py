@@ -491,7 +491,10 @@ _CONSOLE = False
 def main() -> None:  # console-script entry point
     global _CONSOLE
     _CONSOLE = True
-    app()
+    try:
+        app()
+    finally:  # (a host process that calls main() and goes on is not the command)
+        _CONSOLE = False
 
 
 if __name__ == "__main__":  # pragma: no cover
