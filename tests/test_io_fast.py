@@ -530,12 +530,15 @@ def _ragged_lines(layout: str) -> tuple[list[str], str, dict | None]:
 
 @pytest.mark.parametrize("layout", ["plain", "crlf", "blank lines", "skip rows"])
 @pytest.mark.parametrize("threads", [False, True])
+@pytest.mark.parametrize("placed_by", ["slices", "one gather"])
 def test_ragged_rows_are_placed_by_pyarrow_as_the_csv_module_reads_them(
-    tmp_path, monkeypatch, layout, threads
+    tmp_path, monkeypatch, layout, threads, placed_by
 ):
     """A few ragged rows no longer send the whole file to Python's csv module: pyarrow
-    skips them, and they are put back at their places (read by the csv module); the
-    export equals the csv module's reading of the whole file."""
+    skips them, and they are put back at their places (read by the csv module, by slices
+    or, for many, by one gather); the export equals the csv module's reading."""
+    if placed_by == "one gather":
+        monkeypatch.setattr(pio, "_RAGGED_SLICES", 0)
     lines, nl, mapping = _ragged_lines(layout)
     root = tmp_path / "x"
     root.mkdir()

@@ -1007,28 +1007,43 @@ def _place_ragged(
     total = tbl.num_rows + len(ragged)
     if where[0] < 0 or where[-1] >= total or len(set(where)) != len(where):
         return None
-    pieces, prev = [], 0
-    for j, (at, (_, text)) in enumerate(zip(where, ragged, strict=True)):
-        cut = at - j  # the same place among pyarrow's rows
-        if cut < prev or cut > tbl.num_rows:
-            return None
-        pieces.append(tbl.slice(prev, cut - prev))
-        prev = cut
+    rows = []
+    for _, text in ragged:
         try:
             fields = next(csv.reader(io.StringIO(text, newline=""), delimiter=delim), [])
         except csv.Error:  # e.g. a cell over the csv module's field limit: the csv path,
             return None  # which lifts that limit and quarantines the cell, reads the file
-        row = (fields + [""] * width)[:width]
-        pieces.append(
-            pa.table(
-                [pa.array([v], pa.large_string()) for v in row],
-                schema=tbl.schema,
-            )
-        )
-    pieces.append(tbl.slice(prev))
+        rows.append((fields + [""] * width)[:width])
+    # all ragged rows as one table, sliced row by row below (one small table per row cost
+    # ~0.25 ms each: 2.5 s for 10,000 rows)
+    extra = pa.table(
+        [pa.array([r[i] for r in rows], pa.large_string()) for i in range(width)],
+        schema=tbl.schema,
+    )
+    cuts = np.asarray(where, dtype=np.int64) - np.arange(len(where))  # places among tbl's
+    if (np.diff(cuts) < 0).any() or cuts[-1] > tbl.num_rows:
+        return None
     bad = np.zeros(total, bool)
     bad[where] = True
+    if len(where) > _RAGGED_SLICES:
+        # many: one gather of both tables (a slice per row leaves a chunk per row, which
+        # every later step pays for: 9,524 ragged rows in 200,000 took 2.9 s, 1.7 s by csv)
+        order = np.empty(total, np.int64)
+        order[~bad] = np.arange(tbl.num_rows)
+        order[bad] = tbl.num_rows + np.arange(len(where))
+        return pa.concat_tables([tbl, extra]).take(pa.array(order)), bad
+    pieces, prev = [], 0
+    for j, cut in enumerate(cuts.tolist()):
+        pieces.append(tbl.slice(prev, cut - prev))
+        pieces.append(extra.slice(j, 1))
+        prev = cut
+    pieces.append(tbl.slice(prev))
     return pa.concat_tables(pieces), bad
+
+
+#: Up to this many ragged rows are put back by slicing (no copy of the other rows);
+#: more, by one gather.
+_RAGGED_SLICES = 64
 
 
 def _json_scalar(v: Any) -> Any:
