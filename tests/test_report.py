@@ -406,6 +406,9 @@ def test_one_retry_only_for_kernel_start_failures(
     assert cmd[cmd.index("-k") + 1] == "python3"
     assert cmd[cmd.index("--execution-timeout") + 1] == "30"
     assert json.loads(cmd[cmd.index("-y") + 1]) == {"couple_id": "007"}
+    calls.clear()
+    report._run_notebook(job, Path("in.ipynb"), {}, timeout=0.5, kernel_name="python3")
+    assert calls[0][calls[0].index("--execution-timeout") + 1] == "1"  # rounded up, not 0
 
 
 # --- the command line ----------------------------------------------------------------------

@@ -56,6 +56,7 @@ import copy
 import dataclasses
 import datetime as dt
 import json
+import math
 import os
 import platform
 import re
@@ -1095,7 +1096,7 @@ def _run_notebook(
         "-k",
         kernel_name,
         "--execution-timeout",
-        str(int(timeout)),
+        str(math.ceil(timeout)),  # whole seconds, at least 1 (int() made 0.5 s a 0)
         "--start-timeout",
         "60",
         # JSON is YAML: strings stay strings ("007" is not 7), bools stay bools.
