@@ -20,6 +20,8 @@ Usage: ``python benchmarks/bench_messy.py [--size large] [--repeat 5] [--per-kin
 from __future__ import annotations
 
 import argparse
+import hashlib
+import inspect
 import statistics
 import sys
 from pathlib import Path
@@ -130,7 +132,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.repeat < 1 or args.per_kind < 1:
         ap.error("--repeat and --per-kind must be at least 1")
     clean = common.export_dir(args.size)
-    messy = common.DATA / f"messy{args.per_kind}_{clean.name}"
+    # cached under a name that changes with the kinds and counts (and this file's edits)
+    recipe = inspect.getsource(_edit) + repr((_EVENT_KINDS, _CHECKIN_KINDS, args.per_kind))
+    tag = hashlib.sha256(recipe.encode()).hexdigest()[:10]
+    messy = common.DATA / f"messy_{tag}_{clean.name}"
     if not (messy / "manifest.json").exists():
         kinds = {"events.csv": _EVENT_KINDS, "checkins.csv": _CHECKIN_KINDS}
         _messy_copy(clean, messy, kinds, args.per_kind)
