@@ -63,16 +63,7 @@ def main(argv: list[str] | None = None) -> None:
                 [str(common.BIN / "patterns"), "metrics", str(export), "-o", str(out)],
             )
         )
-        print(
-            f"run {i + 1}: "
-            + " | ".join(
-                f"{k} wall {v[-1].seconds:.2f} s cpu {v[-1].cpu_seconds:.2f} s"
-                if v[-1].ok
-                else f"{k} failed: {v[-1].error}"
-                for k, v in runs.items()
-            ),
-            flush=True,
-        )
+        common.report_run(i, runs)
     if not all(m.ok for v in runs.values() for m in v):
         sys.exit("a run failed (see above)")
     med = {

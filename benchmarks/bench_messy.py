@@ -145,16 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         for label, export in (("clean", clean), ("messy", messy)):
             argv_ = [str(common.BIN / "patterns"), "metrics", str(export), "-o", str(out)]
             runs[label].append(common.measure_command(label, argv_))
-        print(
-            f"run {i + 1}: "
-            + " | ".join(
-                f"{k} wall {v[-1].seconds:.2f} s cpu {v[-1].cpu_seconds:.2f} s"
-                if v[-1].ok
-                else f"{k} failed: {v[-1].error}"
-                for k, v in runs.items()
-            ),
-            flush=True,
-        )
+        common.report_run(i, runs)
     if not all(m.ok for v in runs.values() for m in v):
         sys.exit("a run failed (see above)")
     print(f"\n| {args.size}, median of {args.repeat} | wall s | CPU s | peak MB |")

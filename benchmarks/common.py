@@ -220,3 +220,18 @@ def markdown_table(
 def write_json(path: Path, obj: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, default=str))
+
+
+def report_run(i: int, runs: dict[str, list[Measurement]]) -> None:
+    """Print one line for interleaved run ``i`` (0-based): each kind's latest wall and CPU
+    time, or its error."""
+    print(
+        f"run {i + 1}: "
+        + " | ".join(
+            f"{k} wall {v[-1].seconds:.2f} s cpu {v[-1].cpu_seconds:.2f} s"
+            if v[-1].ok
+            else f"{k} failed: {v[-1].error}"
+            for k, v in runs.items()
+        ),
+        flush=True,
+    )
