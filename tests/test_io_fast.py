@@ -626,3 +626,41 @@ def test_skip_rows_count_records_not_blank_lines_as_the_csv_path_does(
     assert q.loc[q["reason"] == "ragged_row", "row"].tolist() == (
         [3, 13, 14, 203, 402] if ragged else []
     )
+
+
+@pytest.mark.parametrize("ending", ["", "\n", "\r\n\r\n"])
+def test_a_cut_off_last_line_is_placed_without_a_second_parse(tmp_path, monkeypatch, ending):
+    """An export cut off while written ends with a short row: it is recognised as the last
+    record, so the threaded parse (which gives no row numbers) is not repeated."""
+    rows = [
+        f"c1,2026-03-01T10:{i % 60:02d}:00+01:00,c1-{'ab'[i % 2]},toward,b{i},,0.5,,"
+        for i in range(300)
+    ]
+    text = "\n".join([_HEADER, *rows, "c1,2026-03-01T11:00:00+01:00,c1-a,tow"]) + ending
+    root = tmp_path / "x"
+    root.mkdir()
+    (root / "events.csv").write_text(text)
+    (root / "manifest.json").write_text(
+        json.dumps({"couples": [{"couple_id": "c1", "timezone": "Europe/Berlin"}]})
+    )
+    monkeypatch.setattr(pio, "_PARSE_THREADS_MIN_BYTES", 0)
+    import pyarrow.csv as pacsv
+
+    parses = []
+    real = pacsv.read_csv
+    monkeypatch.setattr(pacsv, "read_csv", lambda *a, **k: parses.append(1) or real(*a, **k))
+    fast = load_export(root)
+    assert len(parses) == 1  # no second parse for the row numbers
+    monkeypatch.setattr(pio, "_RAGGED_MAX", -1)  # the csv module reads the whole file
+    exact = load_export(root)
+    for name in ("events", "quarantine"):
+        pd.testing.assert_frame_equal(getattr(fast, name), getattr(exact, name), check_exact=True)
+    assert fast.quarantine[["row", "reason"]].values.tolist() == [[301, "ragged_row"]]
+    # the same short row elsewhere is not the last record: parsed again for its number
+    parses.clear()
+    (root / "events.csv").write_text(
+        "\n".join([_HEADER, rows[0], "c1,2026-03-01T11:00:00+01:00,c1-a,tow", *rows[1:]]) + "\n"
+    )
+    monkeypatch.setattr(pio, "_RAGGED_MAX", 10_000)
+    moved = load_export(root)
+    assert len(parses) == 2 and moved.quarantine["row"].tolist() == [2]

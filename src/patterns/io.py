@@ -965,8 +965,12 @@ def _arrow_csv(
     try:
         tbl = attempt(threads)
         if ragged and len(ragged) <= _RAGGED_MAX and any(n is None for n, _ in ragged):
-            del tbl  # (not held while the file is parsed again)
-            tbl = attempt(False)  # the record numbers of the ragged rows
+            last = _last_record(payload, tbl.num_rows, ragged)
+            if last is not None:  # a cut-off last line, the usual ragged row: no re-parse
+                ragged[:] = [last]
+            else:
+                del tbl  # (not held while the file is parsed again)
+                tbl = attempt(False)  # the record numbers of the ragged rows
     except (pa.ArrowInvalid, pa.ArrowException):
         return None
     bad = None
@@ -982,6 +986,28 @@ def _arrow_csv(
         bad = None if bad is None else bad[skip:]
     df = tbl.to_pandas()
     return (df.astype({c: "str" for c in df.columns}) if len(df.columns) else df), bad
+
+
+def _last_record(
+    payload: Any, n_parsed: int, ragged: list[tuple[int | None, str]]
+) -> tuple[int, str] | None:
+    """The record number of a lone ragged row that is the file's last record (an export
+    cut off while it was written), or None. Without a number from the threaded parse the
+    file would be parsed again for it (+0.5 s at 200 MB). Only one ragged row can be the
+    last record, and if the file ends with its text it is: a row with that text anywhere
+    else would be ragged too, and reported."""
+    if len(ragged) != 1:
+        return None
+    text = ragged[0][1].encode("utf-8")
+    end = len(payload)
+    while end and payload[end - 1 : end] in (b"\n", b"\r"):  # (blank lines are no records)
+        end -= 1
+    start = end - len(text)
+    if not text or start < 1 or payload[start:end] != text:
+        return None
+    if payload[start - 1 : start] not in (b"\n", b"\r"):  # (the text must be a whole line)
+        return None
+    return n_parsed + 2, ragged[0][1]  # the header is record 1, then the parsed rows
 
 
 #: At most this many ragged rows are placed among pyarrow's rows (more: the csv module
