@@ -916,8 +916,9 @@ def _arrow_csv(
     padded with empty fields or cut to the header's width, at its place among the others
     (the caller quarantines it). pyarrow skips it and reports its record number and text;
     the threaded parse reports no number, so a file with ragged rows is parsed again on one
-    thread. Before, one ragged row sent the whole file to the csv module: 3 ragged rows in
-    the 1,000-couple export took 31 s and 4 GB instead of ~3 s.
+    thread, unless its one ragged row is the last record (:func:`_last_record`). Before,
+    one ragged row sent the whole file to the csv module: 3 ragged rows in the 1,000-couple
+    export took 31 s and 4 GB instead of ~3 s.
     """
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -975,7 +976,7 @@ def _arrow_csv(
         return None
     bad = None
     if ragged:
-        placed = _place_ragged(tbl, ragged, names, delim, 0)
+        placed = _place_ragged(tbl, ragged, names, delim)
         if placed is None:
             return None
         tbl, bad = placed
@@ -1016,20 +1017,22 @@ _RAGGED_MAX = 10_000
 
 
 def _place_ragged(
-    tbl: Any, ragged: list[tuple[int | None, str]], names: list[str], delim: str, skip: int
+    tbl: Any, ragged: list[tuple[int | None, str]], names: list[str], delim: str
 ) -> tuple[Any, np.ndarray] | None:
     """``tbl`` with the ragged records (pyarrow's 1-based record number, header included,
     and text) put back at their places, read by the csv module and padded or cut to the
-    header's width; and the mask of those rows. Slices and concatenation: no copy of the
-    other rows. None when a number is unknown or out of place."""
+    header's width; and the mask of those rows. A few are put back by slicing (no copy of
+    the other rows), many by one gather. None when a number is unknown or out of place, or
+    the csv module cannot read a row."""
     import pyarrow as pa
 
     if len(ragged) > _RAGGED_MAX or any(n is None for n, _ in ragged):
         return None
     width = len(names)
     ragged = sorted(ragged, key=lambda r: r[0])
-    # data row index of each ragged record: the header is record 1, then `skip` rows
-    where = [n - 2 - skip for n, _ in ragged]
+    # data row index of each ragged record: the header is record 1 (rows a mapping skips
+    # are still here: the caller cuts them)
+    where = [n - 2 for n, _ in ragged]
     total = tbl.num_rows + len(ragged)
     if where[0] < 0 or where[-1] >= total or len(set(where)) != len(where):
         return None
@@ -1040,7 +1043,7 @@ def _place_ragged(
         except csv.Error:  # e.g. a cell over the csv module's field limit: the csv path,
             return None  # which lifts that limit and quarantines the cell, reads the file
         rows.append((fields + [""] * width)[:width])
-    # all ragged rows as one table, sliced row by row below (one small table per row cost
+    # all ragged rows as one table, sliced or gathered below (a small table per row cost
     # ~0.25 ms each: 2.5 s for 10,000 rows)
     extra = pa.table(
         [pa.array([r[i] for r in rows], pa.large_string()) for i in range(width)],
