@@ -276,10 +276,19 @@ def test_threaded_load_equals_one_thread(tmp_path, monkeypatch, seed):
     monkeypatch.setattr(
         pio, "_coerce_column", lambda *a: calls.append(threading.current_thread().name) or real(*a)
     )
+    found = []
+    real_found = pio._duplicate_candidates
+    monkeypatch.setattr(
+        pio,
+        "_duplicate_candidates",
+        lambda *a: found.append(threading.current_thread().name) or real_found(*a),
+    )
     threaded = load_export(root, mapping=MAPPING)
     # events' columns on the column pool; check-ins' on the second file's own thread
     assert sum(n.startswith("patterns-load-col") for n in calls) == 9
     assert sum(n.startswith("patterns-load-src") for n in calls) == 9
+    # the duplicate candidates of both tables beside the other cross-table checks
+    assert len(found) == 2 and all(n.startswith("patterns-load-dup") for n in found)
     _same(one, threaded)
     assert repr(threaded.dropped_columns) == repr(
         {"events": ["app_version"], "checkins": ["app_version"]}

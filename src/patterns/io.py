@@ -2774,60 +2774,67 @@ def _finish(
     ) or _factorize([frames[t][partner_col[t]] for t in _TABLES])
     n_ev = len(frames["events"])
     ccode = {"events": couple_codes[:n_ev], "checkins": couple_codes[n_ev:]}
-    # (couple, partner) pairs numbered once over both tables: the manifest's partner
-    # lists and the third-partner rule below both test pairs, not rows.
-    pairs = _Pairs(couple_codes, pid_codes, len(pids))
-    # Manifest membership: couples, then partners.
-    allowed_pair = None
-    if man.partners and len(pairs.first):
-        allowed = {f"{c}\x1f{q}" for c, ids in man.partners.items() for q in ids}
-        fc, fp = couple_codes[pairs.first], pid_codes[pairs.first]
-        allowed_pair = np.array(
-            [
-                couple_ids[c] not in man.partners or f"{couple_ids[c]}\x1f{pids[q]}" in allowed
-                for c, q in zip(fc.tolist(), fp.tolist(), strict=True)
-            ]
-            + [True],  # (rows without a couple or partner: not this check's concern)
-            dtype=bool,
-        )
-    start = 0
-    for table in _TABLES:
-        p, cc = problems[table], ccode[table]
-        if man.couples:
-            listed_c = set(man.couples)
-            known = np.array([c in listed_c for c in couple_ids] + [True], dtype=bool)
-            unknown = ~known[cc]  # code -1 (missing) reads the trailing True
-            p.add(unknown, "couple_id", "unknown_couple", "couple not listed in the manifest")
-        if man.partners:
-            n = len(cc)
-            bad = (
-                ~allowed_pair[pairs.of_rows(start, start + n)]
-                if allowed_pair is not None
-                else np.zeros(n, bool)
+    # The duplicate candidates need no verdict on the rows: found on a second thread while
+    # this one runs the manifest and partner checks (0.05-0.09 s off the load's serial end).
+    big = len(couple_codes) >= _COLUMN_THREADS_MIN_ROWS
+    with _fast.Tasks(min(2, _usable_cpus()), name="patterns-load-dup", enabled=big) as run:
+        candidates = {t: run.submit(_duplicate_candidates, frames[t], ccode[t]) for t in _TABLES}
+        # (couple, partner) pairs numbered once over both tables: the manifest's partner
+        # lists and the third-partner rule below both test pairs, not rows.
+        pairs = _Pairs(couple_codes, pid_codes, len(pids))
+        # Manifest membership: couples, then partners.
+        allowed_pair = None
+        if man.partners and len(pairs.first):
+            allowed = {f"{c}\x1f{q}" for c, ids in man.partners.items() for q in ids}
+            fc, fp = couple_codes[pairs.first], pid_codes[pairs.first]
+            allowed_pair = np.array(
+                [
+                    couple_ids[c] not in man.partners or f"{couple_ids[c]}\x1f{pids[q]}" in allowed
+                    for c, q in zip(fc.tolist(), fp.tolist(), strict=True)
+                ]
+                + [True],  # (rows without a couple or partner: not this check's concern)
+                dtype=bool,
             )
+        start = 0
+        for table in _TABLES:
+            p, cc = problems[table], ccode[table]
+            if man.couples:
+                listed_c = set(man.couples)
+                known = np.array([c in listed_c for c in couple_ids] + [True], dtype=bool)
+                unknown = ~known[cc]  # code -1 (missing) reads the trailing True
+                p.add(unknown, "couple_id", "unknown_couple", "couple not listed in the manifest")
+            if man.partners:
+                n = len(cc)
+                bad = (
+                    ~allowed_pair[pairs.of_rows(start, start + n)]
+                    if allowed_pair is not None
+                    else np.zeros(n, bool)
+                )
+                p.add(
+                    bad,
+                    partner_col[table],
+                    "unknown_partner",
+                    "partner not listed for this couple in the manifest",
+                )
+            start += len(cc)
+        # Third partners: couples without a manifest partner list keep their two busiest ids.
+        kept, third_masks = _two_partners(
+            frames, man, pairs, couple_codes, couple_ids, pid_codes, pids
+        )
+        for table in _TABLES:
+            f, p = frames[table], problems[table]
             p.add(
-                bad,
+                third_masks[table],
                 partner_col[table],
-                "unknown_partner",
-                "partner not listed for this couple in the manifest",
+                "third_partner",
+                "a third partner id in this couple (the two most frequent are kept)",
             )
-        start += len(cc)
-    # Third partners: couples without a manifest partner list keep their two busiest ids.
-    kept, third_masks = _two_partners(frames, man, pairs, couple_codes, couple_ids, pid_codes, pids)
-    for table in _TABLES:
-        f, p = frames[table], problems[table]
-        p.add(
-            third_masks[table],
-            partner_col[table],
-            "third_partner",
-            "a third partner id in this couple (the two most frequent are kept)",
-        )
-        # Duplicates among otherwise clean rows, identical in every loaded column.
-        clean = ~p.any()
-        if clean.any():
-            rows = None if clean.all() else np.flatnonzero(clean)
-            dup = _duplicated(f, ccode[table], rows)
-            p.add(dup, "", "duplicate", "identical to an earlier row")
+            # Duplicates among otherwise clean rows, identical in every loaded column.
+            clean = ~p.any()
+            if clean.any():
+                rows = None if clean.all() else np.flatnonzero(clean)
+                dup = _confirm_duplicates(len(f), *candidates[table].result(), rows)
+                p.add(dup, "", "duplicate", "identical to an earlier row")
     quarantine, notices, out, bads = [], [], {}, {}
     for table in _TABLES:
         f, p, m = frames[table], problems[table], meta[table]
@@ -3003,25 +3010,27 @@ def _duplicated(
     f: pd.DataFrame, couple_codes: np.ndarray, rows: np.ndarray | None = None
 ) -> np.ndarray:
     """Later copies of identical rows, among ``rows`` (positions; None: all), as a mask
-    over all of ``f``: a cheap candidate filter, then an exact check.
+    over all of ``f``: :func:`_duplicate_candidates`, then :func:`_confirm_duplicates`."""
+    return _confirm_duplicates(len(f), *_duplicate_candidates(f, couple_codes), rows)
 
-    Identical rows share couple and time. Written by hand because an int64 hash table over
-    10^6 keys costs ~55 ms (cache misses) while exports almost always come in time order
-    (or couple-then-time order), where rows with equal times are neighbours and one
-    comparison with the next row (~2 ms) finds the candidates. Unordered files use the hash
-    table. Candidates are narrowed by (couple, time) and compared in full with pandas'
-    ``DataFrame.duplicated`` on just those rows (taken by position: a boolean filter of
-    the whole table copied every text column, 0.4 s at 3.1 M events).
+
+def _duplicate_candidates(f: pd.DataFrame, couple_codes: np.ndarray) -> tuple[np.ndarray, Any]:
+    """The rows that share couple and time with another row (every row that can be a copy
+    of another, within any subset of the rows too), and those rows taken from ``f``.
+
+    Written by hand because an int64 hash table over 10^6 keys costs ~55 ms (cache misses)
+    while exports almost always come in time order (or couple-then-time order), where rows
+    with equal times are neighbours and one comparison with the next row (~2 ms) finds the
+    candidates. Unordered files use the hash table. The rows are taken by position (a
+    boolean filter of the whole table copied every text column: 0.4 s at 3.1 M events).
+    It needs no verdict on the rows, so the loader runs it beside its other cross-table
+    checks.
     """
     n = len(f)
-    out = np.zeros(n, bool)
-    pos = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
-    if len(pos) < 2:
-        return out
+    if n < 2:
+        return np.zeros(0, np.int64), f.iloc[:0]
     ts = f["ts"].to_numpy(dtype="datetime64[ns]").view("i8")
     codes = couple_codes.astype("i8")
-    if rows is not None:
-        ts, codes = ts[pos], codes[pos]
     step = np.diff(ts)
     same: np.ndarray | None = None
     if (step >= 0).all():  # time order: equal times form runs
@@ -3031,17 +3040,33 @@ def _duplicated(
         if ((dc > 0) | ((dc == 0) & (step >= 0))).all():  # couple, then time
             same = (dc == 0) & (step == 0)
     if same is not None:
-        cand = np.zeros(len(pos), bool)
+        cand = np.zeros(n, bool)
         cand[1:] |= same
         cand[:-1] |= same
     else:
-        cand = np.ones(len(pos), bool)
+        cand = np.ones(n, bool)
     if cand.any():  # same couple and time: one int64 key (distinct pairs may share a key)
         key = ts[cand] + 1_000_003 * codes[cand]
         cand[cand] = pd.Series(key).duplicated(keep=False).to_numpy()
-    if cand.any():
-        at = pos[cand]
-        out[at] = f.take(at).duplicated(keep="first").to_numpy()
+    at = np.flatnonzero(cand)
+    return at, f.take(at)
+
+
+def _confirm_duplicates(
+    n: int, at: np.ndarray, taken: Any, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """The mask (over ``n`` rows) of later copies among ``rows`` (None: all), from the
+    candidates ``at`` and their rows ``taken``: pandas' ``DataFrame.duplicated`` on the
+    candidates among ``rows``. Exact: a row identical to an earlier one shares its couple
+    and time, so both are candidates."""
+    out = np.zeros(n, bool)
+    if rows is not None and len(at):
+        among = np.zeros(n, bool)
+        among[rows] = True
+        sel = np.flatnonzero(among[at])
+        at, taken = at[sel], taken.iloc[sel]
+    if len(at):
+        out[at] = taken.duplicated(keep="first").to_numpy()
     return out
 
 
