@@ -706,6 +706,17 @@ def test_argument_errors(kwargs, match):
         simulate_export(**args)
 
 
+def test_numpy_integer_sizes_give_the_same_export(tmp_path):
+    # check_int accepts NumPy integers; the checked (plain int) values must be the ones
+    # used: an np.int64 `days` reached datetime.timedelta and raised a bare TypeError
+    a = simulate_export(couples=np.int64(2), days=np.int64(14), seed=np.int64(1))
+    b = simulate_export(couples=2, days=14, seed=1)
+    pd.testing.assert_frame_equal(a.events, b.events)
+    pd.testing.assert_frame_equal(a.checkins, b.checkins)
+    simulate_export(couples=np.int32(1), days=np.int16(14), seed=3, out=tmp_path / "x")
+    assert (tmp_path / "x" / "manifest.json").exists()
+
+
 def test_archetypes_and_start_options():
     s = simulate_export(couples=3, days=14, seed=2, start="2026-06-01", archetypes=["improving"])
     assert s.truth["couples"]["archetype"].tolist() == ["improving"] * 3

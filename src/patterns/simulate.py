@@ -424,8 +424,8 @@ def simulate_export(
     True
     """
     func = "simulate_export"
-    check_int(couples, "couples", func=func, minimum=1)
-    check_int(days, "days", func=func, minimum=14)
+    couples = check_int(couples, "couples", func=func, minimum=1)
+    days = check_int(days, "days", func=func, minimum=14)
     seed = check_int(seed, "seed", func=func)
     try:
         start_date = date.fromisoformat(str(start))
