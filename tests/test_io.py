@@ -1257,7 +1257,10 @@ def test_field_at_the_limit_loads_and_strict_refuses_overlong(tmp_path):
 def test_duplicate_filter_equals_pandas_duplicated(order):
     # Oracle: pandas' DataFrame.duplicated on the whole frame; the loader's candidate
     # filter (neighbours in time order, else a hash table) must find exactly the same rows.
-    from patterns.io import _duplicated
+    from patterns.io import _confirm_duplicates, _duplicate_candidates
+
+    def _duplicated(f, codes, rows=None):  # the loader's two steps, as _finish runs them
+        return _confirm_duplicates(len(f), *_duplicate_candidates(f, codes), rows)
 
     rng = np.random.default_rng(7)
     n = 4000

@@ -255,9 +255,9 @@ def check_positive(value: Any, param: str, *, func: str, unit: str = "") -> floa
     -----
     Recognised through :class:`numbers.Real` as in :func:`check_fraction` (NumPy's scalar
     types are registered with it); ``bool`` is refused explicitly. Infinity is refused:
-    ``run_report`` hands ``timeout`` to papermill as ``int(timeout)``, which fails for
-    ``inf`` and ``NaN`` (both passed its earlier hand-written check, and failed only once
-    a notebook was started).
+    ``run_report`` hands ``timeout`` to papermill in whole seconds, which fails for ``inf``
+    and ``NaN`` (both passed its earlier hand-written check, and failed only once a
+    notebook was started).
 
     Examples
     --------

@@ -2722,21 +2722,20 @@ def _collect(
         else:
             frame = schema.empty_frame(table)
         n = len(frame)
-        merged = _Problems(n)
-        offset = 0
         if len(ps) == 1 and ps[0].n == n:  # one source (the usual case): no copies
-            merged.items = list(ps[0].items)
-            ps = []
-        for p in ps:
-            for mask, column, reason, detail in p.items:
-                full = np.zeros(n, bool)
-                full[offset : offset + p.n] = mask
-                if isinstance(detail, np.ndarray):
-                    d = np.full(n, "", dtype=object)
-                    d[offset : offset + p.n] = detail
-                    detail = d
-                merged.add(full, column, reason, detail)
-            offset += p.n
+            merged = ps[0]
+        else:
+            merged, offset = _Problems(n), 0
+            for p in ps:
+                for mask, column, reason, detail in p.items:
+                    full = np.zeros(n, bool)
+                    full[offset : offset + p.n] = mask
+                    if isinstance(detail, np.ndarray):
+                        d = np.full(n, "", dtype=object)
+                        d[offset : offset + p.n] = detail
+                        detail = d
+                    merged.add(full, column, reason, detail)
+                offset += p.n
         frames[table] = frame
         problems[table] = merged
         meta[table] = {
@@ -3006,14 +3005,6 @@ def _merge_codes(
     return np.concatenate(codes), np.array(list(index), dtype=object)
 
 
-def _duplicated(
-    f: pd.DataFrame, couple_codes: np.ndarray, rows: np.ndarray | None = None
-) -> np.ndarray:
-    """Later copies of identical rows, among ``rows`` (positions; None: all), as a mask
-    over all of ``f``: :func:`_duplicate_candidates`, then :func:`_confirm_duplicates`."""
-    return _confirm_duplicates(len(f), *_duplicate_candidates(f, couple_codes), rows)
-
-
 def _duplicate_candidates(f: pd.DataFrame, couple_codes: np.ndarray) -> tuple[np.ndarray, Any]:
     """The rows that share couple and time with another row (every row that can be a copy
     of another, within any subset of the rows too), and those rows taken from ``f``.
@@ -3095,15 +3086,17 @@ class _Pairs:
             new[1:] = self.gv[1:] > np.maximum.accumulate(self.gv)[:-1]
         self.first = self.vpos[np.flatnonzero(new)]
         self._n = n
+        self._group: np.ndarray | None = None
 
     def of_rows(self, start: int, stop: int) -> np.ndarray:
         """Pair number of rows ``start:stop`` (of both tables, concatenated); the number of
         pairs (one past the last) where a row has no couple or partner."""
         if self.all_valid:
             return self.gv[start:stop]
-        group = np.full(self._n, len(self.first), dtype=np.int64)
-        group[self.vpos] = self.gv
-        return group[start:stop]
+        if self._group is None:  # built once, for every table and check that asks
+            self._group = np.full(self._n, len(self.first), dtype=np.int64)
+            self._group[self.vpos] = self.gv
+        return self._group[start:stop]
 
 
 def _two_partners(
