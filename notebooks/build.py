@@ -141,7 +141,8 @@ ctx.table(
     ctx.loaded.for_couple(ctx.couple_id).summary(),
     names={"table": "table", "rows_in": "rows read", "rows_loaded": "rows used",
            "rows_quarantined": "rows set aside",
-           "rows_dst_adjusted": "times adjusted for daylight saving"},
+           "rows_dst_adjusted": "times adjusted for daylight saving",
+           "rows_not_utf8": "rows with characters read as Windows text"},
     values={"table": {"events": "logged moves", "checkins": "check-ins"}},
 )
 ctx.say(

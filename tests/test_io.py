@@ -147,6 +147,83 @@ def test_encodings_and_delimiters(tmp_path, encoding, delimiter):
     assert exp.sources["delimiter"].iloc[0] == delimiter
 
 
+def _mixed_events() -> bytes:
+    """UTF-8 events by partners `zoë` and `b`, with one line pasted from a cp1252 tool."""
+    rows = [r.replace(",a,", ",zoë,").replace("hello there", "très bien à toi") for r in ROWS]
+    pasted = rows[2].replace("chores,", "chores,café – 5€").encode("cp1252")
+    lines = [ln.encode("utf-8") for ln in (HEADER, *rows)]
+    lines[3] = pasted
+    return b"\n".join(lines) + b"\n"
+
+
+def test_stray_cp1252_bytes_in_a_utf8_file_are_read_as_cp1252_with_a_notice(tmp_path):
+    man = {"couples": [{"couple_id": "007", "partners": ["zoë", "b"]}]}
+    exp = load_export(export_dir(tmp_path, {"events.csv": _mixed_events()}, man))
+    assert_accounting(exp)
+    # the rest of the file stays UTF-8: the partner ids match the manifest (when one byte
+    # made the whole file cp1252, `zoë` became `zoÃ«` and her rows were quarantined)
+    assert exp.quarantine.empty
+    assert exp.events["actor"].tolist() == ["zoë", "b", "zoë", "b"]
+    assert exp.events["note"].iloc[:3].tolist() == ["très bien à toi", pd.NA, "café – 5€"]
+    n = exp.notices
+    assert n[["row", "column", "reason"]].to_dict("records") == [
+        {"row": 3, "column": "actor", "reason": "not_utf8"},
+        {"row": 3, "column": "note", "reason": "not_utf8"},
+    ]
+    assert "caf" not in n["detail"].iloc[0]  # the detail never copies the text
+    s = exp.summary().set_index("table")
+    assert s.loc["events", "rows_not_utf8"] == 1 and s.loc["events", "rows_dst_adjusted"] == 0
+    assert exp.sources.set_index("file").loc["events.csv", "encoding"] == "utf-8+cp1252"
+    # a notice, not a problem: strict mode loads it
+    assert len(load_export(tmp_path / "export", strict=True).events) == 4
+
+
+def test_stray_bytes_in_header_ragged_rows_and_dropped_columns(tmp_path):
+    lines = _mixed_events().split(b"\n")[:-1]
+    # a dropped extra column whose name and one cell have a stray byte (no notice for it),
+    # a ragged row (too many fields) with one too, and 0x81, undefined in cp1252: Latin-1
+    header = lines[0] + ",r\xe9sum\xe9".encode("latin-1")
+    body = b"\n".join(ln + b"," for ln in lines[1:]).replace(b"NA,", b"NA,caf\xe9")
+    data = header + b"\n" + body + b"\n"
+    data += "007,2026-03-03T09:00:00Z,b,bid,b9,,,caf\xe9,x,y\n".encode("latin-1")
+    data += "007,2026-03-03T10:00:00Z,b,bid,b8,,,\x81,\n".encode("latin-1")
+    exp = load_export(export_dir(tmp_path, {"events.csv": data}))
+    assert_accounting(exp)
+    assert exp.dropped_columns == {"events": ["résumé"]}
+    assert exp.quarantine[["row", "reason"]].to_dict("records") == [
+        {"row": 5, "reason": "ragged_row"}
+    ]
+    assert exp.events["note"].tolist() == ["très bien à toi", pd.NA, "café – 5€", "NA", "\x81"]
+    assert exp.notices[["row", "column"]].to_dict("records") == [
+        {"row": 3, "column": "actor"},
+        {"row": 3, "column": "note"},
+        {"row": 6, "column": "note"},
+    ]
+
+
+def test_a_single_byte_file_stays_whole_file_cp1252(tmp_path):
+    # 25 bytes that are not UTF-8 and one pair that happens to be valid UTF-8 ("Ã©"): the
+    # whole file is cp1252, as Excel on Windows writes it, and needs no notice
+    note = "Ã© " + "été à côté " * 5
+    text = EVENTS.replace("hello there", note)
+    exp = load_export(export_dir(tmp_path, {"events.csv": text.encode("cp1252")}))
+    assert exp.events["note"].iloc[0] == note
+    assert exp.notices.empty and exp.sources["encoding"].iloc[0] == "cp1252"
+    # with five times fewer, the pair counts as UTF-8 and the other bytes as cp1252
+    short = EVENTS.replace("hello there", "Ã© été à").encode("cp1252")
+    exp = load_export(export_dir(tmp_path / "short", {"events.csv": short}))
+    assert exp.events["note"].iloc[0] == "é été à"
+    assert exp.notices["reason"].tolist() == ["not_utf8"]
+
+
+def test_stray_bytes_in_jsonl_are_read_as_cp1252_alone(tmp_path):
+    lines = [json.dumps(r, ensure_ascii=False).encode("utf-8") for r in _records()]
+    lines[0] = lines[0].replace(b"hello there", "naïve".encode())
+    lines[1] = lines[1].replace(b'"b"', '"\xe9"'.encode("latin-1"))
+    exp = load_export(export_dir(tmp_path, {"events.jsonl": b"\n".join(lines)}))
+    assert exp.events["note"].iloc[0] == "naïve" and exp.events["actor"].iloc[1] == "é"
+
+
 def test_excel_resaved_quoted_lines_are_unwrapped(tmp_path):
     lines = [f'"{ln}"' for ln in EVENTS.replace(",", ";").strip().split("\n")]
     exp = load_export(export_dir(tmp_path, {"events.csv": "\n".join(lines) + "\n"}))
@@ -1020,6 +1097,9 @@ def test_cli_validate_exit_codes(tmp_path):
     )
     res = runner.invoke(app, ["validate", str(dst), "--timezone", "Europe/Amsterdam"])
     assert res.exit_code == 0 and "dst_nonexistent" in res.output
+    mixed = export_dir(tmp_path / "mixed", {"events.csv": _mixed_events()})
+    res = runner.invoke(app, ["validate", str(mixed), "--strict"])
+    assert res.exit_code == 0 and "not_utf8" in res.output and "Loaded with a notice" in res.output
     res = runner.invoke(app, ["validate", str(dst), "--timezone", "Mars/Base"])
     assert res.exit_code == 2 and "not a known IANA zone" in res.output
 

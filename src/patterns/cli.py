@@ -70,7 +70,10 @@ def validate(
     console.print(table)
     from patterns.schema import QUARANTINE_REASONS
 
-    for frame, title in ((exp.quarantine, "Quarantine reasons"), (exp.notices, "DST notices")):
+    for frame, title in (
+        (exp.quarantine, "Quarantine reasons"),
+        (exp.notices, "Loaded with a notice"),
+    ):
         if not len(frame):
             continue
         counts = frame.groupby(["table", "reason"], observed=True).agg(rows=("record", "nunique"))

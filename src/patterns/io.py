@@ -49,6 +49,11 @@ loaded, not quarantined, and reported in ``Export.notices`` (reasons ``dst_nonex
 ``dst_ambiguous``) and in the ``rows_dst_adjusted`` column of ``summary()``; ``strict=True``
 does not reject them because the rule resolves them deterministically.
 
+Stray bytes that are not UTF-8 in an otherwise UTF-8 file (a line pasted from a cp1252
+tool) are read as cp1252, byte by byte; the rest of the file stays UTF-8. Their rows load
+with a ``not_utf8`` notice (one per column) and are counted in ``rows_not_utf8``. A file
+whose non-ASCII bytes are mostly not UTF-8 is read whole as cp1252 (``Export.sources``).
+
 Quarantine reasons
 ------------------
 ``schema.QUARANTINE_REASONS``: ``bad_timestamp``, ``missing_required``, ``unknown_code``
@@ -126,10 +131,13 @@ Examples
   couple_id                        ts actor    code
 0       007 2026-03-29 01:30:00+00:00    p1     bid
 1       007 2026-03-29 01:40:00+00:00    p2  toward
->>> exp.summary()
-      table  rows_in  rows_loaded  rows_quarantined  rows_dst_adjusted
-0    events        3            2                 1                  1
-1  checkins        0            0                 0                  0
+>>> exp.summary().set_index("table").T
+table              events  checkins
+rows_in                 3         0
+rows_loaded             2         0
+rows_quarantined        1         0
+rows_dst_adjusted       1         0
+rows_not_utf8           0         0
 >>> exp.quarantine[["source", "row", "column", "reason"]]
        source  row column         reason
 0  events.csv    3     ts  bad_timestamp
@@ -328,20 +336,23 @@ class Export:
         DataFrame
             One row per table: ``table``, ``rows_in`` (data rows read), ``rows_loaded``,
             ``rows_quarantined`` (distinct input rows with at least one problem),
-            ``rows_dst_adjusted`` (loaded rows whose local time met a DST gap or overlap).
-            ``rows_in == rows_loaded + rows_quarantined`` always.
+            ``rows_dst_adjusted`` (loaded rows whose local time met a DST gap or overlap),
+            ``rows_not_utf8`` (loaded rows of a UTF-8 file holding bytes that are not
+            UTF-8, read as cp1252). ``rows_in == rows_loaded + rows_quarantined`` always.
         """
         rows = []
         for table in _TABLES:
             q = self.quarantine[self.quarantine["table"] == table]
             n = self.notices[self.notices["table"] == table]
+            dst = n["reason"].isin(["dst_nonexistent", "dst_ambiguous"]).to_numpy(dtype=bool)
             rows.append(
                 {
                     "table": table,
                     "rows_in": int(self.rows_in.get(table, 0)),
                     "rows_loaded": len(getattr(self, table)),
                     "rows_quarantined": int(q["record"].nunique()),
-                    "rows_dst_adjusted": int(n["record"].nunique()),
+                    "rows_dst_adjusted": int(n["record"][dst].nunique()),
+                    "rows_not_utf8": int(n["record"][~dst].nunique()),
                 }
             )
         return pd.DataFrame(rows)
@@ -730,6 +741,7 @@ class _Raw:
     df: pd.DataFrame
     rows: np.ndarray  # 1-based data row in the source file
     pre: list = field(default_factory=list)  # (mask, column, reason, detail)
+    notes: list = field(default_factory=list)  # the same, for rows loaded with a notice
 
 
 def _table_of(name: str, cfg: dict) -> str | None:
@@ -750,7 +762,53 @@ def _table_of(name: str, cfg: dict) -> str | None:
     return None
 
 
-def _decode(data: bytes) -> tuple[str, str]:
+def _cp1252_char(byte: int) -> str:
+    try:
+        return bytes([byte]).decode("cp1252")
+    except UnicodeDecodeError:  # the five bytes cp1252 leaves undefined
+        return bytes([byte]).decode("latin-1")
+
+
+# A stray byte (0x80–0xFF) that is not part of a UTF-8 character, read as cp1252 or left as
+# a private-use mark (U+F780–U+F7FF) that survives the table parse, so that the cells that
+# held one can be found. Decoding error handlers: called only at stray bytes, so the decode
+# stays one C pass (a str.translate of the 200 MB benchmark file takes 9 s).
+_MARKS = "[\uf780-\uf7ff]"
+_MARK_BYTES = (b"\xef\x9e", b"\xef\x9f")  # the UTF-8 of U+F780–U+F7FF starts so
+_CP1252_OF_MARK = {0xF700 + b: _cp1252_char(b) for b in range(0x80, 0x100)}
+_STRAYS = threading.local()  # stray bytes met by this thread's last decode
+
+
+def _stray_handler(as_mark: bool) -> Callable:
+    def handler(exc: UnicodeDecodeError) -> tuple[str, int]:
+        bad = exc.object[exc.start : exc.end]
+        _STRAYS.n += len(bad)
+        if as_mark:
+            return "".join(chr(0xF700 + b) for b in bad), exc.end
+        return "".join(_cp1252_char(b) for b in bad), exc.end
+
+    return handler
+
+
+codecs.register_error("patterns-stray-mark", _stray_handler(True))
+codecs.register_error("patterns-stray-cp1252", _stray_handler(False))
+MIXED_ENCODING = "utf-8+cp1252"
+
+
+def _decode(data: bytes, *, mark: bool = False) -> tuple[str, str]:
+    """Text and encoding of a file's bytes.
+
+    A BOM decides (UTF-8, UTF-16); so do many NUL bytes (UTF-16 without a BOM). Else UTF-8;
+    a file whose non-ASCII bytes are mostly not UTF-8 is a single-byte file (cp1252, else
+    Latin-1). A UTF-8 file with a few stray bytes (a line pasted from a cp1252 tool, a cut
+    multi-byte character) stays UTF-8 and only those bytes are read as cp1252
+    (:data:`MIXED_ENCODING`); with ``mark`` they are left as private-use marks for
+    :func:`_unmark`, which reads them and notes their rows. Before, one stray byte made the
+    whole file cp1252: every other accented letter became mojibake (``zoë`` → ``zoÃ«``),
+    and a manifest's partner ids stopped matching. Hand-written: no codec decodes "UTF-8,
+    else cp1252 byte by byte", and a whole-file guess (charset-normalizer) has the old
+    problem.
+    """
     if not isinstance(data, bytes):  # a memory-mapped file (rare paths: not plain UTF-8)
         data = bytes(data)
     if data.startswith(codecs.BOM_UTF8):
@@ -765,10 +823,55 @@ def _decode(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
+    # (marks only where the file cannot hold one already: then no notices, same text)
+    # (a lone byte is found ~15× faster than a pair: look for the pairs only when needed)
+    mark = mark and not (b"\xef" in data and any(m in data for m in _MARK_BYTES))
+    _STRAYS.n = 0
+    text = data.decode("utf-8", "patterns-stray-mark" if mark else "patterns-stray-cp1252")
+    # Each valid k-byte character shortens the text by k − 1 characters (a stray byte is
+    # one character): none at all is a single-byte file. A cp1252 file forms a valid UTF-8
+    # character only by chance (an accented capital before a symbol, "Ã©"), for far fewer
+    # than 1 in 20 of its non-ASCII bytes; so UTF-8 unless the stray bytes are over 20×
+    # that count. (Reading a cp1252 file this way would still read every stray byte right.)
+    extra = len(data) - len(text)
+    if 0 < extra and _STRAYS.n <= 20 * extra:
+        return text, MIXED_ENCODING
+    del text
     try:
         return data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError:
         return data.decode("latin-1"), "latin-1"
+
+
+def _unmark(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    """Read the stray bytes :func:`_decode` marked as cp1252, cell by cell; return the
+    table and a notice item (mask, column, reason, detail) for each column that held any.
+
+    Only the Arrow chunks whose bytes hold 0xEF (every mark's UTF-8 starts with it) are
+    searched: a regex over every cell took 1.5 s at 3 M rows.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    notes, out = [], None
+    for c in df.columns:
+        arr = _arrow(df[c])
+        hit = np.zeros(len(df), bool)
+        offset = 0
+        for chunk in arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]:
+            bufs = chunk.buffers()
+            data = bufs[2] if len(bufs) > 2 else None
+            if data is not None and (np.frombuffer(data, np.uint8) == 0xEF).any():
+                m = pc.match_substring_regex(chunk, _MARKS)
+                hit[offset : offset + len(chunk)] = _np_bool(m, False)
+            offset += len(chunk)
+        if hit.any():
+            s = df[c].copy()
+            s[hit] = s[hit].str.translate(_CP1252_OF_MARK)
+            out = df.copy() if out is None else out
+            out[c] = s
+            notes.append((hit, str(c), "not_utf8", "bytes that are not UTF-8, read as cp1252"))
+    return (df if out is None else out), notes
 
 
 def _check_utf8(data: bytes) -> None:
@@ -832,7 +935,7 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
         payload, encoding = data, "utf-8"
         head = data[:65536].decode("utf-8", errors="replace")
     else:
-        text, encoding = _decode(data)
+        text, encoding = _decode(data, mark=True)
         text = text.lstrip("\ufeff")
         payload, head = None, text[:65536]
     if not head.strip():
@@ -848,7 +951,7 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
         # Excel re-saved every line as one quoted field: strip the outer quotes (rare files,
         # so a per-line pass is fine).
         if text is None:
-            text, encoding = _decode(data)
+            text, encoding = _decode(data, mark=True)
         text = "\n".join(
             ln[1:-1].replace('""', '"') if len(ln) > 1 and ln[0] == ln[-1] == '"' else ln
             for ln in text.splitlines()
@@ -860,7 +963,7 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
         header = next(csv.reader(io.StringIO(_first_record_line(head)), delimiter=delim), [])
     except csv.Error as exc:  # e.g. a bare CR inside the header line (found by fuzzing)
         raise ExportError(f"{_FUNC}: {name} has an unreadable header line ({exc}).") from exc
-    names = _unique_names(header)
+    names = _unique_names([h.translate(_CP1252_OF_MARK) for h in header])
     quoted = payload.find(b'"') >= 0  # no quotes → no quoted newlines → faster parse
     # (No second Arrow parse when this one fails: the bytes were validated as UTF-8 above
     # or are already the decoded text, so the same parse would fail the same way.)
@@ -871,9 +974,10 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
         pre = (
             [] if ragged is None else [(ragged, "", "ragged_row", f"expected {len(names)} fields")]
         )
-        return _Raw(table, name, df, rows, pre), encoding, delim
+        df, notes = _unmark(df) if encoding == MIXED_ENCODING else (df, [])
+        return _Raw(table, name, df, rows, pre, notes), encoding, delim
     if text is None:
-        text, encoding = _decode(data)
+        text, encoding = _decode(data, mark=True)
     del payload
     # Slow exact path, only for files pyarrow cannot parse (odd quoting) or with very many
     # ragged rows: Python's csv module gives the field count of every record, so each
@@ -902,7 +1006,8 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
     keep = rows > skip
     df, rows, bad = df[keep].reset_index(drop=True), rows[keep], bad[keep]
     detail = f"expected {width} fields"
-    return _Raw(table, name, df, rows, [(bad, "", "ragged_row", detail)]), encoding, delim
+    df, notes = _unmark(df) if encoding == MIXED_ENCODING else (df, [])
+    return _Raw(table, name, df, rows, [(bad, "", "ragged_row", detail)], notes), encoding, delim
 
 
 def _arrow_csv(
@@ -1986,13 +2091,18 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     df = raw.df
     for col, value in (cfg.get("constants") or {}).items():
         df = df.assign(**{str(col): str(value)})
-    df = _normalise_columns(df, table, _per_table(cfg, "rename", table))
+    rename = _per_table(cfg, "rename", table)
+    df = _normalise_columns(df, table, rename)
     required = [c.name for c in schema.columns_of(table) if c.required]
     if not len(df) and not len(df.columns):  # an empty record list is an empty table
         return (
             schema.empty_frame(table),
             _Problems(0),
-            {"dst_nonexistent": np.zeros(0, bool), "dst_ambiguous": np.zeros(0, bool)},
+            {
+                "dst_nonexistent": np.zeros(0, bool),
+                "dst_ambiguous": np.zeros(0, bool),
+                "pre": _Problems(0),
+            },
         )
     schema.require_columns(
         df, required, func=_FUNC, table=f"{table} table ({raw.source})", error=ExportError
@@ -2005,6 +2115,11 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     probs = _Problems(n)
     for mask, column, reason, detail in raw.pre:
         probs.add(mask, column, reason, detail)
+    pre_notes = _Problems(n)
+    for mask, column, reason, detail in raw.notes:
+        name = _contract_names([column], table, rename)[0]
+        if name in contract:  # (not about a column that is dropped)
+            pre_notes.add(mask, name, reason, detail)
     recode = _per_table(cfg, "recode", table)
     for c in schema.columns_of(table):  # before any column is checked, as the mapping is
         if c.name in df.columns and c.name in recode and not isinstance(recode[c.name], Mapping):
@@ -2053,7 +2168,12 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     if broken.any():
         probs.items = [(m if r in _BROKEN else m & ~broken, c, r, d) for m, c, r, d in probs.items]
     frame = _contract_frame(out, table, n)
-    notices = {"dst_nonexistent": nonexist, "dst_ambiguous": ambig, "encodings": encodings}
+    notices = {
+        "dst_nonexistent": nonexist,
+        "dst_ambiguous": ambig,
+        "encodings": encodings,
+        "pre": pre_notes,
+    }
     return frame, probs, notices
 
 
@@ -2704,10 +2824,12 @@ def _collect(
     for table in _TABLES:
         parts = [r for r in raws if r.table == table]
         fs, ps, rows, srcs, ne, am, names, encs = [], [], [], [], [], [], [], []
+        pre_notes = []
         for _ in parts:
             raw, (frame, probs, notes) = next(coerced)  # in table, then file order
             fs.append(frame)
             ps.append(probs)
+            pre_notes.append(notes["pre"])
             rows.append(raw.rows)
             srcs.append(np.full(len(frame), len(names), dtype=np.int32))  # source code
             names.append(raw.source)
@@ -2721,24 +2843,10 @@ def _collect(
                 frame = fs[0]
         else:
             frame = schema.empty_frame(table)
-        n = len(frame)
-        if len(ps) == 1 and ps[0].n == n:  # one source (the usual case): no copies
-            merged = ps[0]
-        else:
-            merged, offset = _Problems(n), 0
-            for p in ps:
-                for mask, column, reason, detail in p.items:
-                    full = np.zeros(n, bool)
-                    full[offset : offset + p.n] = mask
-                    if isinstance(detail, np.ndarray):
-                        d = np.full(n, "", dtype=object)
-                        d[offset : offset + p.n] = detail
-                        detail = d
-                    merged.add(full, column, reason, detail)
-                offset += p.n
         frames[table] = frame
-        problems[table] = merged
+        problems[table] = _merge_problems(ps, len(frame))
         meta[table] = {
+            "notes": _merge_problems(pre_notes, len(frame)),
             "rows": np.concatenate(rows) if rows else np.zeros(0, np.int64),
             "source": np.concatenate(srcs) if srcs else np.zeros(0, dtype=np.int32),
             "names": np.array(names, dtype=object),
@@ -2747,6 +2855,24 @@ def _collect(
             "encodings": encs,
         }
     return frames, problems, meta
+
+
+def _merge_problems(ps: list[_Problems], n: int) -> _Problems:
+    """The problems of a table's sources (in order) as problems of the whole table."""
+    if len(ps) == 1 and ps[0].n == n:  # one source (the usual case): no copies
+        return ps[0]
+    merged, offset = _Problems(n), 0
+    for p in ps:
+        for mask, column, reason, detail in p.items:
+            full = np.zeros(n, bool)
+            full[offset : offset + p.n] = mask
+            if isinstance(detail, np.ndarray):
+                d = np.full(n, "", dtype=object)
+                d[offset : offset + p.n] = detail
+                detail = d
+            merged.add(full, column, reason, detail)
+        offset += p.n
+    return merged
 
 
 def _finish(
@@ -2853,6 +2979,8 @@ def _finish(
             "dst_ambiguous",
             "local time in a DST overlap; first occurrence taken",
         )
+        for mask, column, reason, detail in m["notes"].items:
+            note.add(mask & ~bad, column, reason, detail)
         notices.append(_problem_frame(table, note, m, f["couple_id"]))
         out[table] = _keep_rows(f, ~bad) if bad.any() else f
     quarantine_df = pd.concat(quarantine, ignore_index=True)

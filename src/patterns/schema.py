@@ -206,6 +206,8 @@ QUARANTINE_REASONS: dict[str, str] = {
     "a notice, not a quarantine)",
     "dst_ambiguous": "a naive local time inside a DST overlap (loaded, first occurrence; "
     "a notice, not a quarantine)",
+    "not_utf8": "bytes that are not UTF-8 in an otherwise UTF-8 file (loaded, those bytes "
+    "read as cp1252; a notice, not a quarantine)",
     "bad_record": "a JSON line or record that is not an object",
     "excluded": "a row the column mapping's `keep` rule leaves out (e.g. REDCap base rows)",
     "field_too_large": "a cell over the loader's field limit (`patterns.io.MAX_FIELD_BYTES`, "
