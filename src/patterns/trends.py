@@ -67,6 +67,7 @@ stats = _LazyModule("scipy.stats")
 sm = _LazyModule("statsmodels.api")
 rpt = _LazyModule("ruptures")
 _stattools = _LazyModule("statsmodels.tsa.stattools")
+_optimize = _LazyModule("scipy.optimize")
 
 
 def acf(*args: Any, **kwargs: Any) -> np.ndarray:
@@ -1242,6 +1243,133 @@ def _block_boot_means(y: np.ndarray, n_boot: int, block: int, rng) -> np.ndarray
     return y[idx].mean(axis=1)
 
 
+#: Bound of the REML search for the AR(1) coefficient.
+_RHO_MAX = 0.99
+
+
+def _car1_whiten(rho: float, t: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, float]:
+    """Whiten the rows of ``m`` (a column or a matrix indexed by time ``t`` in days) for
+    AR(1) errors with correlation ρ^|t_i − t_j| (a missing day is a skipped step):
+    w_1 = m_1, w_i = (m_i − φ_i·m_{i−1})/√(1 − φ_i²) with φ_i = ρ^(t_i − t_{i−1}); this is
+    the Prais–Winsten transform when days are consecutive. Also returns log|Σ| =
+    Σ log(1 − φ_i²) of the correlation matrix."""
+    phi = rho ** np.round(np.diff(t))
+    scale = np.sqrt(1 - phi**2)
+    w = np.empty_like(m)
+    w[0] = m[0]
+    w[1:] = (m[1:] - phi[:, None] * m[:-1]) / scale[:, None]
+    return w, 2 * float(np.sum(np.log(scale)))
+
+
+def _reml_neg_loglik(
+    rho: float, y: np.ndarray, X: np.ndarray, t: np.ndarray, s2: float | None = None
+) -> float:
+    """−2·(restricted log-likelihood)/2 up to a constant: ½[(n−p)·log σ² + log|Σ_ρ| +
+    log|X'Σ_ρ⁻¹X| + r'Σ_ρ⁻¹r/σ²], with r the GLS residuals; σ² profiled out (= r'Σ⁻¹r/(n−p))
+    when ``s2`` is None (Harville 1977; Patterson & Thompson 1971)."""
+    w, logdet = _car1_whiten(rho, t, np.column_stack([y, X]))
+    yw, xw = w[:, 0], w[:, 1:]
+    beta = np.linalg.lstsq(xw, yw, rcond=None)[0]
+    rss = float(np.sum((yw - xw @ beta) ** 2))
+    n, p = X.shape
+    if s2 is None:
+        s2 = rss / (n - p)
+        rss_term = n - p
+    else:
+        rss_term = rss / s2
+    return 0.5 * ((n - p) * np.log(s2) + logdet + np.linalg.slogdet(xw.T @ xw)[1] + rss_term)
+
+
+def _gls_cov(rho: float, s2: float, X: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Cov(β̂) = σ²·(X'Σ_ρ⁻¹X)⁻¹."""
+    xw, _ = _car1_whiten(rho, t, X)
+    return s2 * np.linalg.inv(xw.T @ xw)
+
+
+def _ar1_reml_fit(
+    y: np.ndarray, X: np.ndarray, t: np.ndarray, coefs: Sequence[int]
+) -> dict[str, Any]:
+    """Regression with AR(1) errors (correlation ρ^|Δt| in days) fitted by REML, with
+    Satterthwaite degrees of freedom for each coefficient in ``coefs``.
+
+    Hand-written: statsmodels has no GLS with AR(1) errors fitted by REML (``GLSAR`` is an
+    iterated Cochrane–Orcutt fit that drops the first day, and ``SARIMAX`` fits by ML at
+    ~90 ms a series); the whitening makes each likelihood evaluation O(n).
+
+    Returns ``rho``, ``beta``, ``se`` and ``df`` (arrays over ``coefs``).
+    """
+    n, p = X.shape
+    # a (near) perfect fit has no residual variance to model: ρ = 0, OLS
+    ols = np.linalg.lstsq(X, y, rcond=None)[0]
+    exact = float(np.sum((y - X @ ols) ** 2)) <= 1e-20 * max(float(y @ y), 1.0)
+    if exact:
+        rho = 0.0
+    else:
+        rho = float(
+            _optimize.minimize_scalar(
+                _reml_neg_loglik,
+                bounds=(-_RHO_MAX, _RHO_MAX),
+                args=(y, X, t),
+                method="bounded",
+                options={"xatol": 1e-8},
+            ).x
+        )
+    w, _ = _car1_whiten(rho, t, np.column_stack([y, X]))
+    yw, xw = w[:, 0], w[:, 1:]
+    beta = np.linalg.lstsq(xw, yw, rcond=None)[0]
+    s2 = 0.0 if exact else float(np.sum((yw - xw @ beta) ** 2)) / (n - p)
+    cov = _gls_cov(rho, s2, X, t)
+    idx = list(coefs)
+    se = np.sqrt(np.diag(cov)[idx])
+    df = np.full(len(idx), float(n - p))
+    if s2 > 0:
+        df = _satterthwaite_df(rho, s2, y, X, t, idx, df)
+    return {"rho": rho, "beta": beta[idx], "se": se, "df": df}
+
+
+def _satterthwaite_df(
+    rho: float,
+    s2: float,
+    y: np.ndarray,
+    X: np.ndarray,
+    t: np.ndarray,
+    idx: list[int],
+    fallback: np.ndarray,
+) -> np.ndarray:
+    """Satterthwaite df = 2·v² / (∇v' A ∇v) for v = Var(β̂_j)(σ², ρ), with A the inverse
+    of the REML observed information in θ = (σ², ρ) (central differences; Giesbrecht &
+    Burns 1985, as SAS's ``ddfm=satterth``). Clipped to [1, n − p]; n − p when the
+    information is not positive definite."""
+    theta = np.array([s2, min(rho, _RHO_MAX - 2e-4)])
+    h = np.array([s2 * 1e-4, 1e-4])
+    eye = np.eye(2)
+
+    def nll(th: np.ndarray) -> float:
+        return _reml_neg_loglik(th[1], y, X, t, s2=th[0])
+
+    info = np.empty((2, 2))
+    for a in range(2):
+        for b in range(a, 2):
+            da, db = eye[a] * h[a], eye[b] * h[b]
+            info[a, b] = info[b, a] = (
+                nll(theta + da + db)
+                - nll(theta + da - db)
+                - nll(theta - da + db)
+                + nll(theta - da - db)
+            ) / (4 * h[a] * h[b])
+    if not np.all(np.linalg.eigvalsh(info) > 0):
+        return fallback
+    inv_info = np.linalg.inv(info)
+    plus = [_gls_cov(th[1], th[0], X, t) for th in (theta + eye[a] * h[a] for a in range(2))]
+    minus = [_gls_cov(th[1], th[0], X, t) for th in (theta - eye[a] * h[a] for a in range(2))]
+    v = np.diag(_gls_cov(theta[1], theta[0], X, t))[idx]
+    grad = np.array([(np.diag(plus[a]) - np.diag(minus[a]))[idx] / (2 * h[a]) for a in range(2)])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = 2 * v**2 / np.einsum("ak,ab,bk->k", grad, inv_info, grad)
+    n, p = X.shape
+    return np.where(np.isfinite(df) & (df > 0), np.clip(df, 1.0, n - p), fallback)
+
+
 def _hedges_g(a: np.ndarray, b: np.ndarray) -> float:
     n1, n2 = len(a), len(b)
     sp = np.sqrt(((n1 - 1) * np.var(a, ddof=1) + (n2 - 1) * np.var(b, ddof=1)) / (n1 + n2 - 2))
@@ -1258,6 +1386,7 @@ def intervention_effect(
     confidence: float = 0.95,
     seed: int = 0,
     block_length: int | None = None,
+    method: str = "reml",
     maxlags: int | None = None,
 ) -> pd.DataFrame:
     """Daily connection before and after an intervention date, per couple and partner.
@@ -1277,8 +1406,13 @@ def intervention_effect(
         Seed; each series draws from its own stream derived from ``seed`` and its key.
     block_length : int, optional
         Moving-block length in days; default ⌈n^{1/3}⌉ of each period.
+    method : {"reml", "newey_west"}, default "reml"
+        Errors of the segmented regression: ``"reml"`` models them as AR(1) (fitted by
+        REML, Satterthwaite degrees of freedom); ``"newey_west"`` is OLS with Newey–West
+        (HAC) standard errors, the method before this option existed (its 95% level
+        interval covered the planted change only 71–92% of the time; see Notes).
     maxlags : int, optional
-        Newey–West lags; default ⌊4·(n/100)^{2/9}⌋.
+        Newey–West lags; default ⌊4·(n/100)^{2/9}⌋. Only with ``method="newey_west"``.
 
     Returns
     -------
@@ -1289,18 +1423,61 @@ def intervention_effect(
         ``hedges_g``, ``level_change``, ``level_se``, ``level_ci_low``, ``level_ci_high``,
         ``level_p_value``, ``slope_change`` (points per day), ``slope_se``,
         ``slope_ci_low``, ``slope_ci_high``, ``slope_p_value``, ``block_length``,
-        ``maxlags``. Estimates are NaN when a period has fewer than 3 days.
+        ``maxlags`` (Newey–West lags; NaN with ``method="reml"``). Estimates are NaN when
+        a period has fewer than 3 days.
 
     Notes
     -----
     Bootstrap: each period is resampled separately with a *moving-block* bootstrap
     (overlapping blocks, Künsch 1989), which keeps short-range autocorrelation inside
     blocks; the interval is the percentile interval of mean(after*) − mean(before*).
-    Hedges' g = (m₂ − m₁)/s_pooled · (1 − 3/(4(n₁+n₂) − 9)). Segmented regression:
-    y = β₀ + β₁t + β₂·post + β₃·(t − t₀)·post with t in days, OLS with Newey–West HAC
-    errors (``statsmodels`` ``fit(cov_type="HAC", cov_kwds={"maxlags": L})``); β₂ is the
-    level change at the intervention and β₃ the change in slope. Tested against a direct
-    statsmodels fit, a hand computation of g, and the simulator's planted level shift.
+    Hedges' g = (m₂ − m₁)/s_pooled · (1 − 3/(4(n₁+n₂) − 9)).
+
+    Segmented regression: y = β₀ + β₁t + β₂·post + β₃·(t − t₀)·post + e with t in days;
+    β₂ is the level change at the intervention and β₃ the change in slope.
+    ``method="reml"`` (default): e is AR(1) with Corr(e_i, e_j) = ρ^|t_i − t_j| (a
+    missing day is a skipped step; with consecutive days this is the Prais–Winsten
+    model), ρ ∈ [−0.99, 0.99] estimated by restricted maximum likelihood (REML; Harville
+    1977), β by GLS at that ρ, Var(β̂) = σ̂²(X'Σ⁻¹X)⁻¹, and the intervals and p-values
+    are Student-t with Satterthwaite degrees of freedom 2v²/(∇v'I⁻¹∇v) for v = Var(β̂_j)
+    (I: the REML information in (σ², ρ); Giesbrecht & Burns 1985). This is the method
+    Turner et al. (2021, BMC Med Res Methodol 21:181) found to cover best among six for
+    short interrupted time series. When the regression fits exactly, se = 0 and the
+    p-value is NaN. ``method="newey_west"``: OLS with Newey–West HAC errors
+    (``statsmodels`` ``fit(cov_type="HAC", cov_kwds={"maxlags": L})``), normal
+    intervals.
+
+    Measured coverage of the nominal 95% level interval (500 seeded series per cell,
+    level change +1.5 at 55% of the days, AR(1) errors with unit variance; the bootstrap
+    column is the interval of ``difference``)::
+
+        φ    n    reml   newey_west  bootstrap
+        0.0  60   0.942  0.864       0.916
+        0.0  120  0.960  0.920       0.912
+        0.3  60   0.944  0.844       0.874
+        0.3  120  0.950  0.880       0.908
+        0.5  60   0.956  0.804       0.804
+        0.5  120  0.942  0.826       0.860
+        0.5  180  0.942  0.866       0.910
+        0.7  60   0.928  0.692       0.750
+        0.7  120  0.928  0.760       0.796
+        0.7  180  0.940  0.796       0.830
+
+    On the simulator's improving couples (seeds 200–239, couple rows): REML 0.975,
+    Newey–West 0.90, bootstrap 0.90. Also measured (1,000 series a cell, same design):
+    Newey–West with statsmodels' small-sample correction and t quantiles 0.74–0.93,
+    Kiefer–Vogelsang (2005) fixed-b critical values 0.76–0.94, iterated Cochrane–Orcutt
+    (``statsmodels.GLSAR``) 0.88–0.94, AR(1) by ML with n − p df 0.88–0.94, REML with
+    n − p df 0.91–0.95; REML with Satterthwaite df 0.92–0.96. The REML interval is wider
+    where it must be (φ 0.5, n 120: half-width 1.14 against Newey–West's 0.89).
+    The bootstrap interval of the difference of means still under-covers with strongly
+    autocorrelated days (blocks of ⌈n^{1/3}⌉ days are short for φ ≥ 0.5); read it as
+    descriptive.
+
+    Tested against a direct statsmodels HAC fit (``"newey_west"``), a dense-matrix REML
+    with ``statsmodels.GLS`` at its ρ and an independent Satterthwaite computation
+    (``"reml"``, with and without missing days), a hand computation of g, seeded AR(1)
+    coverage and the simulator's planted level shift.
 
     Examples
     --------
@@ -1318,8 +1495,11 @@ def intervention_effect(
     seed = check_int(seed, "seed", func=func)
     if block_length is not None:
         block_length = check_int(block_length, "block_length", func=func, minimum=1)
+    check_option("method", method, ["reml", "newey_west"], func=func)
     if maxlags is not None:
         maxlags = check_int(maxlags, "maxlags", func=func)
+        if method != "newey_west":
+            raise option_error("maxlags", func, "None unless method='newey_west'", maxlags)
     d = _check_daily(daily, func)
     if isinstance(intervention_date, Mapping):
         dates = {str(k): v for k, v in intervention_date.items()}
@@ -1367,9 +1547,18 @@ def intervention_effect(
             X = np.column_stack(
                 [np.ones_like(t), t, post.astype(float), np.where(post, t - t0, 0.0)]
             )
-            lags = maxlags if maxlags is not None else int(np.floor(4 * (len(y) / 100) ** (2 / 9)))
-            fit = sm.OLS(y, X).fit(cov_type="HAC", cov_kwds={"maxlags": lags})
-            ci = fit.conf_int(alpha=alpha)
+            if method == "reml":
+                lags = np.nan
+                level, slope = _reml_level_slope(y, X, t, alpha)
+            else:
+                lags = (
+                    maxlags if maxlags is not None else int(np.floor(4 * (len(y) / 100) ** (2 / 9)))
+                )
+                fit = sm.OLS(y, X).fit(cov_type="HAC", cov_kwds={"maxlags": lags})
+                ci = fit.conf_int(alpha=alpha)
+                level, slope = (
+                    (fit.params[j], fit.bse[j], ci[j, 0], ci[j, 1], fit.pvalues[j]) for j in (2, 3)
+                )
             est.update(
                 mean_before=before.mean(),
                 mean_after=after.mean(),
@@ -1377,16 +1566,8 @@ def intervention_effect(
                 ci_low=lo,
                 ci_high=hi,
                 hedges_g=_hedges_g(before, after),
-                level_change=fit.params[2],
-                level_se=fit.bse[2],
-                level_ci_low=ci[2, 0],
-                level_ci_high=ci[2, 1],
-                level_p_value=fit.pvalues[2],
-                slope_change=fit.params[3],
-                slope_se=fit.bse[3],
-                slope_ci_low=ci[3, 0],
-                slope_ci_high=ci[3, 1],
-                slope_p_value=fit.pvalues[3],
+                **dict(zip(_IE_LEVEL, level, strict=True)),
+                **dict(zip(_IE_SLOPE, slope, strict=True)),
                 block_length=float(max(b1, b2)),
                 maxlags=float(lags),
             )
@@ -1411,6 +1592,24 @@ def intervention_effect(
         "maxlags",
     ]
     return pd.DataFrame(rows, columns=cols)
+
+
+_IE_LEVEL = ["level_change", "level_se", "level_ci_low", "level_ci_high", "level_p_value"]
+_IE_SLOPE = ["slope_change", "slope_se", "slope_ci_low", "slope_ci_high", "slope_p_value"]
+
+
+def _reml_level_slope(
+    y: np.ndarray, X: np.ndarray, t: np.ndarray, alpha: float
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(estimate, se, ci_low, ci_high, p_value) of the level change (column 2) and the
+    slope change (column 3) from :func:`_ar1_reml_fit`, t-based with Satterthwaite df."""
+    fit = _ar1_reml_fit(y, X, t, (2, 3))
+    q = stats.t.ppf(1 - alpha / 2, fit["df"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = 2 * stats.t.sf(np.abs(fit["beta"] / fit["se"]), fit["df"])
+    p = np.where(fit["se"] > 0, p, np.nan)  # an exact fit: no test
+    lo, hi = fit["beta"] - q * fit["se"], fit["beta"] + q * fit["se"]
+    return tuple((fit["beta"][j], fit["se"][j], lo[j], hi[j], p[j]) for j in range(2))  # type: ignore[return-value]
 
 
 _IE_EST = [
