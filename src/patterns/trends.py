@@ -1611,7 +1611,8 @@ def _reml_level_slope(
         p = 2 * stats.t.sf(np.abs(fit["beta"] / fit["se"]), fit["df"])
     p = np.where(fit["se"] > 0, p, np.nan)  # an exact fit: no test
     lo, hi = fit["beta"] - q * fit["se"], fit["beta"] + q * fit["se"]
-    return tuple((fit["beta"][j], fit["se"][j], lo[j], hi[j], p[j]) for j in range(2))  # type: ignore[return-value]
+    level, slope = ((fit["beta"][j], fit["se"][j], lo[j], hi[j], p[j]) for j in range(2))
+    return level, slope
 
 
 _IE_EST = [
