@@ -12,7 +12,9 @@ quarantine by reason, and checks that every input row is loaded or quarantined.
 Kinds, in ``events.csv``: a time that is no time, a time of month 13, a naive time among
 aware ones, a ragged row (too many fields), a ragged row (too few), an unknown code, a bad
 intensity, a missing actor, an unknown couple, a third partner id, an exact duplicate of
-the row before; in ``checkins.csv``: a bad rating and a bad time.
+the row before, a note with an accented letter (UTF-8: a clean row), a note with a byte
+that is not UTF-8 (a line pasted from a cp1252 tool: loaded with a notice); in
+``checkins.csv``: a bad rating and a bad time.
 
 Usage: ``python benchmarks/bench_messy.py [--size large] [--repeat 5] [--per-kind 5]``.
 """
@@ -45,6 +47,8 @@ _EVENT_KINDS = (
     "unknown couple",
     "third partner",
     "duplicate",
+    "UTF-8 accent",
+    "cp1252 byte",
 )
 _CHECKIN_KINDS = ("bad rating", "bad time")
 
@@ -73,6 +77,10 @@ def _edit(kind: str, fields: list[str], col: dict[str, int], previous: str) -> s
         f[col["actor"]] = f[col["couple_id"]] + "-z"
     elif kind == "duplicate":
         return previous
+    elif kind == "UTF-8 accent":
+        f[col["note"]] = "très bien"
+    elif kind == "cp1252 byte":
+        f[col["note"]] = "caf\udce9"  # the byte 0xE9 (cp1252 "é"), written as it is
     elif kind == "bad rating":
         f[col["connection"]] = "seven"
     elif kind == "bad time":
@@ -93,7 +101,7 @@ def _messy_copy(src: Path, dst: Path, kinds: dict[str, tuple[str, ...]], per_kin
         for i, row in enumerate(rows):
             kind = file_kinds[i % len(file_kinds)]
             lines[row] = _edit(kind, lines[row].split(","), col, lines[row - 1])
-        (dst / name).write_text("\n".join(lines), encoding="utf-8")
+        (dst / name).write_text("\n".join(lines), encoding="utf-8", errors="surrogateescape")
 
 
 def _accounting(messy: Path) -> str:
@@ -105,6 +113,9 @@ def _accounting(messy: Path) -> str:
     q = exp.quarantine
     lines = ["", "quarantined rows by table and reason (a row may have several reasons):"]
     for (table, reason), n in q.groupby(["table", "reason"])["record"].nunique().items():
+        lines.append(f"  {table:8s} {reason:18s} {n}")
+    lines.append("rows loaded with a notice, by table and reason:")
+    for (table, reason), n in exp.notices.groupby(["table", "reason"])["record"].nunique().items():
         lines.append(f"  {table:8s} {reason:18s} {n}")
     loaded = {"events": len(exp.events), "checkins": len(exp.checkins)}
     held = q.groupby("table")["record"].nunique().to_dict()

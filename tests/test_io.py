@@ -224,6 +224,51 @@ def test_stray_bytes_in_jsonl_are_read_as_cp1252_alone(tmp_path):
     assert exp.events["note"].iloc[0] == "naïve" and exp.events["actor"].iloc[1] == "é"
 
 
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # (set again each time)
+)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet="ab,\n é–€ë😀", max_size=6).map(str.encode),
+            st.binary(min_size=1, max_size=3).map(lambda b: bytes(x | 0x80 for x in b)),
+        ),
+        max_size=30,
+    ),
+    st.integers(1, 40),
+)
+def test_stray_bytes_read_as_cp1252_byte_by_byte_across_blocks(monkeypatch, parts, block):
+    # blocks of a few bytes, so that stray bytes fall at and across block cuts
+    from patterns import io as pio
+
+    monkeypatch.setattr(pio, "_STRAY_BLOCK", block)
+    monkeypatch.setattr(pio, "_STRAY_JUDGE", 10**9)  # judged on the whole file
+    data = b"".join(parts)
+    got = pio._read_strays(data, False)
+    text = data.decode("utf-8", "surrogateescape")
+    if got is not None:  # each stray byte read as cp1252, each UTF-8 character as UTF-8
+        ref = "".join(pio._CP1252_OF_STRAY.get(ord(c), c) for c in text)
+        assert got[0].decode("utf-8") == ref and got[1] is False
+        marked = pio._read_strays(data, True)[0].decode("utf-8")
+        assert marked.translate(pio._CP1252_OF_MARK) == ref
+    else:  # a single-byte file: stray bytes over 20× the valid multi-byte characters
+        strays = sum(0xDC80 <= ord(c) <= 0xDCFF for c in text)
+        assert strays > 20 * (len(data) - len(text))
+
+
+def test_a_large_single_byte_file_is_judged_on_its_first_failing_blocks(monkeypatch):
+    from patterns import io as pio
+
+    monkeypatch.setattr(pio, "_STRAY_BLOCK", 64)
+    line = "007,café – crème,Zoë\n".encode("cp1252")
+    data = line * 8 * 10 + "naïve and more UTF-8: é à ü\n".encode() * 40
+    assert pio._read_strays(data, True) is None  # judged after 8 blocks of cp1252 lines
+    monkeypatch.setattr(pio, "_STRAY_JUDGE", 10**9)
+    assert pio._read_strays(data, True) is not None  # a valid non-ASCII block: UTF-8
+
+
 def test_excel_resaved_quoted_lines_are_unwrapped(tmp_path):
     lines = [f'"{ln}"' for ln in EVENTS.replace(",", ";").strip().split("\n")]
     exp = load_export(export_dir(tmp_path, {"events.csv": "\n".join(lines) + "\n"}))

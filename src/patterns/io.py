@@ -769,41 +769,83 @@ def _cp1252_char(byte: int) -> str:
         return bytes([byte]).decode("latin-1")
 
 
-# A stray byte (0x80–0xFF) that is not part of a UTF-8 character, read as cp1252 or left as
-# a private-use mark (U+F780–U+F7FF) that survives the table parse, so that the cells that
-# held one can be found. Decoding error handlers: called only at stray bytes, so the decode
-# stays one C pass (a str.translate of the 200 MB benchmark file takes 9 s).
+# A stray byte (0x80–0xFF) that is not part of a UTF-8 character is read as cp1252, or
+# left as a private-use mark (U+F780–U+F7FF) that survives the table parse, so that the
+# cells that held one can be found (:func:`_unmark`).
+_STRAY_RUN = re.compile("[\udc80-\udcff]+")  # stray bytes as "surrogateescape" gives them
 _MARKS = "[\uf780-\uf7ff]"
 _MARK_BYTES = (b"\xef\x9e", b"\xef\x9f")  # the UTF-8 of U+F780–U+F7FF starts so
 _CP1252_OF_MARK = {0xF700 + b: _cp1252_char(b) for b in range(0x80, 0x100)}
-_STRAYS = threading.local()  # stray bytes met by this thread's last decode
-
-
-def _stray_handler(as_mark: bool) -> Callable:
-    def handler(exc: UnicodeDecodeError) -> tuple[str, int]:
-        bad = exc.object[exc.start : exc.end]
-        _STRAYS.n += len(bad)
-        if as_mark:
-            return "".join(chr(0xF700 + b) for b in bad), exc.end
-        return "".join(_cp1252_char(b) for b in bad), exc.end
-
-    return handler
-
-
-codecs.register_error("patterns-stray-mark", _stray_handler(True))
-codecs.register_error("patterns-stray-cp1252", _stray_handler(False))
+_MARK_OF_STRAY = {0xDC00 + b: chr(0xF700 + b) for b in range(0x80, 0x100)}
+_CP1252_OF_STRAY = {0xDC00 + b: _cp1252_char(b) for b in range(0x80, 0x100)}
+_STRAY_BLOCK = 1 << 20  # bytes checked at a time (cut at a line end)
+_STRAY_JUDGE = 8  # failing blocks after which a file that looks single-byte is judged so
 MIXED_ENCODING = "utf-8+cp1252"
 
 
-def _decode(data: bytes, *, mark: bool = False) -> tuple[str, str]:
+def _read_strays(data: Any, mark: bool) -> tuple[bytes, bool] | None:
+    """A UTF-8 file with stray bytes, as UTF-8 with each stray byte replaced by its cp1252
+    reading (or, with ``mark``, by its mark) and whether marks were used; None when the
+    file is a single-byte file (read it as cp1252).
+
+    The file is checked in 1 MB blocks cut at line ends (pyarrow's validator, no decoded
+    copy); only the blocks that fail are decoded (C's "surrogateescape" pass, then a
+    regex over its stray runs: a Python error handler or a ``str.translate`` over a whole
+    200 MB file took 9–20 s). A block that holds non-ASCII bytes and is valid UTF-8 makes
+    the file UTF-8 (cp1252 text almost never is). Else each valid multi-byte character in
+    the failing blocks counts for UTF-8: a cp1252 file forms one only by chance (an
+    accented capital before a symbol, "Ã©"), for far fewer than 1 in 20 of its non-ASCII
+    bytes; so the file is UTF-8 unless its stray bytes are over 20× that count (decided
+    after 8 failing blocks at most, so a large cp1252 file is not decoded twice).
+    """
+    # (marks only where the file cannot hold one already: then no notices, same text;
+    # a lone byte is found ~15× faster than a pair, so the pairs only when needed)
+    # (find, not `in`: a memory-mapped file has no `in` for bytes and is iterated instead)
+    mark = mark and not (data.find(b"\xef") >= 0 and any(data.find(m) >= 0 for m in _MARK_BYTES))
+    table = _MARK_OF_STRAY if mark else _CP1252_OF_STRAY
+
+    def fix(m: re.Match) -> str:
+        return m.group().translate(table)
+
+    view, n = memoryview(data), len(data)
+    parts: list[Any] = []
+    strays = extra = failed = 0
+    utf8 = False  # a valid block with non-ASCII bytes was seen
+    start = 0
+    while start < n:
+        end = n if start + _STRAY_BLOCK >= n else data.find(b"\n", start + _STRAY_BLOCK) + 1
+        end = end or n
+        block = view[start:end]
+        try:
+            _check_utf8(block)
+            utf8 = utf8 or bool((np.frombuffer(block, np.uint8) >= 0x80).any())
+            parts.append(block)
+        except UnicodeDecodeError:
+            text = str(block, "utf-8", "surrogateescape")
+            runs = _STRAY_RUN.findall(text)
+            strays += sum(len(r) for r in runs)
+            extra += len(block) - len(text)  # k − 1 for each valid k-byte character
+            failed += 1
+            if failed >= _STRAY_JUDGE and not utf8 and strays > 20 * extra:
+                return None
+            parts.append(text)  # (its stray bytes replaced once the file is judged)
+        start = end
+    if not utf8 and strays > 20 * extra:
+        return None
+    for i, part in enumerate(parts):
+        if isinstance(part, str):
+            parts[i] = _STRAY_RUN.sub(fix, part).encode("utf-8")
+    return b"".join(parts), mark
+
+
+def _decode(data: bytes) -> tuple[str, str]:
     """Text and encoding of a file's bytes.
 
     A BOM decides (UTF-8, UTF-16); so do many NUL bytes (UTF-16 without a BOM). Else UTF-8;
     a file whose non-ASCII bytes are mostly not UTF-8 is a single-byte file (cp1252, else
     Latin-1). A UTF-8 file with a few stray bytes (a line pasted from a cp1252 tool, a cut
     multi-byte character) stays UTF-8 and only those bytes are read as cp1252
-    (:data:`MIXED_ENCODING`); with ``mark`` they are left as private-use marks for
-    :func:`_unmark`, which reads them and notes their rows. Before, one stray byte made the
+    (:data:`MIXED_ENCODING`, :func:`_read_strays`). Before, one stray byte made the
     whole file cp1252: every other accented letter became mojibake (``zoë`` → ``zoÃ«``),
     and a manifest's partner ids stopped matching. Hand-written: no codec decodes "UTF-8,
     else cp1252 byte by byte", and a whole-file guess (charset-normalizer) has the old
@@ -823,24 +865,17 @@ def _decode(data: bytes, *, mark: bool = False) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    # (marks only where the file cannot hold one already: then no notices, same text)
-    # (a lone byte is found ~15× faster than a pair: look for the pairs only when needed)
-    mark = mark and not (b"\xef" in data and any(m in data for m in _MARK_BYTES))
-    _STRAYS.n = 0
-    text = data.decode("utf-8", "patterns-stray-mark" if mark else "patterns-stray-cp1252")
-    # Each valid k-byte character shortens the text by k − 1 characters (a stray byte is
-    # one character): none at all is a single-byte file. A cp1252 file forms a valid UTF-8
-    # character only by chance (an accented capital before a symbol, "Ã©"), for far fewer
-    # than 1 in 20 of its non-ASCII bytes; so UTF-8 unless the stray bytes are over 20×
-    # that count. (Reading a cp1252 file this way would still read every stray byte right.)
-    extra = len(data) - len(text)
-    if 0 < extra and _STRAYS.n <= 20 * extra:
-        return text, MIXED_ENCODING
-    del text
+    fixed = _read_strays(data, False)
+    if fixed is not None:
+        return fixed[0].decode("utf-8"), MIXED_ENCODING
+    return _single_byte(data)
+
+
+def _single_byte(data: Any) -> tuple[str, str]:
     try:
-        return data.decode("cp1252"), "cp1252"
+        return str(data, "cp1252"), "cp1252"
     except UnicodeDecodeError:
-        return data.decode("latin-1"), "latin-1"
+        return str(data, "latin-1"), "latin-1"
 
 
 def _unmark(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
@@ -856,20 +891,25 @@ def _unmark(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
     notes, out = [], None
     for c in df.columns:
         arr = _arrow(df[c])
+        chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
         hit = np.zeros(len(df), bool)
         offset = 0
-        for chunk in arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]:
+        for i, chunk in enumerate(chunks):
             bufs = chunk.buffers()
             data = bufs[2] if len(bufs) > 2 else None
             if data is not None and (np.frombuffer(data, np.uint8) == 0xEF).any():
-                m = pc.match_substring_regex(chunk, _MARKS)
-                hit[offset : offset + len(chunk)] = _np_bool(m, False)
+                m = _np_bool(pc.match_substring_regex(chunk, _MARKS), False)
+                if m.any():
+                    hit[offset : offset + len(chunk)] = m
+                    fixed = [v.translate(_CP1252_OF_MARK) for v in chunk.filter(m).to_pylist()]
+                    # (only the chunks that held a mark are rebuilt; the others are reused)
+                    chunks[i] = pc.replace_with_mask(chunk, m, pa.array(fixed, chunk.type))
             offset += len(chunk)
         if hit.any():
-            s = df[c].copy()
-            s[hit] = s[hit].str.translate(_CP1252_OF_MARK)
-            out = df.copy() if out is None else out
-            out[c] = s
+            new = pa.chunked_array(chunks, arr.type)
+            col = pd.arrays.ArrowStringArray(new, dtype=df[c].dtype)
+            out = df.copy(deep=False) if out is None else out
+            out[c] = pd.Series(col, index=df.index, copy=False)
             notes.append((hit, str(c), "not_utf8", "bytes that are not UTF-8, read as cp1252"))
     return (df if out is None else out), notes
 
@@ -921,23 +961,30 @@ def _unique_names(names: list[str]) -> list[str]:
 
 def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -> tuple:
     head_bytes = data[:4000]  # bytes also when `data` is memory-mapped
-    plain_utf8 = (
-        not head_bytes.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
-        and head_bytes.count(b"\x00") <= len(head_bytes) // 4
+    bom = (
+        head_bytes.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        or head_bytes.count(b"\x00") > len(head_bytes) // 4
     )
     text: str | None = None
-    if plain_utf8:
+    payload: Any = None
+    marked = False  # stray bytes left as marks for _unmark
+    if bom:
+        text, encoding = _decode(data)
+    else:
         try:  # validate only (pyarrow's bad-row callback cannot take invalid UTF-8)
             _check_utf8(data)
+            payload, encoding = data, "utf-8"  # common case: the bytes go to pyarrow untouched
         except UnicodeDecodeError:
-            plain_utf8 = False
-    if plain_utf8:  # common case: hand the bytes to pyarrow untouched
-        payload, encoding = data, "utf-8"
-        head = data[:65536].decode("utf-8", errors="replace")
+            strays = _read_strays(data, True)
+            if strays is None:
+                text, encoding = _single_byte(data)
+            else:
+                (payload, marked), encoding = strays, MIXED_ENCODING
+    if payload is not None:
+        head = payload[:65536].decode("utf-8", errors="replace")
     else:
-        text, encoding = _decode(data, mark=True)
         text = text.lstrip("\ufeff")
-        payload, head = None, text[:65536]
+        head = text[:65536]
     if not head.strip():
         return _Raw(table, name, pd.DataFrame(), np.zeros(0, np.int64)), encoding, ""
     delim, wrapped = _sniff(_first_record_line(head))
@@ -951,7 +998,7 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
         # Excel re-saved every line as one quoted field: strip the outer quotes (rare files,
         # so a per-line pass is fine).
         if text is None:
-            text, encoding = _decode(data, mark=True)
+            text = str(payload, "utf-8")
         text = "\n".join(
             ln[1:-1].replace('""', '"') if len(ln) > 1 and ln[0] == ln[-1] == '"' else ln
             for ln in text.splitlines()
@@ -974,10 +1021,10 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
         pre = (
             [] if ragged is None else [(ragged, "", "ragged_row", f"expected {len(names)} fields")]
         )
-        df, notes = _unmark(df) if encoding == MIXED_ENCODING else (df, [])
+        df, notes = _unmark(df) if marked else (df, [])
         return _Raw(table, name, df, rows, pre, notes), encoding, delim
     if text is None:
-        text, encoding = _decode(data, mark=True)
+        text = str(payload, "utf-8")
     del payload
     # Slow exact path, only for files pyarrow cannot parse (odd quoting) or with very many
     # ragged rows: Python's csv module gives the field count of every record, so each
@@ -1006,7 +1053,7 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
     keep = rows > skip
     df, rows, bad = df[keep].reset_index(drop=True), rows[keep], bad[keep]
     detail = f"expected {width} fields"
-    df, notes = _unmark(df) if encoding == MIXED_ENCODING else (df, [])
+    df, notes = _unmark(df) if marked else (df, [])
     return _Raw(table, name, df, rows, [(bad, "", "ragged_row", detail)], notes), encoding, delim
 
 
