@@ -405,6 +405,63 @@ class TestTopicRecurrence:
         assert with_ev.loc[0, "escalated"] == 1
         assert with_ev.loc[0, "escalation_share"] == pytest.approx(0.5)
 
+    @pytest.mark.parametrize("seed", range(6))
+    def test_against_in_session_equals_merge_asof(self, seed):
+        # the vectorised session match against the pandas formulation it replaced
+        # (merge_asof by couple, backward), on shuffled events with tied times, couples
+        # without events, conflicts before a couple's first event and after a long gap
+        from patterns.topics import _against_in_session
+
+        rng = np.random.default_rng(seed)
+        n = 400
+        t0 = pd.Timestamp("2026-01-05", tz="UTC")
+        minutes = np.sort(rng.integers(0, 3 * 24 * 60, n)) * (rng.random(n) < 0.9)
+        ev = pd.DataFrame(
+            {
+                "couple_id": rng.choice(["c1", "c2", "c10", "x"], n),
+                "ts": t0 + pd.to_timedelta(minutes, unit="min"),
+                "code": rng.choice(["bid", "toward", "criticize", "contempt", "conflict"], n),
+            }
+        ).sample(frac=1, random_state=seed)
+        ev = schema.coerce_dtypes(ev, "events") if seed % 2 else ev
+        c = pd.DataFrame(
+            {
+                "couple_id": rng.choice(["c1", "c2", "c10", "none"], 60),
+                "ts": t0 + pd.to_timedelta(rng.integers(-60, 3 * 24 * 60 + 60, 60), unit="min"),
+            },
+            index=rng.permutation(60) + 100,
+        )
+        c.loc[c.index[:10], "ts"] = ev["ts"].iloc[:10].to_numpy()  # at an event's time
+        gap = pd.Timedelta("2h")
+        got = _against_in_session(c, ev, gap)
+        # reference: the earlier pandas formulation
+        e = ev.assign(
+            couple_id=ev["couple_id"].astype("string"),
+            code=ev["code"].astype(str),
+            ts=ev["ts"].dt.as_unit("ns"),  # (merge_asof needs one unit on both sides)
+        )
+        e = e.sort_values(["couple_id", "ts"], kind="stable").reset_index(drop=True)
+        cid, ts = e["couple_id"].to_numpy(object), e["ts"].to_numpy("datetime64[ns]")
+        gaps = np.r_[True, (ts[1:] - ts[:-1]) > gap.to_timedelta64()]
+        e["session"] = np.cumsum(np.r_[True, cid[1:] != cid[:-1]] | gaps)
+        e["_against"] = e["code"].map(schema._FAMILY_OF).eq("against")
+        last = e[e["_against"]].groupby("session")["ts"].max().rename("_last")
+        ends = e.groupby("session")["ts"].agg(["min", "max"])
+        probe = c.assign(couple_id=c["couple_id"].astype("string"), ts=c["ts"].dt.as_unit("ns"))
+        probe = probe.reset_index()
+        m = pd.merge_asof(
+            probe.sort_values("ts"),
+            e[["couple_id", "ts", "session"]].sort_values("ts"),
+            on="ts",
+            by="couple_id",
+            direction="backward",
+        ).set_index("index")
+        m = m.join(ends, on="session").join(last, on="session")
+        inside = m["session"].notna() & m["ts"].le(m["max"])
+        want = m["_last"].ge(m["ts"]).fillna(False).astype("boolean").where(inside)
+        pd.testing.assert_series_equal(got, want.reindex(c.index), check_names=False)
+        assert got.notna().any() and got.isna().any() and got.fillna(False).any()
+
     def test_errors(self):
         log = hand_log()
         gt0 = "must be a number greater than 0 and at most 1"
