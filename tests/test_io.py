@@ -7,6 +7,7 @@ same table loaded from another format, and hand-built inputs with known problems
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
@@ -222,6 +223,37 @@ def test_stray_bytes_in_jsonl_are_read_as_cp1252_alone(tmp_path):
     lines[1] = lines[1].replace(b'"b"', '"\xe9"'.encode("latin-1"))
     exp = load_export(export_dir(tmp_path, {"events.jsonl": b"\n".join(lines)}))
     assert exp.events["note"].iloc[0] == "naïve" and exp.events["actor"].iloc[1] == "é"
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_stray_bytes_in_a_utf8_file_with_a_bom_are_read_as_cp1252(tmp_path, monkeypatch, mapped):
+    # m-Path and Excel's "CSV UTF-8" write a BOM: a pasted cp1252 line there was decoded
+    # with U+FFFD for each stray byte (no notice), so `zoë` of that row became `zo�`, a
+    # third partner id, and the row was quarantined
+    from patterns import io as pio
+
+    if mapped:  # a large file is memory-mapped
+        monkeypatch.setattr(pio, "_MMAP_MIN_BYTES", 1)
+    man = {"couples": [{"couple_id": "007", "partners": ["zoë", "b"]}]}
+    bom = codecs.BOM_UTF8 + _mixed_events()
+    exp = load_export(export_dir(tmp_path, {"events.csv": bom}, man))
+    assert_accounting(exp)
+    assert exp.quarantine.empty
+    assert exp.events["actor"].tolist() == ["zoë", "b", "zoë", "b"]
+    assert exp.events["note"].iloc[:3].tolist() == ["très bien à toi", pd.NA, "café – 5€"]
+    assert exp.notices[["row", "column", "reason"]].to_dict("records") == [
+        {"row": 3, "column": "actor", "reason": "not_utf8"},
+        {"row": 3, "column": "note", "reason": "not_utf8"},
+    ]
+    assert exp.sources.set_index("file").loc["events.csv", "encoding"] == "utf-8+cp1252"
+    # a clean file with a BOM is still "utf-8-sig"; JSON Lines with a BOM read strays too
+    clean = load_export(export_dir(tmp_path / "c", {"events.csv": EVENTS.encode("utf-8-sig")}))
+    assert clean.sources["encoding"].iloc[0] == "utf-8-sig" and len(clean.events) == 4
+    lines = [json.dumps(r, ensure_ascii=False).encode("utf-8") for r in _records()]
+    lines[1] = lines[1].replace(b'"b"', '"\xe9"'.encode("latin-1"))
+    data = codecs.BOM_UTF8 + b"\n".join(lines)
+    exp = load_export(export_dir(tmp_path / "j", {"events.jsonl": data}))
+    assert exp.events["actor"].iloc[1] == "é"
 
 
 @settings(

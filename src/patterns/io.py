@@ -853,16 +853,17 @@ def _decode(data: bytes) -> tuple[str, str]:
     """
     if not isinstance(data, bytes):  # a memory-mapped file (rare paths: not plain UTF-8)
         data = bytes(data)
+    encoding = "utf-8"
     if data.startswith(codecs.BOM_UTF8):
-        return data[3:].decode("utf-8", errors="replace"), "utf-8-sig"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        # (stray bytes as in a file without a BOM: "replace" made each one U+FFFD)
+        data, encoding = data[3:], "utf-8-sig"
+    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16", errors="replace"), "utf-16"
-    head = data[:4000]
-    if head and head.count(b"\x00") > len(head) // 4:  # UTF-16 without a BOM
+    elif (head := data[:4000]) and head.count(b"\x00") > len(head) // 4:  # UTF-16, no BOM
         enc = "utf-16-le" if head[1:2] == b"\x00" else "utf-16-be"
         return data.decode(enc, errors="replace"), enc
     try:
-        return data.decode("utf-8"), "utf-8"
+        return data.decode("utf-8"), encoding
     except UnicodeDecodeError:
         pass
     fixed = _read_strays(data, False)
@@ -961,8 +962,13 @@ def _unique_names(names: list[str]) -> list[str]:
 
 def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -> tuple:
     head_bytes = data[:4000]  # bytes also when `data` is memory-mapped
-    bom = (
-        head_bytes.startswith((codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    sig = head_bytes.startswith(codecs.BOM_UTF8)
+    if sig:  # UTF-8 with a BOM (m-Path, Excel's "CSV UTF-8") reads as UTF-8 without it:
+        # its stray bytes too (decoded whole with "replace", each became U+FFFD, no notice).
+        # A copy of a memory-mapped file, the only one: before, the whole file was decoded.
+        data = data[3:]
+    bom = not sig and (
+        head_bytes.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
         or head_bytes.count(b"\x00") > len(head_bytes) // 4
     )
     text: str | None = None
@@ -973,7 +979,8 @@ def _read_text_table(data: bytes, name: str, table: str, cfg: dict, skip: int) -
     else:
         try:  # validate only (pyarrow's bad-row callback cannot take invalid UTF-8)
             _check_utf8(data)
-            payload, encoding = data, "utf-8"  # common case: the bytes go to pyarrow untouched
+            # common case: the bytes go to pyarrow untouched
+            payload, encoding = data, "utf-8-sig" if sig else "utf-8"
         except UnicodeDecodeError:
             strays = _read_strays(data, True)
             if strays is None:
