@@ -181,7 +181,8 @@ def test_cli_metrics_writes_csv_and_fails_cleanly(tmp_path):
     out = pd.read_csv(tmp_path / "m.csv")
     assert out["couple_id"].nunique() == 2 and (tmp_path / "m_codebook.csv").exists()
     res = runner.invoke(app, ["metrics", str(tmp_path / "nope"), "-o", str(tmp_path / "x.csv")])
-    assert res.exit_code == 2
+    assert res.exit_code == 2 and "Cannot read export" in res.output
+    assert "does not exist" in res.output and not (tmp_path / "x.csv").exists()
     res = runner.invoke(app, ["metrics", str(tmp_path / "exp"), "-o", str(tmp_path / "x.txt")])
     assert res.exit_code == 2
 

@@ -39,6 +39,12 @@ def _err(message: str) -> None:
     typer.secho(message, err=True, fg=typer.colors.RED)
 
 
+def _cannot_read(export: Path, exc: Exception) -> NoReturn:
+    """Exit 2 with one line naming the export and the loader's reason."""
+    _err(f"Cannot read export {export}: {exc}")
+    raise typer.Exit(2) from None
+
+
 @app.command()
 def validate(
     export: ExportArg,
@@ -58,8 +64,7 @@ def validate(
     try:
         exp = load_export(export, mapping=mapping, timezone=timezone)
     except ExportError as exc:
-        _err(f"Cannot read export {export}: {exc}")
-        raise typer.Exit(2) from None
+        _cannot_read(export, exc)
     console = Console()
     summary = exp.summary()
     table = Table(title=f"Export {export.name}: rows in = loaded + quarantined")
@@ -218,8 +223,7 @@ def report(
             scheduler=scheduler,
         )
     except ExportError as exc:
-        _err(f"Cannot read export {export}: {exc}")
-        raise typer.Exit(2) from None
+        _cannot_read(export, exc)
     except ParameterError as exc:
         _err(f"Bad arguments: {exc}")
         raise typer.Exit(2) from None
@@ -341,8 +345,7 @@ def metrics(
     try:
         exp = load_export(export, mapping=mapping, timezone=timezone)
     except ExportError as exc:
-        _err(f"Cannot read export {export}: {exc}")
-        raise typer.Exit(2) from None
+        _cannot_read(export, exc)
     extra = {"scheduler": scheduler, "staging": staging} if engine == "dask" else {}
     table = couple_week_metrics(exp, cutoff_hour=cutoff_hour, engine=engine, **extra)
     path = write_metrics(table, out)
