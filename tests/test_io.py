@@ -875,6 +875,38 @@ def test_wide_couple_day_sheet_pivots_to_checkins(tmp_path):
     assert (s["rows_in"], s["rows_loaded"], s["rows_quarantined"]) == (4, 3, 1)
 
 
+def test_wide_sheet_keeps_not_utf8_notices_on_the_partner_rows_they_concern(tmp_path):
+    # stray cp1252 bytes in one partner's answer, in a shared column and in the couple
+    # column (whose id is part of both partner ids): the notices follow the long rows
+    data = "dyad,date,ans_A,ans_B,prompt\nd1,2026-03-01 21:00,très,ok,p\n".encode() + (
+        "d1,2026-03-02 21:00,caf\xe9,non,p\n"
+        "d1,2026-03-03 21:00,x,y,pr\xe9\n"
+        "d\xe9,2026-03-04 21:00,x,y,p\n"
+    ).encode("cp1252")
+    mapping = {
+        "tables": {"checkins": "wide.csv"},
+        "wide": {"suffixes": {"_A": "a", "_B": "b"}, "couple_column": "dyad"},
+        "rename": {"date": "ts", "ans": "answer"},
+        "timezone": "Europe/Berlin",
+    }
+    exp = load_export(export_dir(tmp_path, {"wide.csv": data}), mapping=mapping)
+    assert_accounting(exp)
+    ci = exp.checkins
+    assert ci["answer"].tolist()[:4] == ["très", "ok", "café", "non"]
+    assert ci["partner"].tolist()[-2:] == ["dé-a", "dé-b"]
+    assert exp.notices[["row", "column", "record"]].values.tolist() == [
+        [2, "answer", 2],  # partner a's answer only
+        [3, "prompt", 4],
+        [3, "prompt", 5],
+        [4, "couple_id", 6],
+        [4, "partner", 6],
+        [4, "couple_id", 7],
+        [4, "partner", 7],
+    ]
+    assert set(exp.notices["reason"]) == {"not_utf8"}
+    assert exp.summary().set_index("table").loc["checkins", "rows_not_utf8"] == 5
+
+
 def test_shipped_mpath_mapping(tmp_path):
     header = (
         "dyad;connectionId;timeStampStart;timeZoneOffset;slider_connected_sliderNeutralPos;"

@@ -2106,7 +2106,26 @@ def _apply_wide(raw: _Raw, cfg: dict) -> _Raw:
         for m, c, r, d in raw.pre
     ]
     pre.append((empty, "", "missing_required", "no answers from this partner on this row"))
-    return _Raw(raw.table, raw.source, long, rows, pre)
+    # notices (stray bytes read as cp1252) follow the cells: a partner's column to that
+    # partner's rows under its stem, a shared column to both; the couple column's also to
+    # couple_id and to the partner ids built from it
+    notes = []
+    for m, c, r, d in raw.notes:
+        d = np.repeat(d, k) if isinstance(d, np.ndarray) else d
+        if c in paired:
+            for j, sfx in enumerate(suffixes):
+                if c in stems_of[sfx]:
+                    mk = np.zeros(n * k, bool)
+                    mk[j::k] = m  # (long row i * k + j: source row i, suffix j)
+                    notes.append((mk, str(c)[: -len(sfx)], r, d))
+            continue
+        notes.append((np.repeat(m, k), c, r, d))
+        if c == couple_col:
+            if couple_col != "couple_id":
+                notes.append((np.repeat(m, k), "couple_id", r, d))
+            if "{couple_id}" in template:
+                notes.append((np.repeat(m, k), "partner", r, d))
+    return _Raw(raw.table, raw.source, long, rows, pre, notes)
 
 
 def _normalise_columns(df: pd.DataFrame, table: str, rename: dict) -> pd.DataFrame:
