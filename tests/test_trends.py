@@ -728,6 +728,23 @@ def test_intervention_reml_exact_fit_has_no_test():
     assert r["level_se"] == 0.0 and np.isnan(r["level_p_value"])
 
 
+def test_intervention_reml_refuses_two_rows_on_one_day():
+    # A hand-made daily table with a repeated day: the AR(1) model has correlation
+    # rho^0 = 1 between two different values (a singular covariance). Before the check
+    # this raised numpy's "SVD did not converge in Linear Least Squares"; newey_west
+    # (plain OLS) still accepts it.
+    d = _series(5 + _ar1(np.random.default_rng(3), 30))
+    d.loc[10, "day"] = d.loc[9, "day"]
+    with pytest.raises(
+        ValueError,
+        match=r"intervention_effect: daily must be a table with one row per couple, partner "
+        r"and day with method='reml'; got 'c1 / a: 2 rows on 2026-01-14'",
+    ):
+        intervention_effect(d, intervention_date="2026-01-20", n_boot=100)
+    nw = intervention_effect(d, intervention_date="2026-01-20", n_boot=100, method="newey_west")
+    assert np.isfinite(nw["level_change"].iloc[0])
+
+
 def test_intervention_bootstrap_is_seeded():
     y = 5 + _ar1(np.random.default_rng(1), 60)
     d = _series(y)

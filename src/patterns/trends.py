@@ -1408,7 +1408,9 @@ def intervention_effect(
         Moving-block length in days; default ⌈n^{1/3}⌉ of each period.
     method : {"reml", "newey_west"}, default "reml"
         Errors of the segmented regression: ``"reml"`` models them as AR(1) (fitted by
-        REML, Satterthwaite degrees of freedom); ``"newey_west"`` is OLS with Newey–West
+        REML, Satterthwaite degrees of freedom; it needs one row per series and day, as
+        :func:`daily_connection` gives, and raises ValueError on a repeated day);
+        ``"newey_west"`` is OLS with Newey–West
         (HAC) standard errors, the method before this option existed (its 95% level
         interval covered the planted change only 71–92% of the time; see Notes).
     maxlags : int, optional
@@ -1550,6 +1552,16 @@ def intervention_effect(
                 [np.ones_like(t), t, post.astype(float), np.where(post, t - t0, 0.0)]
             )
             if method == "reml":
+                # two values on one day would be correlated ρ⁰ = 1 (a singular model)
+                repeated = np.flatnonzero(np.round(np.diff(t)) < 1)
+                if len(repeated):
+                    day = pd.Timestamp(days[repeated[0] + 1]).date()
+                    raise option_error(
+                        "daily",
+                        func,
+                        "a table with one row per couple, partner and day with method='reml'",
+                        f"{couple} / {partner}: 2 rows on {day}",
+                    )
                 lags = np.nan
                 level, slope = _reml_level_slope(y, X, t, alpha)
             else:
