@@ -1442,10 +1442,15 @@ def intervention_effect(
     model), ρ ∈ [−0.99, 0.99] estimated by restricted maximum likelihood (REML; Harville
     1977), β by GLS at that ρ, Var(β̂) = σ̂²(X'Σ⁻¹X)⁻¹, and the intervals and p-values
     are Student-t with Satterthwaite degrees of freedom 2v²/(∇v'I⁻¹∇v) for v = Var(β̂_j)
-    (I: the REML information in (σ², ρ); Giesbrecht & Burns 1985). This is the method
-    Turner et al. (2021, BMC Med Res Methodol 21:181) found to cover best among six for
-    short interrupted time series. When the regression fits exactly, se = 0 and the
-    p-value is NaN. ``method="newey_west"``: OLS with Newey–West HAC errors
+    (I: the observed REML information in (σ², ρ) by central differences; Giesbrecht &
+    Burns 1985), kept within [1, n − p] and n − p when that information is not positive
+    definite (ρ̂ at its bound, mostly with a week or less on a side). Turner et al.'s
+    simulation study of interrupted time series (2021, BMC Med Res Methodol 21:181)
+    preferred REML from 12 points on (OLS below) and found every method's interval
+    somewhat too narrow. Measured here on short periods (300 series a cell, φ 0 and 0.5):
+    coverage 0.89–0.91 with 4 + 4 days, 0.92–0.93 with 7 + 7, 0.92–0.94 with 14 + 14
+    (Newey–West 0.48–0.75). When the regression fits exactly, se = 0 and the p-value is
+    NaN. ``method="newey_west"``: OLS with Newey–West HAC errors
     (``statsmodels`` ``fit(cov_type="HAC", cov_kwds={"maxlags": L})``), normal
     intervals.
 
