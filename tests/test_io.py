@@ -202,6 +202,26 @@ def test_stray_bytes_in_header_ragged_rows_and_dropped_columns(tmp_path):
     ]
 
 
+def test_no_not_utf8_notice_for_a_cell_that_is_not_loaded(tmp_path):
+    # the stray byte is in a second column that maps to `note` (the first is kept) and in
+    # a column the mapping's `constants` replace: the loaded cells hold no stray byte
+    data = "couple_id,ts,actor,code,note,Note,topic\n007,2026-03-01T09:00:00Z,zoë,bid,ok,x,t\n"
+    data = data.encode() + "007,2026-03-01T09:01:00Z,b,toward,fine,caf\xe9,caf\xe9\n".encode(
+        "cp1252"
+    )
+    exp = load_export(
+        export_dir(tmp_path, {"events.csv": data}), mapping={"constants": {"topic": "money"}}
+    )
+    assert exp.events[["note", "topic"]].values.tolist() == [["ok", "money"], ["fine", "money"]]
+    assert exp.notices.empty
+    assert exp.summary().set_index("table").loc["events", "rows_not_utf8"] == 0
+    # the same stray byte in the kept column is noted
+    kept = data.replace(b"fine,caf\xe9", b"caf\xe9,fine")
+    exp = load_export(export_dir(tmp_path / "k", {"events.csv": kept}))
+    assert exp.events["note"].tolist() == ["ok", "café"]
+    assert exp.notices[["row", "column"]].values.tolist() == [[2, "note"], [2, "topic"]]
+
+
 def test_a_single_byte_file_stays_whole_file_cp1252(tmp_path):
     # 25 bytes that are not UTF-8 and one pair that happens to be valid UTF-8 ("Ã©"): the
     # whole file is cp1252, as Excel on Windows writes it, and needs no notice

@@ -2162,9 +2162,15 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     table = raw.table
     cfg = ctx.cfg
     df = raw.df
-    for col, value in (cfg.get("constants") or {}).items():
-        df = df.assign(**{str(col): str(value)})
+    constants = {str(col): str(value) for col, value in (cfg.get("constants") or {}).items()}
+    for col, value in constants.items():
+        df = df.assign(**{col: value})
     rename = _per_table(cfg, "rename", table)
+    # the source column each contract column is loaded from (the first that maps to it)
+    loaded_from: dict[str, str] = {}
+    names = _contract_names(list(df.columns), table, rename)
+    for src, name in zip(df.columns, names, strict=True):
+        loaded_from.setdefault(name, str(src))
     df = _normalise_columns(df, table, rename)
     required = [c.name for c in schema.columns_of(table) if c.required]
     if not len(df) and not len(df.columns):  # an empty record list is an empty table
@@ -2191,7 +2197,9 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     pre_notes = _Problems(n)
     for mask, column, reason, detail in raw.notes:
         name = _contract_names([column], table, rename)[0]
-        if name in contract:  # (not about a column that is dropped)
+        # (not about a column that is dropped, a second one that maps to the same name,
+        # or one the mapping's constants replace: the loaded cells hold no stray byte)
+        if name in contract and loaded_from.get(name) == column and column not in constants:
             pre_notes.add(mask, name, reason, detail)
     recode = _per_table(cfg, "recode", table)
     for c in schema.columns_of(table):  # before any column is checked, as the mapping is
