@@ -113,6 +113,8 @@ NASTY_TEXT = st.text(
         "\u202e",
         "\ufeff",
         "\r\n",
+        "café – 5€",  # (cp1252-encodable: stray bytes in the utf-8+cp1252 tables)
+        "zoë",
     ]
 )
 
@@ -154,6 +156,16 @@ def _csv_bytes(header, rows, delimiter: str, encoding: str, bom: bool) -> bytes:
     w.writerow(header)
     w.writerows(rows)
     text = buf.getvalue()
+    if encoding == "utf-8+cp1252":  # UTF-8 with every other line pasted from a cp1252 tool
+        lines = text.split("\r\n")
+        for i in range(1, len(lines), 2):
+            try:
+                lines[i] = lines[i].encode("cp1252").decode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                pass  # (not encodable: stays UTF-8)
+        return (b"\xef\xbb\xbf" if bom else b"") + "\r\n".join(lines).encode(
+            "utf-8", "surrogateescape"
+        )
     try:
         data = text.encode(encoding)
     except UnicodeEncodeError:
@@ -193,6 +205,12 @@ def _check(exp) -> None:
         assert df["ts"].notna().all()
         assert df["couple_id"].notna().all()
     assert {"table", "source", "row", "reason"} <= set(exp.quarantine.columns)
+    # notices (DST, stray bytes) only on loaded rows, counted per table
+    q, n = exp.quarantine, exp.notices
+    assert not set(zip(n["table"], n["record"], strict=True)) & set(
+        zip(q["table"], q["record"], strict=True)
+    )
+    assert (s["rows_not_utf8"] <= s["rows_loaded"]).all()
 
 
 def _load(files: dict[str, bytes]):
@@ -239,7 +257,7 @@ def test_random_bytes(data: bytes, name: str) -> None:
     ev=tables(EVENT_COLUMNS),
     ck=tables(CHECKIN_COLUMNS),
     delimiter=st.sampled_from([",", ";", "\t", "|"]),
-    encoding=st.sampled_from(["utf-8", "utf-16", "cp1252", "latin-1"]),
+    encoding=st.sampled_from(["utf-8", "utf-16", "cp1252", "latin-1", "utf-8+cp1252"]),
     bom=st.booleans(),
     manifest=MANIFESTS,
 )
