@@ -841,10 +841,11 @@ def _read_strays(data: Any, mark: bool) -> tuple[bytes, bool] | None:
 def _decode(data: bytes) -> tuple[str, str]:
     """Text and encoding of a file's bytes.
 
-    A BOM decides (UTF-8, UTF-16); so do many NUL bytes (UTF-16 without a BOM). Else UTF-8;
-    a file whose non-ASCII bytes are mostly not UTF-8 is a single-byte file (cp1252, else
-    Latin-1). A UTF-8 file with a few stray bytes (a line pasted from a cp1252 tool, a cut
-    multi-byte character) stays UTF-8 and only those bytes are read as cp1252
+    A UTF-16 BOM decides; so do many NUL bytes (UTF-16 without a BOM). A UTF-8 BOM is
+    dropped and the rest read as a file without one. Else UTF-8; a file whose non-ASCII
+    bytes are mostly not UTF-8 is a single-byte file (cp1252, else Latin-1). A UTF-8 file
+    with a few stray bytes (a line pasted from a cp1252 tool, a cut multi-byte character)
+    stays UTF-8 and only those bytes are read as cp1252
     (:data:`MIXED_ENCODING`, :func:`_read_strays`). Before, one stray byte made the
     whole file cp1252: every other accented letter became mojibake (``zoë`` → ``zoÃ«``),
     and a manifest's partner ids stopped matching. Hand-written: no codec decodes "UTF-8,
