@@ -478,6 +478,24 @@ else:
         ctx.chart(
             patterns.charts.chart_before_after(ctx.for_chart(effect)),
             alt_text="Mean connection before and after the intervention date",
+        )
+    if not ctx.therapist and effect is not None:
+        ctx.say(
+            "The interval of the difference above is a block bootstrap of each period; it is "
+            "too narrow when one day's rating carries over strongly into the next. The level "
+            "change below comes from a segmented regression with AR(1) errors, and its "
+            "interval allows for that."
+        )
+        ctx.table(
+            effect,
+            columns=["partner", "n_before", "n_after", "level_change", "level_ci_low",
+                     "level_ci_high", "level_p_value", "slope_change", "slope_p_value"],
+            names={"n_before": "days before", "n_after": "days after",
+                   "level_change": "level change at the date (AR(1) errors, REML)",
+                   "level_ci_low": "95% interval from", "level_ci_high": "95% interval to",
+                   "level_p_value": "p-value (level)",
+                   "slope_change": "slope change (points a day)",
+                   "slope_p_value": "p-value (slope)"},
         )"""
             ),
             md("## Do the partners agree, and lonely despite time together"),
