@@ -222,6 +222,16 @@ def test_no_not_utf8_notice_for_a_cell_that_is_not_loaded(tmp_path):
     assert exp.notices[["row", "column"]].values.tolist() == [[2, "note"], [2, "topic"]]
 
 
+def test_a_second_column_with_the_same_contract_name_is_listed_as_dropped(tmp_path):
+    # `Note` after `note` maps to the same contract column: the first is kept and the
+    # other is listed among the dropped columns (it was dropped without a word)
+    lines = EVENTS.strip().split("\n")
+    text = "\n".join([lines[0] + ",Note,secret", *(ln + ",copy,x" for ln in lines[1:])])
+    exp = load_export(export_dir(tmp_path, {"events.csv": text + "\n"}))
+    assert exp.dropped_columns == {"events": ["Note", "secret"]}
+    assert exp.events["note"].iloc[0] == "hello there"
+
+
 def test_a_single_byte_file_stays_whole_file_cp1252(tmp_path):
     # 25 bytes that are not UTF-8 and one pair that happens to be valid UTF-8 ("Ã©"): the
     # whole file is cp1252, as Excel on Windows writes it, and needs no notice

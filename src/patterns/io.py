@@ -345,6 +345,7 @@ class Export:
             q = self.quarantine[self.quarantine["table"] == table]
             n = self.notices[self.notices["table"] == table]
             dst = n["reason"].isin(["dst_nonexistent", "dst_ambiguous"]).to_numpy(dtype=bool)
+            not_utf8 = (n["reason"] == "not_utf8").to_numpy(dtype=bool)
             rows.append(
                 {
                     "table": table,
@@ -352,7 +353,7 @@ class Export:
                     "rows_loaded": len(getattr(self, table)),
                     "rows_quarantined": int(q["record"].nunique()),
                     "rows_dst_adjusted": int(n["record"][dst].nunique()),
-                    "rows_not_utf8": int(n["record"][~dst].nunique()),
+                    "rows_not_utf8": int(n["record"][not_utf8].nunique()),
                 }
             )
         return pd.DataFrame(rows)
@@ -2129,12 +2130,15 @@ def _apply_wide(raw: _Raw, cfg: dict) -> _Raw:
     return _Raw(raw.table, raw.source, long, rows, pre, notes)
 
 
-def _normalise_columns(df: pd.DataFrame, table: str, rename: dict) -> pd.DataFrame:
+def _normalise_columns(df: pd.DataFrame, table: str, rename: dict) -> tuple[pd.DataFrame, list]:
+    """The columns under their contract names, and the source names of the columns dropped
+    because an earlier column has the same name after renaming (``Note`` after ``note``:
+    the first is kept; the others are listed in ``Export.dropped_columns``, not lost)."""
     new = _contract_names(list(df.columns), table, rename)
     out = df.copy(deep=False)
     out.columns = new
-    # After renaming, keep the first of any duplicated contract column.
-    return out.loc[:, ~pd.Index(new).duplicated()]
+    dup = pd.Index(new).duplicated()
+    return out.loc[:, ~dup], [str(c) for c, d in zip(df.columns, dup, strict=True) if d]
 
 
 def _contract_names(columns: list, table: str, rename: dict) -> list[str]:
@@ -2172,7 +2176,9 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     names = _contract_names(list(df.columns), table, rename)
     for src, name in zip(df.columns, names, strict=True):
         loaded_from.setdefault(name, str(src))
-    df = _normalise_columns(df, table, rename)
+    df, doubles = _normalise_columns(df, table, rename)
+    if doubles:
+        ctx.dropped.setdefault(table, set()).update(doubles)
     required = [c.name for c in schema.columns_of(table) if c.required]
     if not len(df) and not len(df.columns):  # an empty record list is an empty table
         return (
