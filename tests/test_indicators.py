@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from patterns import schema
+from patterns import _fast, schema
 from patterns.indicators import INDICATORS, indicators
 from patterns.testing import check_contract
 from patterns.thresholds import load_thresholds
@@ -257,3 +257,45 @@ def test_observed_weeks_equal_a_groupby_of_diary_days(monkeypatch):
     got = _observed_weeks(ev, ci, zones)
     assert got == want and set(got) == {"c1", "c2", "c3"}
     assert _observed_weeks(ev.iloc[:0], ci.iloc[:0], zones) == {}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_moves_after_markers_equals_merge_asof(seed):
+    # the vectorised conflict-window match against the pandas formulation it replaced
+    # (merge_asof by couple, backward, tolerance = the window), on shuffled or sorted
+    # events with moves and markers at the very same time in either row order
+    import importlib
+
+    ind = importlib.import_module("patterns.indicators")
+    rng = np.random.default_rng(seed)
+    n = 500
+    t0 = pd.Timestamp("2026-01-05", tz="UTC")
+    ev = pd.DataFrame(
+        {
+            "couple_id": rng.choice(["c1", "c2", "c10"], n),
+            "ts": t0 + pd.to_timedelta(rng.integers(0, 2 * 24 * 60, n) // 7 * 7, unit="min"),
+            "code": rng.choice(["bid", "toward", "criticize", "conflict", "away"], n),
+        }
+    )
+    ev = ev.sort_values(["couple_id", "ts"]) if seed % 2 else ev
+    pos = {"toward", "bid"} | ({"conflict"} if seed == 5 else set())  # a marker as a move
+    neg = {"criticize"}
+    window = pd.Timedelta("210min")  # (a multiple of the 7-minute grid: moves at its edge)
+    code, uniques = _fast.codes(ev["couple_id"])
+    k_pos, k_neg = ind._moves_after_markers(code, ev["ts"], ev["code"], pos, neg, window)
+    e = ev.sort_values("ts", kind="stable")
+    markers = e[e["code"] == "conflict"].rename(columns={"ts": "marker_ts"})
+    moves = e[e["code"].isin(pos | neg)]
+    m = pd.merge_asof(
+        moves,
+        markers[["couple_id", "marker_ts"]],
+        left_on="ts",
+        right_on="marker_ts",
+        by="couple_id",
+        direction="backward",
+        tolerance=window,
+    ).dropna(subset=["marker_ts"])
+    want = m.assign(p=m["code"].isin(pos)).groupby("couple_id")["p"].agg(["sum", "size"])
+    got = pd.DataFrame({"sum": k_pos, "size": k_pos + k_neg}, index=uniques)
+    pd.testing.assert_frame_equal(got.loc[want.index], want, check_dtype=False, check_names=False)
+    assert (got.drop(want.index)["size"] == 0).all() and want["size"].sum() > 0

@@ -515,47 +515,71 @@ def _ratio(ev, spec):
         return _missing_for(ev, "no conflicts were logged in the interaction log")
     p = spec["params"]
     pos, neg = set(p["positive"]), set(p["negative"])
-    # only markers and counted moves are cast and sorted (a stable sort of the subset keeps
-    # their relative order); casting and sorting every event took 1.7 s at 1,000 couples
-    keep = ev["code"].isin(pos | neg | {"conflict"}).to_numpy(dtype=bool, na_value=False)
-    e = ev.loc[keep, ["couple_id", "ts", "code"]].copy()
-    e["couple_id"] = e["couple_id"].astype(str)
-    e["code"] = e["code"].astype(str)
-    e = e.sort_values("ts", kind="stable")
-    everyone = [str(c) if not pd.isna(c) else c for c in _fast.codes(ev["couple_id"])[1]]
-    markers = e[e["code"] == "conflict"].rename(columns={"ts": "marker_ts"})[
-        ["couple_id", "marker_ts"]
-    ]
-    moves = e[e["code"].isin(pos | neg)]
-    m = pd.merge_asof(
-        moves,
-        markers,
-        left_on="ts",
-        right_on="marker_ts",
-        by="couple_id",
-        direction="backward",
-        tolerance=pd.Timedelta(hours=float(p["window_hours"])),
+    code, uniques = _fast.codes(ev["couple_id"])
+    everyone = [str(c) if not pd.isna(c) else c for c in uniques]
+    k_pos, k_neg = _moves_after_markers(
+        code, ev["ts"], ev["code"], pos, neg, pd.Timedelta(hours=float(p["window_hours"]))
     )
-    m = m.dropna(subset=["marker_ts"])
-    m["positive"] = m["code"].isin(pos)
-    counts = m.groupby("couple_id")["positive"].agg(["sum", "size"])
     out = {}
-    for couple in everyone:
-        if couple not in counts.index:
+    for i, couple in enumerate(everyone):
+        if k_pos[i] + k_neg[i] == 0:
             out[couple] = "no positive or negative moves during conflicts"
             continue
-        k_pos = float(counts.loc[couple, "sum"])
-        k_neg = float(counts.loc[couple, "size"]) - k_pos
-        a, b = (k_pos, k_neg) if k_pos > 0 and k_neg > 0 else (k_pos + 0.5, k_neg + 0.5)
+        kp, kn = float(k_pos[i]), float(k_neg[i])
+        a, b = (kp, kn) if kp > 0 and kn > 0 else (kp + 0.5, kn + 0.5)
         se = np.sqrt(1 / a + 1 / b)
         v = a / b
         out[couple] = {
             "value": v,
             "ci_low": v * np.exp(-_Z * se),
             "ci_high": v * np.exp(_Z * se),
-            "n": k_pos + k_neg,
+            "n": kp + kn,
         }
     return out
+
+
+def _moves_after_markers(
+    code: np.ndarray, ts: pd.Series, codes: pd.Series, pos: set, neg: set, window: pd.Timedelta
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per couple code: the positive and the negative moves within ``window`` after the
+    couple's latest ``conflict`` marker at or before them (a backward as-of match with a
+    tolerance, as ``pandas.merge_asof(by="couple_id", tolerance=window)``).
+
+    On integer codes and nanoseconds: only markers and counted moves are kept, sorted by
+    couple and time unless they are already, and each move takes the latest marker row
+    before it by a running maximum, or a marker at its very time. The merge_asof on string
+    couple ids took 1.1-1.8 s at 1,000 couples (3.1 M events); this takes ~0.1 s.
+    """
+    n_couples = int(code.max()) + 1 if len(code) else 0
+    # flags per distinct code, spread to rows by position (a categorical's codes: no hashing)
+    kinds, labels = pd.factorize(codes)
+    labels = np.append(np.asarray(labels, dtype=object).astype(str), "")  # (−1: missing)
+    marker = (labels == "conflict")[kinds]
+    is_pos = np.isin(labels, list(pos))[kinds]
+    is_neg = np.isin(labels, list(neg))[kinds]
+    t = pd.to_datetime(ts, utc=True).dt.as_unit("ns").array.asi8
+    keep = (marker | is_pos | is_neg) & (code >= 0) & (t != np.iinfo(np.int64).min)
+    move = (is_pos | is_neg)[keep]  # (a code may be a marker and a move: it counts itself)
+    k, t, marker, is_pos = code[keep], t[keep], marker[keep], is_pos[keep]
+    # by couple and time; sorted only when not so already (a loader keeps the file's
+    # order, usually by couple and time)
+    dk, dt = np.diff(k), np.diff(t)
+    if not np.all((dk > 0) | ((dk == 0) & (dt >= 0))):
+        order = np.lexsort((t, k))
+        k, t, marker, is_pos, move = k[order], t[order], marker[order], is_pos[order], move[order]
+        dk, dt = np.diff(k), np.diff(t)
+    idx = np.where(marker, np.arange(len(k)), -1)
+    last = np.maximum.accumulate(idx) if len(k) else idx  # the latest marker row so far
+    if len(k):  # a marker at a move's very time counts, whichever row comes first
+        run = np.r_[True, (dk != 0) | (dt != 0)]  # runs of one couple and one time
+        same = np.maximum.reduceat(idx, np.flatnonzero(run))[np.cumsum(run) - 1]
+        last = np.where(same >= 0, same, last)
+    ok = move & (last >= 0)
+    m = np.where(ok, last, 0)
+    ok &= (k[m] == k) & (t - t[m] <= window.value)
+    k_pos = np.bincount(k[ok & is_pos], minlength=n_couples)
+    k_neg = np.bincount(k[ok & ~is_pos], minlength=n_couples)
+    return k_pos, k_neg
 
 
 def _missing_for(df, reason):
