@@ -1436,16 +1436,23 @@ def _gls_cov(rho: float, s2: float, X: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def _ar1_reml_fit(
-    y: np.ndarray, X: np.ndarray, t: np.ndarray, coefs: Sequence[int]
+    y: np.ndarray,
+    X: np.ndarray,
+    t: np.ndarray,
+    coefs: Sequence[int],
+    contrast: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Regression with AR(1) errors (correlation ρ^|Δt| in days) fitted by REML, with
-    Satterthwaite degrees of freedom for each coefficient in ``coefs``.
+    Satterthwaite degrees of freedom for each coefficient in ``coefs``; with ``contrast``
+    (a vector c over the rows) also the standard error and Satterthwaite df of the
+    *linear statistic* c'y under the fitted errors, Var(c'y) = σ̂²·c'R_ρ̂c.
 
     Hand-written: statsmodels has no GLS with AR(1) errors fitted by REML (``GLSAR`` is an
     iterated Cochrane–Orcutt fit that drops the first day, and ``SARIMAX`` fits by ML at
     ~90 ms a series); the whitening makes each likelihood evaluation O(n).
 
-    Returns ``rho``, ``beta``, ``se`` and ``df`` (arrays over ``coefs``).
+    Returns ``rho``, ``s2``, ``beta``, ``se`` and ``df`` (arrays over ``coefs``), and
+    ``contrast_se``, ``contrast_df`` (NaN without ``contrast``).
     """
     n, p = X.shape
     # a (near) perfect fit has no residual variance to model: ρ = 0, OLS
@@ -1471,9 +1478,44 @@ def _ar1_reml_fit(
     idx = list(coefs)
     se = np.sqrt(np.diag(cov)[idx])
     df = np.full(len(idx), float(n - p))
-    if s2 > 0:
-        df = _satterthwaite_df(rho, s2, y, X, t, idx, df)
-    return {"rho": rho, "beta": beta[idx], "se": se, "df": df}
+
+    def coef_var(r: float, v: float) -> np.ndarray:
+        return np.diag(_gls_cov(r, v, X, t))[idx]
+
+    if s2 > 0 and idx:
+        df = _satterthwaite_df(rho, s2, y, X, t, coef_var, df)
+    out = {"rho": rho, "s2": s2, "beta": beta[idx], "se": se, "df": df}
+    out["contrast_se"] = out["contrast_df"] = np.nan
+    if contrast is not None:
+
+        def stat_var(r: float, v: float) -> np.ndarray:
+            return np.array([v * _car1_quad(r, t, contrast)])
+
+        out["contrast_se"] = float(np.sqrt(stat_var(rho, s2)[0]))
+        cdf = np.array([float(n - p)])
+        if s2 > 0:
+            cdf = _satterthwaite_df(rho, s2, y, X, t, stat_var, cdf)
+        out["contrast_df"] = float(cdf[0])
+    return out
+
+
+def _car1_quad(rho: float, t: np.ndarray, c: np.ndarray) -> float:
+    """c'R_ρc with R_ij = ρ^|t_i − t_j| (t in whole days, missing days allowed).
+
+    On the full day grid (c = 0 on missing days) R·c = f + b − c, with f and b the
+    forward and backward first-order recursions f_i = c_i + ρ·f_{i−1}: two
+    ``scipy.signal.lfilter`` passes, O(days) instead of an n×n matrix. Hand-written
+    because no library exposes this quadratic form; the tests compare it with the dense
+    matrix.
+    """
+    from scipy import signal
+
+    idx = np.round(t - t[0]).astype(int)
+    full = np.zeros(idx[-1] + 1)
+    full[idx] = c
+    fwd = signal.lfilter([1.0], [1.0, -rho], full)
+    bwd = signal.lfilter([1.0], [1.0, -rho], full[::-1])[::-1]
+    return float(full @ (fwd + bwd - full))
 
 
 def _satterthwaite_df(
@@ -1482,13 +1524,13 @@ def _satterthwaite_df(
     y: np.ndarray,
     X: np.ndarray,
     t: np.ndarray,
-    idx: list[int],
+    var_of: Callable[[float, float], np.ndarray],
     fallback: np.ndarray,
 ) -> np.ndarray:
-    """Satterthwaite df = 2·v² / (∇v' A ∇v) for v = Var(β̂_j)(σ², ρ), with A the inverse
-    of the REML observed information in θ = (σ², ρ) (central differences; Giesbrecht &
-    Burns 1985, as SAS's ``ddfm=satterth``). Clipped to [1, n − p]; n − p when the
-    information is not positive definite."""
+    """Satterthwaite df = 2·v² / (∇v' A ∇v) for v = ``var_of(ρ, σ²)`` (e.g. Var(β̂_j)),
+    with A the inverse of the REML observed information in θ = (σ², ρ) (central
+    differences; Giesbrecht & Burns 1985, as SAS's ``ddfm=satterth``). Clipped to
+    [1, n − p]; n − p when the information is not positive definite."""
     theta = np.array([s2, min(rho, _RHO_MAX - 2e-4)])
     h = np.array([s2 * 1e-4, 1e-4])
     eye = np.eye(2)
@@ -1509,10 +1551,10 @@ def _satterthwaite_df(
     if not np.all(np.linalg.eigvalsh(info) > 0):
         return fallback
     inv_info = np.linalg.inv(info)
-    plus = [_gls_cov(th[1], th[0], X, t) for th in (theta + eye[a] * h[a] for a in range(2))]
-    minus = [_gls_cov(th[1], th[0], X, t) for th in (theta - eye[a] * h[a] for a in range(2))]
-    v = np.diag(_gls_cov(theta[1], theta[0], X, t))[idx]
-    grad = np.array([(np.diag(plus[a]) - np.diag(minus[a]))[idx] / (2 * h[a]) for a in range(2)])
+    plus = [var_of(th[1], th[0]) for th in (theta + eye[a] * h[a] for a in range(2))]
+    minus = [var_of(th[1], th[0]) for th in (theta - eye[a] * h[a] for a in range(2))]
+    v = var_of(theta[1], theta[0])
+    grad = np.array([(plus[a] - minus[a]) / (2 * h[a]) for a in range(2)])
     with np.errstate(divide="ignore", invalid="ignore"):
         df = 2 * v**2 / np.einsum("ak,ab,bk->k", grad, inv_info, grad)
     n, p = X.shape
@@ -1537,6 +1579,7 @@ def intervention_effect(
     block_length: int | None = None,
     method: str = "reml",
     maxlags: int | None = None,
+    ci_method: str = "reml",
 ) -> pd.DataFrame:
     """Daily connection before and after an intervention date, per couple and partner.
 
@@ -1548,13 +1591,15 @@ def intervention_effect(
         First day of the "after" period: one date for every couple, or a mapping couple id
         → date (couples not in the mapping are left out).
     n_boot : int, default 2000
-        Bootstrap replicates.
+        Bootstrap replicates (``ci_method="bootstrap"`` only).
     confidence : float, default 0.95
         Level of every interval.
     seed : int, default 0
-        Seed; each series draws from its own stream derived from ``seed`` and its key.
+        Seed of the bootstrap; each series draws from its own stream derived from
+        ``seed`` and its key.
     block_length : int, optional
-        Moving-block length in days; default ⌈n^{1/3}⌉ of each period.
+        Moving-block length in days; default ⌈n^{1/3}⌉ of each period. Only with
+        ``ci_method="bootstrap"``.
     method : {"reml", "newey_west"}, default "reml"
         Errors of the segmented regression: ``"reml"`` models them as AR(1) (fitted by
         REML, Satterthwaite degrees of freedom; it needs one row per series and day, as
@@ -1564,24 +1609,73 @@ def intervention_effect(
         interval covered the planted change only 71–92% of the time; see Notes).
     maxlags : int, optional
         Newey–West lags; default ⌊4·(n/100)^{2/9}⌋. Only with ``method="newey_west"``.
+    ci_method : {"reml", "bootstrap"}, default "reml"
+        Interval of ``difference``: ``"reml"``, the difference of the two period means
+        ± t·SE with its standard error under AR(1) errors fitted by REML (Satterthwaite
+        df; one row per series and day, like ``method="reml"``), which covers about 95%
+        with days that carry over; ``"bootstrap"``, the moving-block bootstrap
+        percentile interval (the only interval before this option existed), which
+        covered 73–93% of the time, less the more days carry over (see Notes).
 
     Returns
     -------
     DataFrame
         ``couple_id``, ``partner``, ``intervention_date``, ``n_before``, ``n_after``,
         ``mean_before``, ``mean_after``, ``difference`` (after − before), ``ci_low``,
-        ``ci_high`` (moving-block bootstrap percentile interval of the difference),
+        ``ci_high`` (interval of the difference, by ``ci_method``),
         ``hedges_g``, ``level_change``, ``level_se``, ``level_ci_low``, ``level_ci_high``,
         ``level_p_value``, ``slope_change`` (points per day), ``slope_se``,
-        ``slope_ci_low``, ``slope_ci_high``, ``slope_p_value``, ``block_length``,
-        ``maxlags`` (Newey–West lags; NaN with ``method="reml"``). Estimates are NaN when
+        ``slope_ci_low``, ``slope_ci_high``, ``slope_p_value``, ``block_length`` (NaN
+        unless ``ci_method="bootstrap"``), ``maxlags`` (Newey–West lags; NaN with
+        ``method="reml"``). Estimates are NaN when
         a period has fewer than 3 days.
 
     Notes
     -----
-    Bootstrap: each period is resampled separately with a *moving-block* bootstrap
-    (overlapping blocks, Künsch 1989), which keeps short-range autocorrelation inside
-    blocks; the interval is the percentile interval of mean(after*) − mean(before*).
+    Interval of the difference, ``ci_method="reml"`` (default): the model
+    y = μ_before·(1 − post) + μ_after·post + e, e AR(1) with Corr(e_i, e_j) =
+    ρ^|t_i − t_j| (the errors of the segmented regression below, same REML fit and
+    Satterthwaite machinery). The interval is centred on ``difference`` itself, the
+    difference of the sample means c'y (c = 1/n₂ on days after, −1/n₁ before; unbiased
+    under the model): c'y ± t_{1−α/2, df}·σ̂·√(c'R_ρ̂c), with σ̂², ρ̂ by REML and df by
+    Satterthwaite for v = σ²·c'R_ρc. (An interval around the GLS estimate of
+    μ_after − μ_before covered about as well, 0.92–0.97, but would not be centred on the
+    difference reported beside it.)
+
+    ``ci_method="bootstrap"``: each period is resampled separately with a *moving-block*
+    bootstrap (overlapping blocks, Künsch 1989), which keeps short-range autocorrelation
+    inside blocks; the interval is the percentile interval of mean(after*) −
+    mean(before*). Blocks of ⌈n^{1/3}⌉ days are too short for days that carry over, and
+    a data-driven block does not fix it (below).
+
+    Measured coverage of the nominal 95% interval of the difference (seeded, 500 series
+    a cell, +1.5 at 55% of the days, AR(1) errors with unit variance; "gaps": each day
+    missing with probability 0.2)::
+
+                    every day          gaps
+        φ    n     reml   bootstrap   reml   bootstrap
+        0.0  60    0.968  0.916       0.954  0.916
+        0.0  120   0.940  0.914       0.950  0.910
+        0.0  180   0.954  0.926       0.958  0.934
+        0.3  60    0.970  0.890       0.960  0.880
+        0.3  120   0.962  0.898       0.952  0.898
+        0.3  180   0.944  0.892       0.952  0.900
+        0.5  60    0.950  0.814       0.972  0.806
+        0.5  120   0.964  0.850       0.954  0.850
+        0.5  180   0.944  0.866       0.948  0.888
+        0.7  60    0.940  0.726       0.958  0.732
+        0.7  120   0.946  0.778       0.948  0.768
+        0.7  180   0.960  0.796       0.962  0.814
+
+    Also (300 series a cell): a rise of 1 point over 120 days through both periods
+    (truth: 1.5 plus the rise between the periods' mean days) REML 0.947 / 0.957 / 0.977
+    at φ 0 / 0.5 / 0.7 (bootstrap 0.913 / 0.880 / 0.807); 7 + 7 days 0.96 (φ 0) and
+    0.957 (φ 0.5), 14 + 14 days 0.94 and 0.923 (bootstrap 0.68–0.89); the simulator's
+    improving couples (seeds 200–239) 0.975 on couple rows, 0.967 over all 120 series
+    (bootstrap 0.90, 0.875). The REML interval is wider where it must be and costs
+    about 3 ms a series (300 series of 120 days: 1.2 s with it, 1.6 s before with the
+    2,000-replicate bootstrap).
+
     Hedges' g = (m₂ − m₁)/s_pooled · (1 − 3/(4(n₁+n₂) − 9)).
 
     Segmented regression: y = β₀ + β₁t + β₂·post + β₃·(t − t₀)·post + e with t in days;
@@ -1626,16 +1720,17 @@ def intervention_effect(
     (``statsmodels.GLSAR``) 0.88–0.94, AR(1) by ML with n − p df 0.88–0.94, REML with
     n − p df 0.91–0.95; REML with Satterthwaite df 0.92–0.96. The REML interval is wider
     where it must be (φ 0.5, n 120: half-width 1.14 against Newey–West's 0.89).
-    The bootstrap interval of the difference of means still under-covers with strongly
+    The bootstrap interval of the difference of means under-covers with strongly
     autocorrelated days; a longer, data-driven block does not fix it (Politis–White
     automatic block length, ``arch`` 8.0 ``optimal_block_length`` "circular", 300 series a
-    cell: 0.71–0.94 against 0.71–0.95 with ⌈n^{1/3}⌉), so the rule is unchanged; read
-    that interval as descriptive and the level interval as the test.
+    cell: 0.71–0.94 against 0.71–0.95 with ⌈n^{1/3}⌉), hence the REML interval of the
+    difference as the default.
 
     Tested against a direct statsmodels HAC fit (``"newey_west"``), a dense-matrix REML
     with ``statsmodels.GLS`` at its ρ and an independent Satterthwaite computation
-    (``"reml"``, with and without missing days), a hand computation of g, seeded AR(1)
-    coverage and the simulator's planted level shift.
+    (``"reml"`` and the interval of the difference, with and without missing days), a
+    hand computation of g, seeded AR(1) coverage and the simulator's planted level
+    shift.
 
     Examples
     --------
@@ -1643,17 +1738,24 @@ def intervention_effect(
     >>> y = np.r_[np.full(30, 5.0), np.full(30, 6.5)] + np.tile([0.5, -0.5, 0.2, -0.2], 15)
     >>> daily = pd.DataFrame({"couple_id": "c1", "partner": "a",
     ...     "day": pd.date_range("2026-03-01", periods=60), "connection": y})
-    >>> r = intervention_effect(daily, intervention_date="2026-03-31", n_boot=200)
+    >>> r = intervention_effect(daily, intervention_date="2026-03-31")
     >>> r[["n_before", "n_after", "difference"]].to_dict("records")
     [{'n_before': 30, 'n_after': 30, 'difference': 1.5}]
+    >>> bool(r["ci_low"].iloc[0] < 1.5 < r["ci_high"].iloc[0])
+    True
     """
     func = "intervention_effect"
     confidence = check_fraction(confidence, "confidence", func=func)
     n_boot = check_int(n_boot, "n_boot", func=func, minimum=100)
     seed = check_int(seed, "seed", func=func)
+    check_option("method", method, ["reml", "newey_west"], func=func)
+    check_option("ci_method", ci_method, ["reml", "bootstrap"], func=func)
     if block_length is not None:
         block_length = check_int(block_length, "block_length", func=func, minimum=1)
-    check_option("method", method, ["reml", "newey_west"], func=func)
+        if ci_method != "bootstrap":
+            raise option_error(
+                "block_length", func, "None unless ci_method='bootstrap'", block_length
+            )
     if maxlags is not None:
         maxlags = check_int(maxlags, "maxlags", func=func)
         if method != "newey_west":
@@ -1693,29 +1795,36 @@ def intervention_effect(
         est["block_length"] = np.nan
         est["maxlags"] = np.nan
         if n1 >= 3 and n2 >= 3:
-            rng = _series_seed(seed, couple, partner)
-            b1 = block_length or int(np.ceil(n1 ** (1 / 3)))
-            b2 = block_length or int(np.ceil(n2 ** (1 / 3)))
-            boot = _block_boot_means(after, n_boot, b2, rng) - _block_boot_means(
-                before, n_boot, b1, rng
-            )
-            lo, hi = np.percentile(boot, qs)
             t = (days - days[0]) / np.timedelta64(1, "D")
             t0 = (d0.to_datetime64() - days[0]) / np.timedelta64(1, "D")
             X = np.column_stack(
                 [np.ones_like(t), t, post.astype(float), np.where(post, t - t0, 0.0)]
             )
-            if method == "reml":
+            if "reml" in (method, ci_method):
                 # two values on one day would be correlated ρ⁰ = 1 (a singular model)
                 repeated = np.flatnonzero(np.round(np.diff(t)) < 1)
                 if len(repeated):
                     day = pd.Timestamp(days[repeated[0] + 1]).date()
+                    which = "method" if method == "reml" else "ci_method"
                     raise option_error(
                         "daily",
                         func,
-                        "a table with one row per couple, partner and day with method='reml'",
+                        f"a table with one row per couple, partner and day with {which}='reml'",
                         f"{couple} / {partner}: 2 rows on {day}",
                     )
+            blocks = np.nan
+            if ci_method == "bootstrap":
+                rng = _series_seed(seed, couple, partner)
+                b1 = block_length or int(np.ceil(n1 ** (1 / 3)))
+                b2 = block_length or int(np.ceil(n2 ** (1 / 3)))
+                boot = _block_boot_means(after, n_boot, b2, rng) - _block_boot_means(
+                    before, n_boot, b1, rng
+                )
+                lo, hi = np.percentile(boot, qs)
+                blocks = float(max(b1, b2))
+            else:
+                lo, hi = _reml_difference_interval(y, t, post, alpha)
+            if method == "reml":
                 lags = np.nan
                 level, slope = _reml_level_slope(y, X, t, alpha)
             else:
@@ -1736,7 +1845,7 @@ def intervention_effect(
                 hedges_g=_hedges_g(before, after),
                 **dict(zip(_IE_LEVEL, level, strict=True)),
                 **dict(zip(_IE_SLOPE, slope, strict=True)),
-                block_length=float(max(b1, b2)),
+                block_length=blocks,
                 maxlags=float(lags),
             )
         rows.append(
@@ -1764,6 +1873,22 @@ def intervention_effect(
 
 _IE_LEVEL = ["level_change", "level_se", "level_ci_low", "level_ci_high", "level_p_value"]
 _IE_SLOPE = ["slope_change", "slope_se", "slope_ci_low", "slope_ci_high", "slope_p_value"]
+
+
+def _reml_difference_interval(
+    y: np.ndarray, t: np.ndarray, post: np.ndarray, alpha: float
+) -> tuple[float, float]:
+    """t interval of mean(y[post]) − mean(y[~post]) under y = μ_before·(1 − post) +
+    μ_after·post + AR(1) errors (REML), from :func:`_ar1_reml_fit`'s contrast: the
+    difference of the *sample* means (the ``difference`` column, unbiased under the
+    model) ± t_{df}·σ̂·√(c'R_ρ̂c), c = 1/n₂ after and −1/n₁ before, Satterthwaite df."""
+    post = post.astype(float)
+    n2 = post.sum()
+    c = np.where(post > 0, 1 / n2, -1 / (len(y) - n2))
+    fit = _ar1_reml_fit(y, np.column_stack([1 - post, post]), t, (), contrast=c)
+    diff = float(c @ y)
+    half = stats.t.ppf(1 - alpha / 2, fit["contrast_df"]) * fit["contrast_se"]
+    return diff - half, diff + half
 
 
 def _reml_level_slope(
