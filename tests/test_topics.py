@@ -462,6 +462,24 @@ class TestTopicRecurrence:
         pd.testing.assert_series_equal(got, want.reindex(c.index), check_names=False)
         assert got.notna().any() and got.isna().any() and got.fillna(False).any()
 
+    def test_against_in_session_no_conflicts_with_events(self):
+        # an export without conflicts: the per-couple search loop got no couples (zip of
+        # an empty and a one-element array raised ValueError); same table as without events
+        ev = events(
+            [
+                ["c1", "a", "bid", "2026-01-05 18:00", None, None, None],
+                ["c1", "b", "contempt", "2026-01-05 18:30", None, None, None],
+            ]
+        )
+        none = conflict_log(ev)
+        assert len(none) == 0
+        pd.testing.assert_frame_equal(
+            topic_recurrence(none, events=ev), topic_recurrence(none), check_dtype=False
+        )
+        pd.testing.assert_frame_equal(
+            topic_weeks(none, events=ev), topic_weeks(none), check_dtype=False
+        )
+
     def test_errors(self):
         log = hand_log()
         gt0 = "must be a number greater than 0 and at most 1"

@@ -1246,7 +1246,8 @@ def _against_in_session(c: pd.DataFrame, events: pd.DataFrame, gap: pd.Timedelta
     pos = np.full(len(c), -1, dtype=np.int64)
     by = np.argsort(ck, kind="stable")
     cuts = np.flatnonzero(np.r_[True, ck[by][1:] != ck[by][:-1]]) if len(by) else by
-    for a, b in zip(cuts, np.r_[cuts[1:], len(by)], strict=True):  # one search per couple
+    ends = np.r_[cuts[1:], len(by)] if len(by) else by  # (no conflicts: no couples)
+    for a, b in zip(cuts, ends, strict=True):  # one search per couple
         rows, k = by[a:b], ck[by[a]]
         if k >= 0:
             p = lo[k] + np.searchsorted(t[lo[k] : hi[k]], ct[rows], side="right") - 1
