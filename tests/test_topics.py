@@ -480,6 +480,25 @@ class TestTopicRecurrence:
             topic_weeks(none, events=ev), topic_weeks(none), check_dtype=False
         )
 
+    def test_against_in_session_code_outside_vocabulary(self):
+        # a code outside the vocabulary is simply not against-family (as a "bid" in its
+        # place); it raised "boolean value of NA is ambiguous" from the family lookup
+        rows = [
+            ["c1", "a", "conflict", "2026-01-05 18:00", "money", 0.1, None],
+            ["c1", "b", "sigh", "2026-01-05 18:10", None, None, None],
+            ["c1", "a", "contempt", "2026-01-05 18:30", None, None, None],
+            ["c1", "a", "conflict", "2026-01-12 18:00", "money", 0.1, None],
+            ["c1", "b", "sigh", "2026-01-12 18:05", None, None, None],
+        ]
+        odd = pd.DataFrame(
+            rows, columns=["couple_id", "actor", "code", "ts", "topic", "intensity", "note"]
+        ).assign(ts=lambda d: pd.to_datetime(d["ts"], utc=True))
+        log = conflict_log(events([r for r in rows if r[2] == "conflict"]))
+        got = topic_recurrence(log, events=odd)
+        want = topic_recurrence(log, events=odd.assign(code=odd["code"].replace("sigh", "bid")))
+        pd.testing.assert_frame_equal(got, want)
+        assert got.loc[0, "escalated"] == 1 and got.loc[0, "escalation_share"] == 0.5
+
     def test_errors(self):
         log = hand_log()
         gt0 = "must be a number greater than 0 and at most 1"

@@ -1217,7 +1217,9 @@ def _against_in_session(c: pd.DataFrame, events: pd.DataFrame, gap: pd.Timedelta
     code, names = _fast.codes(events["couple_id"].astype(_STR))
     t = pd.to_datetime(events["ts"], utc=True).dt.as_unit("ns").array.asi8
     kinds, labels = pd.factorize(events["code"].astype(_STR))
-    against = np.isin(labels.map(schema._FAMILY_OF).to_numpy(dtype=object), ["against"])
+    # (isin, not a map to families: a code outside the vocabulary maps to NA, which
+    # np.isin cannot compare; it is simply not against-family)
+    against = np.asarray(labels.isin(schema.FAMILIES["against"]), dtype=bool)
     against = np.append(against, False)[kinds]  # (code −1, missing: not against)
     keep = (code >= 0) & (t != np.iinfo(np.int64).min)  # (NaT)
     if not keep.all():
