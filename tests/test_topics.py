@@ -499,6 +499,25 @@ class TestTopicRecurrence:
         pd.testing.assert_frame_equal(got, want)
         assert got.loc[0, "escalated"] == 1 and got.loc[0, "escalation_share"] == 0.5
 
+    def test_against_in_session_spans_beyond_int64_nanoseconds(self):
+        # events 560 years apart: t[1:] - t[:-1] wrapped around int64 to a negative gap,
+        # so one session ran from 1690 to 2250 and a conflict after the 1690 event's
+        # session (NA: no events follow it) was matched to the 2250 contempt (True)
+        from patterns.topics import _against_in_session
+
+        ts = ["1690-01-01 00:00", "2250-01-01 00:00", "2250-01-01 00:10"]
+        ev = pd.DataFrame(
+            {
+                "couple_id": "c1",
+                "ts": pd.to_datetime(ts, utc=True),
+                "code": ["bid", "bid", "contempt"],
+            }
+        )
+        at = pd.to_datetime(["1690-01-01 05:00", "2250-01-01 00:05"], utc=True)
+        c = pd.DataFrame({"couple_id": pd.array(["c1", "c1"], dtype="string"), "ts": at})
+        got = _against_in_session(c, ev, pd.Timedelta("2h"))
+        assert got.isna().tolist() == [True, False] and bool(got.iloc[1])
+
     def test_errors(self):
         log = hand_log()
         gt0 = "must be a number greater than 0 and at most 1"

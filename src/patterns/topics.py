@@ -1232,7 +1232,10 @@ def _against_in_session(c: pd.DataFrame, events: pd.DataFrame, gap: pd.Timedelta
         order = np.lexsort((t, code))
         code, t, against = code[order], t[order], against[order]
     new = np.ones(n, bool)
-    new[1:] = (code[1:] != code[:-1]) | (t[1:] - t[:-1] > gap.value)
+    # gaps as unsigned: within a couple t is sorted, so each gap is in [0, 2**64) and exact
+    # even where int64 wraps (events over 292 years apart looked like one session)
+    step = t[1:].view(np.uint64) - t[:-1].view(np.uint64)
+    new[1:] = (code[1:] != code[:-1]) | (step > np.uint64(gap.value))
     starts = np.flatnonzero(new)
     session = np.cumsum(new) - 1
     last = t[np.r_[starts[1:], n] - 1] if n else t  # each session's last event (sorted)
