@@ -415,7 +415,10 @@ ctx.table(
             code(
                 """
 slopes = None if daily is None else ctx.run(
-    patterns.trends.theil_sen, daily, what="the trend of connection"
+    patterns.trends.theil_sen,
+    daily,
+    autocorrelation="hamed_rao_ar1",  # the interval allows for days that carry over
+    what="the trend of connection",
 )
 ctx.sentences(
     slopes,
@@ -481,10 +484,10 @@ else:
         )
     if not ctx.therapist and effect is not None:
         ctx.say(
-            "The interval of the difference above is a block bootstrap of each period; it is "
-            "too narrow when one day's rating carries over strongly into the next. The level "
-            "change below comes from a segmented regression with AR(1) errors, and its "
-            "interval allows for that."
+            "The interval of the difference above allows for one day's rating carrying over "
+            "into the next (AR(1) errors fitted by REML; the block bootstrap it replaced was "
+            "too narrow then). The level change below comes from a segmented regression "
+            "with the same AR(1) errors: it also allows for a trend within each period."
         )
         ctx.table(
             effect,

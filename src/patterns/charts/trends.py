@@ -138,7 +138,9 @@ def chart_before_after(effect: pd.DataFrame, *, couple_id: str | None = None) ->
     -------
     alt.LayerChart
         A rule from the before mean to the after mean and a point at each, one row per
-        partner/couple; the tooltip carries the difference and its bootstrap interval.
+        partner/couple; the tooltip carries the difference and its interval (``ci_low``,
+        ``ci_high``; titled 95%, the level the reports use: with intervention_effect's
+        default ``ci_method="reml"`` it covers about 95% even when days carry over).
 
     Examples
     --------
