@@ -299,3 +299,39 @@ def test_moves_after_markers_equals_merge_asof(seed):
     got = pd.DataFrame({"sum": k_pos, "size": k_pos + k_neg}, index=uniques)
     pd.testing.assert_frame_equal(got.loc[want.index], want, check_dtype=False, check_names=False)
     assert (got.drop(want.index)["size"] == 0).all() and want["size"].sum() > 0
+
+
+def test_moves_after_markers_over_int64_spans():
+    # times over 292 years apart: t - t[marker] and the sortedness check's np.diff wrapped
+    # around int64. A move 560 years after a marker counted as within 3.5 h, and rows
+    # listed 2250, 1690, 1960, 2249 passed as sorted, so two moves before the 2250 marker
+    # counted after it. merge_asof (the earlier formulation) counts none of them.
+    import importlib
+
+    ind = importlib.import_module("patterns.indicators")
+    window = pd.Timedelta("210min")
+    far = pd.DataFrame(
+        {
+            "couple_id": ["c1", "c1", "c2", "c2"],
+            "ts": pd.to_datetime(
+                ["1690-01-01 00:00", "2250-01-01 00:00", "2026-01-05 10:00", "2026-01-05 10:30"],
+                utc=True,
+            ),
+            "code": ["conflict", "toward", "conflict", "criticize"],
+        }
+    )
+    mixed = pd.DataFrame(
+        {
+            "couple_id": "c1",
+            "ts": pd.to_datetime(
+                ["2250-01-01 00:00", "1690-01-01 00:00", "1960-01-01 00:00", "2249-12-31 23:55"],
+                utc=True,
+            ),
+            "code": ["conflict", "toward", "toward", "criticize"],
+        }
+    )
+    for ev, want_pos, want_neg in ((far, [0, 0], [0, 1]), (mixed, [0], [0])):
+        code, _ = _fast.codes(ev["couple_id"])
+        pos, neg = {"toward"}, {"criticize"}
+        k_pos, k_neg = ind._moves_after_markers(code, ev["ts"], ev["code"], pos, neg, window)
+        assert (k_pos.tolist(), k_neg.tolist()) == (want_pos, want_neg)

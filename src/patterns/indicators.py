@@ -563,20 +563,25 @@ def _moves_after_markers(
     k, t, marker, is_pos = code[keep], t[keep], marker[keep], is_pos[keep]
     # by couple and time; sorted only when not so already (a loader keeps the file's
     # order, usually by couple and time)
-    dk, dt = np.diff(k), np.diff(t)
-    if not np.all((dk > 0) | ((dk == 0) & (dt >= 0))):
+    # (times compared, not differenced: np.diff wraps around int64 for times over 292
+    # years apart, and a wrapped step passed as sorted)
+    dk = np.diff(k)
+    if not np.all((dk > 0) | ((dk == 0) & (t[1:] >= t[:-1]))):
         order = np.lexsort((t, k))
         k, t, marker, is_pos, move = k[order], t[order], marker[order], is_pos[order], move[order]
-        dk, dt = np.diff(k), np.diff(t)
+        dk = np.diff(k)
     idx = np.where(marker, np.arange(len(k)), -1)
     last = np.maximum.accumulate(idx) if len(k) else idx  # the latest marker row so far
     if len(k):  # a marker at a move's very time counts, whichever row comes first
-        run = np.r_[True, (dk != 0) | (dt != 0)]  # runs of one couple and one time
+        run = np.r_[True, (dk != 0) | (t[1:] != t[:-1])]  # runs of one couple and one time
         same = np.maximum.reduceat(idx, np.flatnonzero(run))[np.cumsum(run) - 1]
         last = np.where(same >= 0, same, last)
     ok = move & (last >= 0)
     m = np.where(ok, last, 0)
-    ok &= (k[m] == k) & (t - t[m] <= window.value)
+    # the time since the marker as unsigned: sorted, it is in [0, 2**64) within a couple and
+    # exact where int64 wraps (a move 560 years later counted as within the window)
+    since = t.view(np.uint64) - t[m].view(np.uint64)
+    ok &= (k[m] == k) & (since <= np.uint64(window.value))
     k_pos = np.bincount(k[ok & is_pos], minlength=n_couples)
     k_neg = np.bincount(k[ok & ~is_pos], minlength=n_couples)
     return k_pos, k_neg
