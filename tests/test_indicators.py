@@ -147,6 +147,13 @@ def test_errors(sim):
     assert min_n == 3 and type(min_n) is int
     with pytest.raises(ValueError, match=r"thresholds\['escalation'\]\.watch must be a number"):
         load_thresholds({"escalation": {"watch": "high"}})
+    # the conflict window: a negative, NaN or text value is refused (not an empty count)
+    rule = r"indicators: thresholds\['conflict_ratio'\]\.params\.window_hours must be a number"
+    for bad in (-1.0, float("nan"), "2h", True):
+        with pytest.raises(ValueError, match=rule):
+            indicators(sim, thresholds={"conflict_ratio": {"params": {"window_hours": bad}}})
+    zero = {"conflict_ratio": {"params": {"window_hours": 0}}}
+    assert len(indicators(sim, couple_id="c001", thresholds=zero)) == len(INDICATORS)
 
 
 def test_thresholds_yaml_documents_every_sign():

@@ -511,14 +511,24 @@ def _turning(ev):
 
 
 def _ratio(ev, spec):
+    p = spec["params"]
+    # a user's window checked here (merge_asof refused a negative tolerance; the integer
+    # match would count nothing, or fail on the unsigned comparison, without a word)
+    hours = p["window_hours"]
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not hours >= 0:
+        raise option_error(
+            "thresholds['conflict_ratio'].params.window_hours",
+            "indicators",
+            "a number of hours, 0 or more",
+            hours,
+        )
     if not len(ev) or not (ev["code"] == "conflict").any():
         return _missing_for(ev, "no conflicts were logged in the interaction log")
-    p = spec["params"]
     pos, neg = set(p["positive"]), set(p["negative"])
     code, uniques = _fast.codes(ev["couple_id"])
     everyone = [str(c) if not pd.isna(c) else c for c in uniques]
     k_pos, k_neg = _moves_after_markers(
-        code, ev["ts"], ev["code"], pos, neg, pd.Timedelta(hours=float(p["window_hours"]))
+        code, ev["ts"], ev["code"], pos, neg, pd.Timedelta(hours=float(hours))
     )
     out = {}
     for i, couple in enumerate(everyone):
