@@ -232,6 +232,18 @@ def test_a_second_column_with_the_same_contract_name_is_listed_as_dropped(tmp_pa
     assert exp.events["note"].iloc[0] == "hello there"
 
 
+def test_a_constant_replaces_a_source_column_however_it_is_spelled(tmp_path):
+    # mapping constants {topic: money}: a source column `topic` was overwritten, but one
+    # spelled `Topic` came first and the constant was dropped (listed as `topic`, the
+    # constant's name). Now the constant wins either way; the source column is listed
+    for spelled in ("topic", "Topic", "TOPIC"):
+        text = EVENTS.replace(",topic,", f",{spelled},", 1)
+        d = export_dir(tmp_path / spelled, {"events.csv": text})
+        exp = load_export(d, mapping={"constants": {"topic": "money"}})
+        assert exp.events["topic"].tolist() == ["money"] * 4, spelled
+        assert exp.dropped_columns == {"events": [spelled]}
+
+
 def test_a_single_byte_file_stays_whole_file_cp1252(tmp_path):
     # 25 bytes that are not UTF-8 and one pair that happens to be valid UTF-8 ("Ã©"): the
     # whole file is cp1252, as Excel on Windows writes it, and needs no notice

@@ -2168,9 +2168,18 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
     cfg = ctx.cfg
     df = raw.df
     constants = {str(col): str(value) for col, value in (cfg.get("constants") or {}).items()}
+    rename = _per_table(cfg, "rename", table)
+    if constants:
+        # a constant replaces every source column loaded under its name, however spelled
+        # (a `Topic` column came before the appended constant `topic` and was kept)
+        fixed = set(_contract_names(list(constants), table, rename))
+        names = _contract_names(list(df.columns), table, rename)
+        replaced = [c for c, name in zip(df.columns, names, strict=True) if name in fixed]
+        if replaced:
+            df = df.drop(columns=replaced)
+            ctx.dropped.setdefault(table, set()).update(str(c) for c in replaced)
     for col, value in constants.items():
         df = df.assign(**{col: value})
-    rename = _per_table(cfg, "rename", table)
     # the source column each contract column is loaded from (the first that maps to it)
     loaded_from: dict[str, str] = {}
     names = _contract_names(list(df.columns), table, rename)
