@@ -28,7 +28,9 @@ Every column is read as a string first, so ``"007"`` stays ``"007"`` and ``"NA"`
 missing unless the mapping declares it in ``na_values``; an empty cell is missing. Parquet
 and JSON values that are already typed keep their type (numbers and timestamps) and ids
 become strings. Extra source columns are **dropped** (they may hold free text or names);
-their names are listed in ``Export.dropped_columns``.
+their names are listed in ``Export.dropped_columns``, as are a second column with the same
+contract name after renaming (``Note`` after ``note``: the first is loaded) and a source
+column a mapping constant replaces.
 
 Timestamps
 ----------
@@ -94,7 +96,7 @@ All keys optional::
     ts_format: "%d/%m/%Y %H:%M"         # strptime format for non-ISO times
     ts_offset: {column: tz_offset, unit: s}   # per-row offset (m-Path style local epochs)
     keep: {redcap_repeat_instrument: [daily_diary]}   # rows kept; others → `excluded`
-    constants: {couple_id: c001}        # a column with one value for every row
+    constants: {couple_id: c001}        # one value for every row (replaces that column)
     wide:                               # one row per couple-day → two check-in rows
       suffixes: {_A: a, _B: b}          # column suffix → partner label
       couple_column: dyad               # source column with the couple id
@@ -305,7 +307,9 @@ class Export:
     sources : DataFrame
         ``file``, ``table``, ``format``, ``encoding``, ``delimiter``, ``sha256``, ``rows``.
     dropped_columns : dict
-        table → source columns not in the contract (dropped).
+        table → source columns not loaded (sorted names): those not in the contract, a
+        second column with the same contract name after renaming (the first is loaded),
+        and a column a mapping constant replaces.
     path : Path or None
         Where the export was read from.
     """
