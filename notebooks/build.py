@@ -142,7 +142,7 @@ ctx.table(
     names={"table": "table", "rows_in": "rows read", "rows_loaded": "rows used",
            "rows_quarantined": "rows set aside",
            "rows_dst_adjusted": "times adjusted for daylight saving",
-           "rows_not_utf8": "rows with characters read as Windows text"},
+           "rows_not_utf8": "rows where a few letters may look odd (pasted text)"},
     values={"table": {"events": "logged moves", "checkins": "check-ins"}},
 )
 ctx.say(
