@@ -1218,6 +1218,19 @@ def test_manifest_numbers_stay_numbers_in_single_json(tmp_path):
     exp = load_export(p)
     assert exp.manifest == {"scales": {"connection": [1, 7]}, "n": 2}
     assert exp.checkins["connection"].tolist() == [10.0]
+    # the one parse gives the manifest every JSON number back (nested, exponent, big int,
+    # NaN) while the tables keep numbers as their text (the couple id 7 stays "7")
+    man = '{"n": 2, "r": 1.5e-3, "big": 12345678901234567890, "deep": [{"x": -0.0}], "z": NaN}'
+    p.write_text(
+        '{"manifest": ' + man + ', "events": [{"couple_id": 7, "ts": "2026-01-01T10:00:00Z",'
+        ' "actor": "a", "code": "bid", "intensity": 0.50}]}'
+    )
+    exp = load_export(p)
+    want = json.loads(man)
+    assert exp.manifest.keys() == want.keys() and np.isnan(exp.manifest.pop("z"))
+    assert exp.manifest == {k: v for k, v in want.items() if k != "z"}
+    assert not any(isinstance(v, str) for v in exp.manifest.values())
+    assert exp.events["couple_id"].tolist() == ["7"] and exp.events["intensity"].tolist() == [0.5]
 
 
 # --------------------------------------------------------------------------------------
