@@ -252,11 +252,39 @@ def test_a_single_byte_file_stays_whole_file_cp1252(tmp_path):
     exp = load_export(export_dir(tmp_path, {"events.csv": text.encode("cp1252")}))
     assert exp.events["note"].iloc[0] == note
     assert exp.notices.empty and exp.sources["encoding"].iloc[0] == "cp1252"
-    # with five times fewer, the pair counts as UTF-8 and the other bytes as cp1252
-    short = EVENTS.replace("hello there", "Ã© été à").encode("cp1252")
-    exp = load_export(export_dir(tmp_path / "short", {"events.csv": short}))
-    assert exp.events["note"].iloc[0] == "é été à"
-    assert exp.notices["reason"].tolist() == ["not_utf8"]
+    # a valid pair counts for UTF-8 only on a line without a stray byte: alone on its
+    # line it makes the file UTF-8 and the other line is read as cp1252, with a notice
+    text = EVENTS.replace("hello there", "Ã©").replace("chores,", "chores,été à")
+    exp = load_export(export_dir(tmp_path / "short", {"events.csv": text.encode("cp1252")}))
+    assert exp.events["note"].iloc[[0, 2]].tolist() == ["é", "été à"]
+    assert exp.notices[["row", "reason"]].to_dict("records") == [{"row": 3, "reason": "not_utf8"}]
+    # on the same line as stray bytes it does not: the file is cp1252, read as it was
+    text = EVENTS.replace("hello there", "Ã© été à")
+    exp = load_export(export_dir(tmp_path / "one", {"events.csv": text.encode("cp1252")}))
+    assert exp.events["note"].iloc[0] == "Ã© été à" and exp.notices.empty
+
+
+def test_a_german_cp1252_export_with_quoted_words_stays_cp1252(tmp_path):
+    # „Spaß“ in cp1252: ß then “ (0xDF 0x93) happens to be valid UTF-8 (U+07D3). One
+    # such note in 7 made the file look UTF-8 (every accented row got a notice and read
+    # "Spaߓ"); valid characters now count only on lines without a stray byte.
+    notes = ["„Spaß“ am Tag", "schön – größer", "Grüße"]
+    rows = [
+        f"007,2026-03-01T09:{i % 60:02d}:{i // 60:02d}+01:00,a,bid,b{i},0.5,money,"
+        + (notes[0] if i % 7 == 0 else notes[1 + i % 2])
+        for i in range(200)
+    ]
+    data = (HEADER + "\n" + "\n".join(rows) + "\n").encode("cp1252")
+    exp = load_export(export_dir(tmp_path, {"events.csv": data}))
+    assert exp.sources["encoding"].tolist() == ["cp1252"] and exp.notices.empty
+    assert exp.events["note"].iloc[0] == "„Spaß“ am Tag"
+    # the same notes in a UTF-8 file with one pasted cp1252 line stay UTF-8
+    mixed = (HEADER + "\n" + "\n".join(rows) + "\n").encode()
+    mixed += "007,2026-03-02T09:00:00Z,a,bid,x,,,„Spaß“\n".encode("cp1252")
+    exp = load_export(export_dir(tmp_path / "mixed", {"events.csv": mixed}))
+    assert exp.sources["encoding"].tolist() == ["utf-8+cp1252"]
+    assert exp.events["note"].iloc[[0, -1]].tolist() == ["„Spaß“ am Tag", "„Spaß“"]
+    assert exp.notices["row"].tolist() == [201]
 
 
 def test_stray_bytes_in_jsonl_are_read_as_cp1252_alone(tmp_path):
@@ -322,8 +350,18 @@ def test_stray_bytes_read_as_cp1252_byte_by_byte_across_blocks(monkeypatch, part
     data = b"".join(parts)
     got = pio._read_strays(data, False)
     text = data.decode("utf-8", "surrogateescape")
-    if got is not None:  # each stray byte read as cp1252, each UTF-8 character as UTF-8
-        ref = "".join(pio._CP1252_OF_STRAY.get(ord(c), c) for c in text)
+    if got is not None:
+        # line by line: a line with at least as many stray bytes as valid non-ASCII
+        # characters is read as cp1252 whole; on other lines each stray byte is read as
+        # cp1252 and each UTF-8 character as UTF-8
+        def line_ref(ln):
+            n_stray = sum(0xDC80 <= ord(c) <= 0xDCFF for c in ln)
+            if n_stray and n_stray >= sum(ord(c) >= 0x80 for c in ln) - n_stray:
+                raw = ln.encode("utf-8", "surrogateescape")
+                return "".join(pio._cp1252_char(b) if b >= 0x80 else chr(b) for b in raw)
+            return "".join(pio._CP1252_OF_STRAY.get(ord(c), c) for c in ln)
+
+        ref = "\n".join(line_ref(ln) for ln in text.split("\n"))
         assert got[0].decode("utf-8") == ref and got[1] is False
         marked, used = pio._read_strays(data, True)
         # marks, unless the file may hold one already (then read as cp1252 at once)
@@ -331,8 +369,14 @@ def test_stray_bytes_read_as_cp1252_byte_by_byte_across_blocks(monkeypatch, part
         assert used or any(m in data for m in pio._MARK_BYTES)
         assert marked.decode("utf-8").translate(pio._CP1252_OF_MARK if used else {}) == ref
     else:  # a single-byte file: stray bytes over 20× the valid multi-byte characters
-        strays = sum(0xDC80 <= ord(c) <= 0xDCFF for c in text)
-        assert strays > 20 * (len(data) - len(text))
+        # (their extra bytes) on the lines without a stray byte
+        def stray(c):
+            return 0xDC80 <= ord(c) <= 0xDCFF
+
+        strays = sum(map(stray, text))
+        clean = [ln for ln in text.split("\n") if not any(map(stray, ln))]
+        extra = sum(len(ln.encode()) - len(ln) for ln in clean)
+        assert strays > 20 * extra
 
 
 def test_a_large_single_byte_file_is_judged_on_its_first_failing_blocks(monkeypatch):

@@ -783,6 +783,8 @@ _MARK_BYTES = (b"\xef\x9e", b"\xef\x9f")  # the UTF-8 of U+F780–U+F7FF starts 
 _CP1252_OF_MARK = {0xF700 + b: _cp1252_char(b) for b in range(0x80, 0x100)}
 _MARK_OF_STRAY = {0xDC00 + b: chr(0xF700 + b) for b in range(0x80, 0x100)}
 _CP1252_OF_STRAY = {0xDC00 + b: _cp1252_char(b) for b in range(0x80, 0x100)}
+_MARK_OF_BYTE = {b: chr(0xF700 + b) for b in range(0x80, 0x100)}  # (a Latin-1 reading's)
+_CP1252_OF_BYTE = {b: _cp1252_char(b) for b in range(0x80, 0x100)}
 _STRAY_BLOCK = 1 << 20  # bytes checked at a time (cut at a line end)
 _STRAY_JUDGE = 8  # failing blocks after which a file that looks single-byte is judged so
 MIXED_ENCODING = "utf-8+cp1252"
@@ -797,21 +799,17 @@ def _read_strays(data: Any, mark: bool) -> tuple[bytes, bool] | None:
     copy); only the blocks that fail are decoded (C's "surrogateescape" pass, then a
     regex over its stray runs: a Python error handler or a ``str.translate`` over a whole
     200 MB file took 9–20 s). A block that holds non-ASCII bytes and is valid UTF-8 makes
-    the file UTF-8 (cp1252 text almost never is). Else each valid multi-byte character in
-    the failing blocks counts for UTF-8: a cp1252 file forms one only by chance (an
-    accented capital before a symbol, "Ã©"), for far fewer than 1 in 20 of its non-ASCII
-    bytes; so the file is UTF-8 unless its stray bytes are over 20× that count (decided
-    after 8 failing blocks at most, so a large cp1252 file is not decoded twice).
+    the file UTF-8 (cp1252 text almost never is). Else each valid multi-byte character on
+    a line of the failing blocks without a stray byte counts for UTF-8
+    (:func:`_stray_counts`): a cp1252 file forms one only by chance, and then mostly on a
+    line with other accented letters; so the file is UTF-8 unless its stray bytes are
+    over 20× that count (decided after 8 failing blocks at most, so a large cp1252 file
+    is not decoded twice).
     """
     # (marks only where the file cannot hold one already: then no notices, same text;
     # a lone byte is found ~15× faster than a pair, so the pairs only when needed)
     # (find, not `in`: a memory-mapped file has no `in` for bytes and is iterated instead)
     mark = mark and not (data.find(b"\xef") >= 0 and any(data.find(m) >= 0 for m in _MARK_BYTES))
-    table = _MARK_OF_STRAY if mark else _CP1252_OF_STRAY
-
-    def fix(m: re.Match) -> str:
-        return m.group().translate(table)
-
     view, n = memoryview(data), len(data)
     parts: list[Any] = []
     strays = extra = failed = 0
@@ -827,9 +825,9 @@ def _read_strays(data: Any, mark: bool) -> tuple[bytes, bool] | None:
             parts.append(block)
         except UnicodeDecodeError:
             text = str(block, "utf-8", "surrogateescape")
-            runs = _STRAY_RUN.findall(text)
-            strays += sum(len(r) for r in runs)
-            extra += len(block) - len(text)  # k − 1 for each valid k-byte character
+            strays_here, extra_here = _stray_counts(text, len(block))
+            strays += strays_here
+            extra += extra_here
             failed += 1
             if failed >= _STRAY_JUDGE and not utf8 and strays > 20 * extra:
                 return None
@@ -839,8 +837,61 @@ def _read_strays(data: Any, mark: bool) -> tuple[bytes, bool] | None:
         return None
     for i, part in enumerate(parts):
         if isinstance(part, str):
-            parts[i] = _STRAY_RUN.sub(fix, part).encode("utf-8")
+            parts[i] = _fix_stray_lines(part, mark).encode("utf-8")
     return b"".join(parts), mark
+
+
+def _fix_stray_lines(text: str, mark: bool) -> str:
+    """A failing block of a UTF-8 file with its stray bytes read as cp1252 (or marked).
+
+    Line by line: a line with at least as many stray bytes as valid multi-byte characters
+    came from a single-byte tool (a pasted cp1252 line), so *all* its non-ASCII bytes are
+    read as cp1252, also a pair that happens to be valid UTF-8 ("„Spaß“": ß then “ is
+    U+07D3); on a line with more valid characters (a UTF-8 line with a broken byte) only
+    the stray bytes are.
+    """
+    strays_only = _MARK_OF_STRAY if mark else _CP1252_OF_STRAY
+    whole_line = _MARK_OF_BYTE if mark else _CP1252_OF_BYTE
+    out, pos, end = [], 0, 0
+    for m in _STRAY_RUN.finditer(text):
+        if m.start() < end:
+            continue  # (a later stray run on a line already read)
+        start = text.rfind("\n", 0, m.start()) + 1
+        end = text.find("\n", m.end())
+        end = len(text) if end < 0 else end
+        line = text[start:end]
+        strays = sum(len(r) for r in _STRAY_RUN.findall(line))
+        valid = len(line) - len(line.encode("ascii", "ignore")) - strays
+        if strays >= valid:
+            fixed = line.encode("utf-8", "surrogateescape").decode("latin-1").translate(whole_line)
+        else:
+            fixed = line.translate(strays_only)
+        out += [text[pos:start], fixed]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _stray_counts(text: str, n_bytes: int) -> tuple[int, int]:
+    """The stray bytes of a block decoded with "surrogateescape", and the valid multi-byte
+    characters' extra bytes (k − 1 each) on its lines that hold no stray byte.
+
+    A line with a stray byte is not evidence of UTF-8 whatever else it holds: in cp1252
+    text a valid pair forms by chance next to the line's other accented letters (German
+    „Spaß“: ß then “ is U+07D3), and counting those made a German cp1252 export with
+    quoted words look like UTF-8.
+    """
+    extra = n_bytes - len(text)  # k − 1 for each valid k-byte character of the block
+    strays = end = 0
+    for m in _STRAY_RUN.finditer(text):
+        strays += m.end() - m.start()
+        if extra and m.start() >= end:  # a stray line not yet counted: its extra is not
+            start = text.rfind("\n", 0, m.start()) + 1
+            end = text.find("\n", m.end())
+            end = len(text) if end < 0 else end
+            line = text[start:end]
+            extra -= len(line.encode("utf-8", "surrogateescape")) - len(line)
+    return strays, extra
 
 
 def _decode(data: bytes) -> tuple[str, str]:
