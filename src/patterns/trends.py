@@ -110,13 +110,97 @@ def _check_daily(daily: pd.DataFrame, func: str) -> pd.DataFrame:
     return out.dropna(subset=["connection"]).sort_values([*_KEYS, "day"], kind="stable")
 
 
-def _t_interval(mean, sd, n, confidence):
-    """Student-t interval ``mean ± t_{(1+c)/2, n-1} · sd/√n`` (NaN where n < 2)."""
+def _t_interval(mean, sd, n, confidence, df=None):
+    """Student-t interval ``mean ± t_{(1+c)/2, df} · sd/√n`` with ``df = n − 1`` unless
+    given (NaN where n < 2)."""
     n = np.asarray(n, dtype=float)
+    df = n - 1 if df is None else np.asarray(df, dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        q = stats.t.ppf((1 + confidence) / 2, np.where(n > 1, n - 1, np.nan))
+        q = stats.t.ppf((1 + confidence) / 2, np.where(n > 1, df, np.nan))
         half = q * np.asarray(sd, dtype=float) / np.sqrt(n)
     return mean - half, mean + half
+
+
+#: Values of ``autocorrelation=`` in :func:`weekly_connection` and :func:`rolling_connection`.
+MEAN_AUTOCORRELATION = (None, "ar1")
+
+#: Upper clip of the lag-1 autocorrelation used for the interval of a mean.
+_MEAN_RHO_MAX = 0.95
+
+
+def _day_grid(d: pd.DataFrame, pad: int, func: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lay the series of a checked, sorted daily table ``d`` on one integer day grid.
+
+    Returns ``(pos, obs, rho)``: each row's cell, the 0/1 grid of rated days, and each
+    row's series ρ̂ = Hamed's (2009) bias-corrected lag-1 autocorrelation
+    (:func:`_ar1_bias_corrected`, from the whole series: a week is too short to estimate
+    it) clipped to [0, 0.95]. Series are separated by ``pad`` empty cells, so a window of
+    up to ``pad`` days never reaches into another series.
+    """
+    key = d.groupby(_KEYS, observed=True, sort=False, dropna=False).ngroup().to_numpy()
+    dayn = np.round((d["day"] - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).to_numpy(
+        dtype=np.int64
+    )
+    values = d["connection"].to_numpy(dtype=float)
+    new = np.r_[True, key[1:] != key[:-1]] if len(key) else np.zeros(0, dtype=bool)
+    repeated = np.flatnonzero(~new & (np.r_[1, np.diff(dayn)] == 0))
+    if len(repeated):
+        r = d.iloc[repeated[0]]
+        raise option_error(
+            "daily",
+            func,
+            "one row per couple, partner and day with autocorrelation='ar1'",
+            f"{r['couple_id']} / {r['partner']}: 2 rows on {pd.Timestamp(r['day']).date()}",
+        )
+    starts = np.flatnonzero(new)
+    ends = np.r_[starts[1:], len(key)].astype(int)
+    rho = np.empty(len(starts))
+    for i, (a, b) in enumerate(zip(starts, ends, strict=True)):  # one fit per series
+        rho[i] = _ar1_bias_corrected(values[a:b], dayn[a:b].astype(float))
+    rho = np.clip(rho, 0.0, _MEAN_RHO_MAX)
+    span = dayn[ends - 1] - dayn[starts] + 1 + 2 * pad
+    base = np.r_[0, np.cumsum(span)[:-1]] + pad - dayn[starts]
+    sizes = ends - starts
+    pos = dayn + np.repeat(base, sizes)
+    obs = np.zeros(int(span.sum()))
+    obs[pos] = 1.0
+    return pos, obs, np.repeat(rho, sizes)
+
+
+def _ar1_mean_terms(
+    cells: np.ndarray, obs: np.ndarray, rho: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scale of the sd and t df for the interval of a window mean under AR(1) days.
+
+    ``cells`` (m × w) are grid cells of each window, ``obs`` the 0/1 grid of rated days,
+    ``rho`` (m) the series' lag-1 autocorrelation. With R_ij = ρ^|t_i − t_j| over the
+    window's n rated days, D = 1'R1 and A = I − J/n: Var(mean) = σ²·D/n² and
+    E[s²] = σ²·(n − D/n)/(n − 1), so s²·(n − 1)·D/(n² − D) is unbiased for
+    n·Var(mean); the returned factor, its square root, multiplies s. df =
+    tr(AR)²/tr(ARAR) (Satterthwaite for s² as a Gaussian quadratic form), floored at 1.
+    At ρ = 0 the factor is exactly 1 and df exactly n − 1.
+
+    Hand-written: the dense w × w correlation per window, in chunks (O(m·w²)); no library
+    gives these moments for irregularly observed days.
+    """
+    m, w = cells.shape
+    lag = np.abs(np.subtract.outer(np.arange(w), np.arange(w)))
+    factor, df = np.full(m, np.nan), np.full(m, np.nan)
+    step = max(1, 2_000_000 // (w * w))
+    for a in range(0, m, step):  # chunks bound the memory of the m × w × w array
+        sl = slice(a, a + step)
+        mask = obs[cells[sl]]
+        R = (rho[sl, None] ** np.arange(w))[:, lag] * mask[:, :, None] * mask[:, None, :]
+        rows = R.sum(axis=2)
+        n = mask.sum(axis=1)
+        D = rows.sum(axis=1)
+        tr_rr = (R * R).sum(axis=(1, 2))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            factor[sl] = np.sqrt((n - 1) * D / (n * n - D))
+            tr_ar = n - D / n
+            tr_arar = tr_rr - 2 * (rows * rows).sum(axis=1) / n + (D / n) ** 2
+            df[sl] = np.maximum(tr_ar**2 / tr_arar, 1.0)
+    return factor, df
 
 
 def _series_seed(seed: int, *parts: Any) -> np.random.Generator:
@@ -365,7 +449,9 @@ def _couple_rows(d: pd.DataFrame) -> pd.DataFrame:
     return both
 
 
-def weekly_connection(daily: pd.DataFrame, *, confidence: float = 0.95) -> pd.DataFrame:
+def weekly_connection(
+    daily: pd.DataFrame, *, confidence: float = 0.95, autocorrelation: str | None = "ar1"
+) -> pd.DataFrame:
     """Weekly mean connection per couple and partner (ISO weeks of the local diary day).
 
     Parameters
@@ -374,6 +460,10 @@ def weekly_connection(daily: pd.DataFrame, *, confidence: float = 0.95) -> pd.Da
         Output of :func:`daily_connection`.
     confidence : float, default 0.95
         Level of the t-interval on the weekly mean.
+    autocorrelation : {"ar1", None}, default "ar1"
+        ``"ar1"``: the interval allows for days that carry over (AR(1) days, ρ estimated
+        per series from the whole series; see Notes). ``None``: the plain t-interval,
+        which takes the days as independent (the only one before this option).
 
     Returns
     -------
@@ -384,9 +474,36 @@ def weekly_connection(daily: pd.DataFrame, *, confidence: float = 0.95) -> pd.Da
 
     Notes
     -----
-    ``mean ± t_{(1+c)/2, n−1}·sd/√n`` over the week's daily values (days treated as
-    independent: an approximation when days are autocorrelated). Checked against
-    ``scipy.stats.t.interval``.
+    ``autocorrelation=None``: ``mean ± t_{(1+c)/2, n−1}·sd/√n`` over the week's daily
+    values, checked against ``scipy.stats.t.interval``. Daily ratings carry over (lag-1
+    ρ ≈ 0.3–0.7 in diaries and the simulator), and that interval then covers the mean far
+    less often than it says (below). ``"ar1"`` (default) takes the days as an AR(1) with
+    the series' ρ̂ — Hamed's (2009) bias-corrected lag-1 autocorrelation of the whole
+    series of that couple and partner, as :func:`trend_tests` uses, clipped to
+    [0, 0.95] — and gives ``mean ± t_{(1+c)/2, ν}·sd·k/√n``. With R_ij = ρ̂^|t_i − t_j|
+    over the week's n rated days (gaps allowed), D = ΣR_ij and A = I − J/n:
+    Var(mean) = σ²D/n² and E[sd²] = σ²(n − D/n)/(n − 1), so k² = (n − 1)D/(n² − D)
+    makes sd²k²/n unbiased for Var(mean) (with n_eff = n²/D, k² = (n − 1)/(n_eff − 1);
+    Bayley & Hammersley 1946, Zięba 2010); ν = tr(AR)²/tr(ARAR) is Satterthwaite's df for
+    sd² as a Gaussian quadratic form, at least 1. At ρ̂ = 0, k = 1 and ν = n − 1: the
+    plain interval exactly. Tested against a dense-matrix computation, the plain interval
+    and a hand-worked case; seeded coverage.
+
+    Measured coverage of the true mean by the nominal 95% interval (seeded, 300 Gaussian
+    AR(1) series of 126 days a cell, unit variance; "gaps": each day missing with
+    probability 0.2; weeks with at least 2 days)::
+
+                 every day         gaps
+        φ      None   "ar1"      None   "ar1"
+        0.0    0.954  0.959      0.955  0.960
+        0.3    0.875  0.957      0.887  0.948
+        0.5    0.774  0.967      0.812  0.942
+        0.7    0.600  0.968      0.674  0.958
+
+    (The correction the textbooks give first, sd/√n_eff with n_eff − 1 df, covered
+    0.98–1.00 on weeks at φ ≥ 0.5: too wide, because n_eff − 1 understates the df of sd;
+    n_eff = n(1 − ρ)/(1 + ρ) is wider still.) A week's ρ̂ would be too noisy, hence one ρ̂
+    per series; a series with fewer than 5 days gets ρ̂ = 0 (the plain interval).
 
     Examples
     --------
@@ -400,21 +517,36 @@ def weekly_connection(daily: pd.DataFrame, *, confidence: float = 0.95) -> pd.Da
     """
     func = "weekly_connection"
     confidence = check_fraction(confidence, "confidence", func=func)
-    d = _check_daily(daily, func)
+    check_option("autocorrelation", autocorrelation, MEAN_AUTOCORRELATION, func=func)
+    d = _check_daily(daily, func).reset_index(drop=True)
     d["week_start"] = week_start(d["day"])
-    g = d.groupby([*_KEYS, "week_start"], observed=True, sort=True)["connection"]
-    out = g.agg(connection="mean", sd="std", n_days="size").reset_index()
+    if autocorrelation is not None:
+        pos, obs, rho = _day_grid(d, 7, func)
+        d["_monday"] = pos - np.round((d["day"] - d["week_start"]) / pd.Timedelta(days=1))
+        d["_rho"] = rho
+    g = d.groupby([*_KEYS, "week_start"], observed=True, sort=True)
+    out = g["connection"].agg(connection="mean", sd="std", n_days="size").reset_index()
     iso = out["week_start"].dt.isocalendar()
     out.insert(3, "iso_year", iso["year"].astype(int).to_numpy())
     out.insert(4, "iso_week", iso["week"].astype(int).to_numpy())
+    sd, df = out["sd"].to_numpy(), None
+    if autocorrelation is not None:
+        first = g[["_monday", "_rho"]].first()
+        cells = first["_monday"].to_numpy(dtype=np.int64)[:, None] + np.arange(7)
+        factor, df = _ar1_mean_terms(cells, obs, first["_rho"].to_numpy())
+        sd = sd * factor
     out["ci_low"], out["ci_high"] = _t_interval(
-        out["connection"].to_numpy(), out["sd"].to_numpy(), out["n_days"].to_numpy(), confidence
+        out["connection"].to_numpy(), sd, out["n_days"].to_numpy(), confidence, df
     )
     return out
 
 
 def rolling_connection(
-    daily: pd.DataFrame, *, window: int = 7, confidence: float = 0.95
+    daily: pd.DataFrame,
+    *,
+    window: int = 7,
+    confidence: float = 0.95,
+    autocorrelation: str | None = "ar1",
 ) -> pd.DataFrame:
     """Trailing rolling mean of daily connection with a t-interval, per couple and partner.
 
@@ -427,6 +559,10 @@ def rolling_connection(
         it), so gaps shrink the window's ``n`` instead of reaching further back.
     confidence : float, default 0.95
         Level of the t-interval.
+    autocorrelation : {"ar1", None}, default "ar1"
+        ``"ar1"``: the interval allows for days that carry over, as in
+        :func:`weekly_connection` (see its Notes). ``None``: the plain t-interval, days
+        taken as independent (the only one before this option).
 
     Returns
     -------
@@ -437,10 +573,24 @@ def rolling_connection(
 
     Notes
     -----
-    ``rolling_mean ± t_{(1+c)/2, n−1}·rolling_sd/√n``. Days are treated as independent,
-    so the band is narrower than it should be under autocorrelation: read it as a
-    description, not a test. Checked against a pandas ``rolling`` + ``scipy.stats.t``
-    computation in the tests.
+    ``autocorrelation=None``: ``rolling_mean ± t_{(1+c)/2, n−1}·rolling_sd/√n``, days
+    taken as independent; checked against a pandas ``rolling`` + ``scipy.stats.t``
+    computation. ``"ar1"`` (default): the same AR(1) correction as
+    :func:`weekly_connection` (sd scaled by k, Satterthwaite df ν, one bias-corrected ρ̂
+    per series, clipped to [0, 0.95]) over the rated days of each trailing window.
+    Measured coverage of the true mean (same simulation as :func:`weekly_connection`'s;
+    every window with at least 2 days, so the first days of a series count too)::
+
+                 every day, window 7 / 14 / 28       gaps, window 7 / 14 / 28
+        φ      None               "ar1"             None               "ar1"
+        0.0    0.951 0.949 0.951  0.957 0.956 0.958  0.952 0.955 0.953  0.956 0.960 0.959
+        0.3    0.874 0.861 0.857  0.959 0.959 0.955  0.890 0.873 0.862  0.948 0.939 0.937
+        0.5    0.779 0.754 0.755  0.964 0.961 0.958  0.816 0.796 0.795  0.947 0.947 0.941
+        0.7    0.603 0.579 0.589  0.967 0.961 0.949  0.672 0.641 0.637  0.956 0.950 0.945
+
+    Cost: a dense window × window matrix per row, O(rows·window²): about 0.9 s (window
+    7) and 3.7 s (window 28) CPU for 3,000 series of 180 days, against 0.4–0.5 s with
+    ``None``.
 
     Examples
     --------
@@ -454,6 +604,7 @@ def rolling_connection(
     func = "rolling_connection"
     window = check_int(window, "window", func=func, minimum=1)
     confidence = check_fraction(confidence, "confidence", func=func)
+    check_option("autocorrelation", autocorrelation, MEAN_AUTOCORRELATION, func=func)
     d = _check_daily(daily, func).reset_index(drop=True)
     roll = (
         d.set_index("day")
@@ -464,8 +615,13 @@ def rolling_connection(
     d["rolling_mean"] = roll.mean().to_numpy()
     d["rolling_sd"] = roll.std().to_numpy()
     d["n"] = roll.count().to_numpy()
+    sd, df = d["rolling_sd"].to_numpy(), None
+    if autocorrelation is not None:
+        pos, obs, rho = _day_grid(d, int(window), func)
+        factor, df = _ar1_mean_terms(pos[:, None] - np.arange(int(window)), obs, rho)
+        sd = sd * factor
     d["ci_low"], d["ci_high"] = _t_interval(
-        d["rolling_mean"].to_numpy(), d["rolling_sd"].to_numpy(), d["n"].to_numpy(), confidence
+        d["rolling_mean"].to_numpy(), sd, d["n"].to_numpy(), confidence, df
     )
     return d.reset_index(drop=True)
 
