@@ -400,7 +400,10 @@ daily = ctx.run(
     needs=["checkins.connection"],
 )
 weekly = None if daily is None else ctx.run(
-    patterns.trends.weekly_connection, daily, what="weekly connection"
+    patterns.trends.weekly_connection,
+    daily,
+    autocorrelation="ar1",  # the interval allows for days that carry over
+    what="weekly connection",
 )
 ctx.table(
     weekly,
@@ -447,7 +450,10 @@ ctx.sentences(
     "{mean_after:.1f}.",
 )
 rolling = None if daily is None else ctx.run(
-    patterns.trends.rolling_connection, daily, what="rolling connection"
+    patterns.trends.rolling_connection,
+    daily,
+    autocorrelation="ar1",  # the band allows for days that carry over
+    what="rolling connection",
 )
 if rolling is not None:
     ctx.chart(
