@@ -55,8 +55,10 @@ def chart_connection(
     Returns
     -------
     alt.LayerChart
-        Layers: band (``ci_low``–``ci_high``), line (``rolling_mean``), points (daily
-        ``connection``), then optional change-point and intervention rules; unrendered.
+        Layers: band (``ci_low``–``ci_high``, titled 95%: with rolling_connection's
+        default ``autocorrelation="ar1"`` it covers about 95% even when days carry over),
+        line (``rolling_mean``), points (daily ``connection``), then optional
+        change-point and intervention rules; unrendered.
 
     Examples
     --------
