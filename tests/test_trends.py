@@ -1417,3 +1417,16 @@ def test_weekly_and_rolling_ar1_errors():
         ):
             func(twice)
         assert len(func(twice, autocorrelation=None)) > 0  # the plain interval still works
+
+
+def test_weekly_and_rolling_ar1_take_tz_aware_days_as_local_dates():
+    # a daily table whose days carry a zone (spanning the spring-forward change) gives the
+    # same intervals as the same wall-clock dates without one (it raised TypeError before)
+    rng = np.random.default_rng(5)
+    naive = _series(5 + _ar1(rng, 110, phi=0.6)[30:], start="2026-03-02")
+    aware = naive.assign(day=naive["day"].dt.tz_localize("Europe/Amsterdam"))
+    for func in (weekly_connection, rolling_connection):
+        got, want = func(aware), func(naive)
+        np.testing.assert_array_equal(got["ci_low"], want["ci_low"])
+        np.testing.assert_array_equal(got["ci_high"], want["ci_high"])
+        assert np.isfinite(got["ci_low"]).sum() > 10

@@ -138,7 +138,10 @@ def _day_grid(d: pd.DataFrame, pad: int, func: str) -> tuple[np.ndarray, np.ndar
     up to ``pad`` days never reaches into another series.
     """
     key = d.groupby(_KEYS, observed=True, sort=False, dropna=False).ngroup().to_numpy()
-    dayn = np.round((d["day"] - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).to_numpy(
+    day = d["day"]
+    if day.dt.tz is not None:  # local diary days: the wall-clock date is the day
+        day = day.dt.tz_localize(None)
+    dayn = ((day.dt.normalize() - pd.Timestamp("1970-01-01")) // pd.Timedelta(days=1)).to_numpy(
         dtype=np.int64
     )
     values = d["connection"].to_numpy(dtype=float)
@@ -522,7 +525,7 @@ def weekly_connection(
     d["week_start"] = week_start(d["day"])
     if autocorrelation is not None:
         pos, obs, rho = _day_grid(d, 7, func)
-        d["_monday"] = pos - np.round((d["day"] - d["week_start"]) / pd.Timedelta(days=1))
+        d["_monday"] = pos - d["day"].dt.day_of_week.to_numpy()  # local weekday, Monday 0
         d["_rho"] = rho
     g = d.groupby([*_KEYS, "week_start"], observed=True, sort=True)
     out = g["connection"].agg(connection="mean", sd="std", n_days="size").reset_index()
@@ -606,8 +609,12 @@ def rolling_connection(
     confidence = check_fraction(confidence, "confidence", func=func)
     check_option("autocorrelation", autocorrelation, MEAN_AUTOCORRELATION, func=func)
     d = _check_daily(daily, func).reset_index(drop=True)
+    # calendar days of the local wall clock: a zone-aware day would make a window that
+    # spans a clock change 7 × 24 h, one day too many in spring
+    wall = d["day"].dt.tz_localize(None) if d["day"].dt.tz is not None else d["day"]
     roll = (
-        d.set_index("day")
+        d.assign(day=wall)
+        .set_index("day")
         .groupby(_KEYS, observed=True, sort=False)["connection"]
         .rolling(f"{int(window)}D")
     )
