@@ -78,6 +78,7 @@ def acf(*args: Any, **kwargs: Any) -> np.ndarray:
 __all__ = [
     "AUTOCORRELATION_METHODS",
     "COUPLE",
+    "MEAN_AUTOCORRELATION",
     "change_points",
     "daily_connection",
     "daily_partner_table",
