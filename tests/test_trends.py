@@ -73,6 +73,50 @@ def _ar1(rng, n, phi=0.5, sd=1.0):
     return e
 
 
+def _satterthwaite_by_differences(nll, var, theta, h):
+    """Satterthwaite df 2·var(θ)² / (∇var' I⁻¹ ∇var), with the REML information I (the
+    Hessian of ``nll``) and the gradient of ``var`` by central differences of steps ``h``
+    (test oracle: dense matrices, no code shared with trends.py)."""
+    e = np.eye(len(theta))
+    k = range(len(theta))
+    info = np.array(
+        [
+            [
+                (
+                    nll(theta + e[a] * h[a] + e[b] * h[b])
+                    - nll(theta + e[a] * h[a] - e[b] * h[b])
+                    - nll(theta - e[a] * h[a] + e[b] * h[b])
+                    + nll(theta - e[a] * h[a] - e[b] * h[b])
+                )
+                / (4 * h[a] * h[b])
+                for b in k
+            ]
+            for a in k
+        ]
+    )
+    grad = np.array([(var(theta + e[a] * h[a]) - var(theta - e[a] * h[a])) / (2 * h[a]) for a in k])
+    return 2 * var(theta) ** 2 / (grad @ np.linalg.inv(info) @ grad)
+
+
+def _planted_steps(rng, phi, n_series=300):
+    """``n_series`` daily tables of 120 days with +1.5 from day 66 on and AR(1) noise
+    (``phi``, sd 1; 30 burn-in days dropped), and the days."""
+    days = pd.date_range("2026-01-01", periods=120)
+    step = 5 + 1.5 * (np.arange(120) >= 66)
+    frames = [
+        pd.DataFrame(
+            {
+                "couple_id": f"c{i:03d}",
+                "partner": "a",
+                "day": days,
+                "connection": step + _ar1(rng, 150, phi=phi)[30:],
+            }
+        )
+        for i in range(n_series)
+    ]
+    return pd.concat(frames, ignore_index=True), days
+
+
 # --- Mann–Kendall against pymannkendall ---------------------------------------------------
 
 _RNG = np.random.default_rng(11)
@@ -662,26 +706,7 @@ def _dense_reml(y, X, t):
         R = th[1] ** np.abs(t[:, None] - t[None, :])
         return th[0] * linalg.inv(X.T @ linalg.inv(R) @ X)[2, 2]
 
-    e = np.eye(2)
-    info = np.array(
-        [
-            [
-                (
-                    nll(theta + e[a] * h[a] + e[b] * h[b])
-                    - nll(theta + e[a] * h[a] - e[b] * h[b])
-                    - nll(theta - e[a] * h[a] + e[b] * h[b])
-                    + nll(theta - e[a] * h[a] - e[b] * h[b])
-                )
-                / (4 * h[a] * h[b])
-                for b in range(2)
-            ]
-            for a in range(2)
-        ]
-    )
-    grad = np.array(
-        [(var2(theta + e[a] * h[a]) - var2(theta - e[a] * h[a])) / (2 * h[a]) for a in range(2)]
-    )
-    df = 2 * var2(theta) ** 2 / (grad @ np.linalg.inv(info) @ grad)
+    df = _satterthwaite_by_differences(nll, var2, theta, h)
     return rho, fit, df
 
 
@@ -717,22 +742,7 @@ def test_intervention_reml_level_interval_covers_planted_change():
     # 95%. Measured (seed 77): REML 0.950, Newey–West 0.837 (the 500-series table in the
     # Notes: 0.93–0.96 vs 0.69–0.92). Stated band ≥ 0.91: at a true 0.945,
     # P(< 273 of 300) < 0.01 (binomial).
-    rng = np.random.default_rng(77)
-    days = pd.date_range("2026-01-01", periods=120)
-    d = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "couple_id": f"c{i:03d}",
-                    "partner": "a",
-                    "day": days,
-                    "connection": 5 + 1.5 * (np.arange(120) >= 66) + _ar1(rng, 150)[30:],
-                }
-            )
-            for i in range(300)
-        ],
-        ignore_index=True,
-    )
+    d, days = _planted_steps(np.random.default_rng(77), phi=0.5)
     kw = {"intervention_date": days[66], "n_boot": 100}
     reml = intervention_effect(d, **kw)
     nw = intervention_effect(d, method="newey_west", **kw)
@@ -1204,26 +1214,7 @@ def _dense_difference_interval(y, t, post, confidence=0.95):
 
     theta = np.array([s2, rho])
     h = theta * 1e-3
-    e = np.eye(2)
-    info = np.array(
-        [
-            [
-                (
-                    nll(*(theta + e[a] * h[a] + e[b] * h[b]))
-                    - nll(*(theta + e[a] * h[a] - e[b] * h[b]))
-                    - nll(*(theta - e[a] * h[a] + e[b] * h[b]))
-                    + nll(*(theta - e[a] * h[a] - e[b] * h[b]))
-                )
-                / (4 * h[a] * h[b])
-                for b in range(2)
-            ]
-            for a in range(2)
-        ]
-    )
-    grad = np.array(
-        [(var(theta + e[a] * h[a]) - var(theta - e[a] * h[a])) / (2 * h[a]) for a in range(2)]
-    )
-    df = 2 * var(theta) ** 2 / (grad @ np.linalg.inv(info) @ grad)
+    df = _satterthwaite_by_differences(lambda th: nll(*th), var, theta, h)
     diff = y[post > 0].mean() - y[post == 0].mean()
     half = stats.t.ppf(0.5 + confidence / 2, df) * np.sqrt(var(theta))
     return diff - half, diff + half, rho, df
@@ -1257,22 +1248,7 @@ def test_difference_interval_covers_the_planted_difference():
     # 300 series, nominal 95%. Measured (seed 78): REML 0.953, moving-block bootstrap
     # 0.817 (Notes' 500-series table at phi 0.7: 0.94-0.96 against 0.73-0.81). Band
     # >= 0.91: at a true 0.945, P(< 273 of 300) < 0.01 (binomial).
-    rng = np.random.default_rng(78)
-    days = pd.date_range("2026-01-01", periods=120)
-    d = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "couple_id": f"c{i:03d}",
-                    "partner": "a",
-                    "day": days,
-                    "connection": 5 + 1.5 * (np.arange(120) >= 66) + _ar1(rng, 150, phi=0.7)[30:],
-                }
-            )
-            for i in range(300)
-        ],
-        ignore_index=True,
-    )
+    d, days = _planted_steps(np.random.default_rng(78), phi=0.7)
     reml = intervention_effect(d, intervention_date=days[66], method="newey_west")
     boot = intervention_effect(
         d, intervention_date=days[66], method="newey_west", ci_method="bootstrap", n_boot=500
