@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import stat
 import string
 import time
@@ -287,6 +288,33 @@ def test_a_german_cp1252_export_with_quoted_words_stays_cp1252(tmp_path):
     assert exp.notices["row"].tolist() == [201]
 
 
+def test_a_pasted_cp1252_note_in_a_one_line_json_or_cr_only_file_stays_a_note(tmp_path):
+    # The stray-byte rule works on units of text: with lines alone, a minified JSON file
+    # or an old Mac (CR-only) CSV was one unit, so one pasted cp1252 note left no valid
+    # character to count for UTF-8 and the whole file was read as cp1252 ("Zoë" became
+    # "ZoÃ«" in every row, ids included); and a row whose note alone was pasted had its
+    # UTF-8 partner id read as cp1252 too. A unit is a field: it ends at LF, CR, '"' or a
+    # delimiter.
+    recs = [dict(r, actor="Zoë", note="café") for r in _records()]
+    data = json.dumps(recs, ensure_ascii=False).encode()
+    assert data.count(b"\n") == 0
+    data = data.replace("café".encode(), "Grüße".encode("cp1252"), 1)
+    exp = load_export(export_dir(tmp_path / "json", {"events.json": data}))
+    assert exp.sources["encoding"].tolist() == ["utf-8+cp1252"]
+    assert exp.events["actor"].tolist() == ["Zoë"] * 4
+    assert exp.events["note"].tolist() == ["Grüße", "café", "café", "café"]
+    rows = [r.replace(",a,", ",Zoë,").replace(",b,", ",Zoë,") for r in ROWS]
+    text = "\r".join([HEADER, *rows]).encode() + b"\r"
+    text = text.replace(b"hello there", "Grüße".encode("cp1252"))
+    exp = load_export(export_dir(tmp_path / "cr", {"events.csv": text}))
+    assert exp.sources["encoding"].tolist() == ["utf-8+cp1252"]
+    assert exp.events["actor"].tolist() == ["Zoë"] * 4
+    assert exp.events["note"].iloc[0] == "Grüße"
+    assert exp.notices[["row", "column", "reason"]].to_dict("records") == [
+        {"row": 1, "column": "note", "reason": "not_utf8"}
+    ]
+
+
 def test_stray_bytes_in_jsonl_are_read_as_cp1252_alone(tmp_path):
     lines = [json.dumps(r, ensure_ascii=False).encode("utf-8") for r in _records()]
     lines[0] = lines[0].replace(b"hello there", "naïve".encode())
@@ -334,7 +362,7 @@ def test_stray_bytes_in_a_utf8_file_with_a_bom_are_read_as_cp1252(tmp_path, monk
 @given(
     st.lists(
         st.one_of(
-            st.text(alphabet="ab,\n é–€ë😀", max_size=6).map(str.encode),
+            st.text(alphabet='ab,\n\r" é–€ë😀', max_size=6).map(str.encode),
             st.binary(min_size=1, max_size=3).map(lambda b: bytes(x | 0x80 for x in b)),
         ),
         max_size=30,
@@ -351,9 +379,9 @@ def test_stray_bytes_read_as_cp1252_byte_by_byte_across_blocks(monkeypatch, part
     got = pio._read_strays(data, False)
     text = data.decode("utf-8", "surrogateescape")
     if got is not None:
-        # line by line: a line with at least as many stray bytes as valid non-ASCII
-        # characters is read as cp1252 whole; on other lines each stray byte is read as
-        # cp1252 and each UTF-8 character as UTF-8
+        # field by field (text between LF, CR, '"', ',;\t|'): one with at least as many stray
+        # bytes as valid non-ASCII characters is read as cp1252 whole; in other units
+        # each stray byte is read as cp1252 and each UTF-8 character as UTF-8
         def line_ref(ln):
             n_stray = sum(0xDC80 <= ord(c) <= 0xDCFF for c in ln)
             if n_stray and n_stray >= sum(ord(c) >= 0x80 for c in ln) - n_stray:
@@ -361,7 +389,7 @@ def test_stray_bytes_read_as_cp1252_byte_by_byte_across_blocks(monkeypatch, part
                 return "".join(pio._cp1252_char(b) if b >= 0x80 else chr(b) for b in raw)
             return "".join(pio._CP1252_OF_STRAY.get(ord(c), c) for c in ln)
 
-        ref = "\n".join(line_ref(ln) for ln in text.split("\n"))
+        ref = "".join(line_ref(u) for u in re.split('([\n\r",;\t|])', text))
         assert got[0].decode("utf-8") == ref and got[1] is False
         marked, used = pio._read_strays(data, True)
         # marks, unless the file may hold one already (then read as cp1252 at once)
@@ -369,12 +397,12 @@ def test_stray_bytes_read_as_cp1252_byte_by_byte_across_blocks(monkeypatch, part
         assert used or any(m in data for m in pio._MARK_BYTES)
         assert marked.decode("utf-8").translate(pio._CP1252_OF_MARK if used else {}) == ref
     else:  # a single-byte file: stray bytes over 20× the valid multi-byte characters
-        # (their extra bytes) on the lines without a stray byte
+        # (their extra bytes) in the fields without a stray byte
         def stray(c):
             return 0xDC80 <= ord(c) <= 0xDCFF
 
         strays = sum(map(stray, text))
-        clean = [ln for ln in text.split("\n") if not any(map(stray, ln))]
+        clean = [u for u in re.split('[\n\r",;\t|]', text) if not any(map(stray, u))]
         extra = sum(len(ln.encode()) - len(ln) for ln in clean)
         assert strays > 20 * extra
 

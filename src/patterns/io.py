@@ -787,6 +787,8 @@ _MARK_OF_STRAY = {0xDC00 + b: chr(0xF700 + b) for b in range(0x80, 0x100)}
 _CP1252_OF_STRAY = {0xDC00 + b: _cp1252_char(b) for b in range(0x80, 0x100)}
 _MARK_OF_BYTE = {b: chr(0xF700 + b) for b in range(0x80, 0x100)}  # (a Latin-1 reading's)
 _CP1252_OF_BYTE = {b: _cp1252_char(b) for b in range(0x80, 0x100)}
+_UNIT_ENDS = '\n\r",;\t|'  # where a unit of text for the stray-byte rule ends (a field)
+_UNIT_END = re.compile(f"[{re.escape(_UNIT_ENDS)}]")
 _STRAY_BLOCK = 1 << 20  # bytes checked at a time (cut at a line end)
 _STRAY_JUDGE = 8  # failing blocks after which a file that looks single-byte is judged so
 MIXED_ENCODING = "utf-8+cp1252"
@@ -843,24 +845,35 @@ def _read_strays(data: Any, mark: bool) -> tuple[bytes, bool] | None:
     return b"".join(parts), mark
 
 
+def _stray_unit(text: str, m: re.Match, after: int) -> tuple[int, int]:
+    """Start and end of the unit of text around stray run ``m``: a field, the text between
+    line ends (LF *or* CR: an old Mac file has no LF), quotes and delimiters. With whole
+    lines a one-line JSON file or a CR-only file was one unit, whose single stray byte
+    turned the whole file cp1252, and a row whose note alone was pasted from a cp1252
+    tool had its UTF-8 fields (a partner id "Zoë") read as cp1252 too. ``after``: the
+    end of the previous unit (the search back stops there, so a block is scanned a
+    bounded number of times, not once per stray)."""
+    start = max(text.rfind(c, after, m.start()) for c in _UNIT_ENDS) + 1
+    stop = _UNIT_END.search(text, m.end())
+    return max(start, after), len(text) if stop is None else stop.start()
+
+
 def _fix_stray_lines(text: str, mark: bool) -> str:
     """A failing block of a UTF-8 file with its stray bytes read as cp1252 (or marked).
 
-    Line by line: a line with at least as many stray bytes as valid multi-byte characters
-    came from a single-byte tool (a pasted cp1252 line), so *all* its non-ASCII bytes are
-    read as cp1252, also a pair that happens to be valid UTF-8 ("„Spaß“": ß then “ is
-    U+07D3); on a line with more valid characters (a UTF-8 line with a broken byte) only
-    the stray bytes are.
+    Unit by unit (:func:`_stray_unit`: a field of a line): a unit with at least as many
+    stray bytes as valid multi-byte characters came from a single-byte tool (a pasted
+    cp1252 note), so *all* its non-ASCII bytes are read as cp1252, also a pair that
+    happens to be valid UTF-8 ("„Spaß“": ß then “ is U+07D3); in a unit with more valid
+    characters (UTF-8 text with a broken byte) only the stray bytes are.
     """
     strays_only = _MARK_OF_STRAY if mark else _CP1252_OF_STRAY
     whole_line = _MARK_OF_BYTE if mark else _CP1252_OF_BYTE
     out, pos, end = [], 0, 0
     for m in _STRAY_RUN.finditer(text):
         if m.start() < end:
-            continue  # (a later stray run on a line already read)
-        start = text.rfind("\n", 0, m.start()) + 1
-        end = text.find("\n", m.end())
-        end = len(text) if end < 0 else end
+            continue  # (a later stray run in a unit already read)
+        start, end = _stray_unit(text, m, end)
         line = text[start:end]
         strays = sum(len(r) for r in _STRAY_RUN.findall(line))
         valid = len(line) - len(line.encode("ascii", "ignore")) - strays
@@ -876,10 +889,11 @@ def _fix_stray_lines(text: str, mark: bool) -> str:
 
 def _stray_counts(text: str, n_bytes: int) -> tuple[int, int]:
     """The stray bytes of a block decoded with "surrogateescape", and the valid multi-byte
-    characters' extra bytes (k − 1 each) on its lines that hold no stray byte.
+    characters' extra bytes (k − 1 each) outside the units (:func:`_stray_unit`: fields
+    of a line) that hold a stray byte.
 
-    A line with a stray byte is not evidence of UTF-8 whatever else it holds: in cp1252
-    text a valid pair forms by chance next to the line's other accented letters (German
+    A unit with a stray byte is not evidence of UTF-8 whatever else it holds: in cp1252
+    text a valid pair forms by chance next to the field's other accented letters (German
     „Spaß“: ß then “ is U+07D3), and counting those made a German cp1252 export with
     quoted words look like UTF-8.
     """
@@ -887,10 +901,8 @@ def _stray_counts(text: str, n_bytes: int) -> tuple[int, int]:
     strays = end = 0
     for m in _STRAY_RUN.finditer(text):
         strays += m.end() - m.start()
-        if extra and m.start() >= end:  # a stray line not yet counted: its extra is not
-            start = text.rfind("\n", 0, m.start()) + 1
-            end = text.find("\n", m.end())
-            end = len(text) if end < 0 else end
+        if extra and m.start() >= end:  # a stray unit not yet counted: its extra is not
+            start, end = _stray_unit(text, m, end)
             line = text[start:end]
             extra -= len(line.encode("utf-8", "surrogateescape")) - len(line)
     return strays, extra
