@@ -135,7 +135,8 @@ def _day_grid(d: pd.DataFrame, pad: int, func: str) -> tuple[np.ndarray, np.ndar
     Returns ``(pos, obs, rho)``: each row's cell, the 0/1 grid of rated days, and each
     row's series ρ̂ = Hamed's (2009) bias-corrected lag-1 autocorrelation
     (:func:`_ar1_bias_corrected`, from the whole series: a week is too short to estimate
-    it) clipped to [0, 0.95]. Series are separated by ``pad`` empty cells, so a window of
+    it), read as a per-day ρ across missing days (:func:`_per_day_rho`), clipped to
+    [0, 0.95]. Series are separated by ``pad`` empty cells, so a window of
     up to ``pad`` days never reaches into another series.
     """
     key = d.groupby(_KEYS, observed=True, sort=False, dropna=False).ngroup().to_numpy()
@@ -160,7 +161,8 @@ def _day_grid(d: pd.DataFrame, pad: int, func: str) -> tuple[np.ndarray, np.ndar
     ends = np.r_[starts[1:], len(key)].astype(int)
     rho = np.empty(len(starts))
     for i, (a, b) in enumerate(zip(starts, ends, strict=True)):  # one fit per series
-        rho[i] = _ar1_bias_corrected(values[a:b], dayn[a:b].astype(float))
+        r = _ar1_bias_corrected(values[a:b], dayn[a:b].astype(float))
+        rho[i] = _per_day_rho(r, np.diff(dayn[a:b]))
     rho = np.clip(rho, 0.0, _MEAN_RHO_MAX)
     span = dayn[ends - 1] - dayn[starts] + 1 + 2 * pad
     base = np.r_[0, np.cumsum(span)[:-1]] + pad - dayn[starts]
@@ -169,6 +171,24 @@ def _day_grid(d: pd.DataFrame, pad: int, func: str) -> tuple[np.ndarray, np.ndar
     obs = np.zeros(int(span.sum()))
     obs[pos] = 1.0
     return pos, obs, np.repeat(rho, sizes)
+
+
+def _per_day_rho(r: float, gaps: np.ndarray) -> float:
+    """The day-to-day ρ behind ``r``, the lag-1 estimate over consecutive *rated* days
+    that are ``gaps`` days apart: the root of mean(ρ^gap) = r (clipped to [0, 0.95]).
+
+    The lag-1 fit pairs each rated day with the previous rated one, so with missing days
+    it estimates the mean of ρ^gap, not ρ (at ρ = 0.7 and 40% of days missing about
+    0.58), and the interval that then takes ρ^|t_i − t_j| with that smaller ρ was too
+    narrow: 28-day windows covered 0.91–0.93 at 30–40% missing days (φ 0.5–0.7), 0.95–0.97
+    after this mapping (0.95–0.97 with the true φ). Every day rated: ``r`` unchanged.
+    """
+    if r <= 0 or len(gaps) == 0 or (gaps == 1).all():
+        return r
+    if r >= _MEAN_RHO_MAX or np.mean(_MEAN_RHO_MAX**gaps) <= r:
+        return _MEAN_RHO_MAX
+    # mean(ρ^gap) rises from 0 to 1 over [0, 1]: one root (scipy's bracketing solver)
+    return float(_optimize.brentq(lambda x: np.mean(x**gaps) - r, 0.0, _MEAN_RHO_MAX))
 
 
 def _ar1_mean_terms(
@@ -483,9 +503,11 @@ def weekly_connection(
     ρ ≈ 0.3–0.7 in diaries and the simulator), and that interval then covers the mean far
     less often than it says (below). ``"ar1"`` (default) takes the days as an AR(1) with
     the series' ρ̂ — Hamed's (2009) bias-corrected lag-1 autocorrelation of the whole
-    series of that couple and partner, as :func:`trend_tests` uses, clipped to
-    [0, 0.95] — and gives ``mean ± t_{(1+c)/2, ν}·sd·k/√n``. With R_ij = ρ̂^|t_i − t_j|
-    over the week's n rated days (gaps allowed), D = ΣR_ij and A = I − J/n:
+    series of that couple and partner, as :func:`trend_tests` uses, read as a per-day ρ
+    across missing days (the root of mean(ρ^gap) = ρ̂ over the pairs of consecutive rated
+    days, :func:`_per_day_rho`), clipped to [0, 0.95] — and gives
+    ``mean ± t_{(1+c)/2, ν}·sd·k/√n``. With R_ij = ρ̂^|t_i − t_j| over the week's n rated
+    days (gaps allowed), D = ΣR_ij and A = I − J/n:
     Var(mean) = σ²D/n² and E[sd²] = σ²(n − D/n)/(n − 1), so k² = (n − 1)D/(n² − D)
     makes sd²k²/n unbiased for Var(mean) (with n_eff = n²/D, k² = (n − 1)/(n_eff − 1);
     Bayley & Hammersley 1946, Zięba 2010); ν = tr(AR)²/tr(ARAR) is Satterthwaite's df for
@@ -504,6 +526,10 @@ def weekly_connection(
         0.5    0.774  0.967      0.812  0.942
         0.7    0.600  0.968      0.674  0.958
 
+    (The "gaps" columns were measured before ρ̂ was read per day across missing days.
+    With it, at φ 0.5–0.7 and 20–40% of days missing, 300 series a cell: weeks 0.958–0.969,
+    rolling 7 / 28 days 0.957–0.966 / 0.951–0.954, as with the true φ (0.955–0.968 /
+    0.951–0.957); before it 0.936–0.952 / 0.913–0.936 for weeks / 28-day windows.)
     (The correction the textbooks give first, sd/√n_eff with n_eff − 1 df, covered
     0.98–1.00 on weeks at φ ≥ 0.5: too wide, because n_eff − 1 understates the df of sd;
     n_eff = n(1 − ρ)/(1 + ρ) is wider still.) A week's ρ̂ would be too noisy, hence one ρ̂
