@@ -1386,6 +1386,22 @@ def test_rolling_ar1_covers_with_many_missing_days():
     assert cover >= 0.94, cover
 
 
+def test_weekly_and_rolling_ar1_series_computed_together_equal_each_alone():
+    # the window terms are computed once per distinct (rho, rated-day pattern): series
+    # with the same patterns but different rho must not share them
+    rng = np.random.default_rng(12)
+    a = _series(5 + _ar1(rng, 90, phi=0.8)[20:], couple="c1")
+    b = _series(5 + _ar1(rng, 90, phi=0.2)[20:], couple="c2")
+    both = pd.concat([a, b], ignore_index=True)
+    for func, kw in ((weekly_connection, {}), (rolling_connection, {"window": 10})):
+        together = func(both, **kw)
+        alone = pd.concat([func(a, **kw), func(b, **kw)], ignore_index=True)
+        pd.testing.assert_frame_equal(together, alone)
+        # (different rho: different intervals on the same complete windows)
+        width = together["ci_high"] - together["ci_low"]
+        assert width[together["couple_id"] == "c1"].iloc[-1] != width.iloc[-1]
+
+
 def test_weekly_and_rolling_ar1_are_the_plain_interval_when_rho_is_zero():
     # rho-hat 0: fewer than 5 days (not identified), or a negative estimate clipped to 0
     alternating = _series(np.tile([3.0, 7.0, 4.0, 8.0], 6))

@@ -204,16 +204,38 @@ def _ar1_mean_terms(
     tr(AR)²/tr(ARAR) (Satterthwaite for s² as a Gaussian quadratic form), floored at 1.
     At ρ = 0 the factor is exactly 1 and df exactly n − 1.
 
-    Hand-written: the dense w × w correlation per window, in chunks (O(m·w²)); no library
-    gives these moments for irregularly observed days.
+    Hand-written: the dense w × w correlation per window, in chunks (O(u·w²)); no library
+    gives these moments for irregularly observed days. Computed once per distinct (ρ,
+    pattern of rated days) and spread back (exact: the terms depend on nothing else): the
+    complete windows of a series share one (3,000 series × 180 days, window 28, every day
+    rated: 3.6 → 1.1 s; with 20% of days missing patterns rarely repeat: 2.7 → 2.2 s).
     """
-    m, w = cells.shape
+    mask = obs[cells]
+    m = len(mask)
+    if m == 0:
+        return np.full(0, np.nan), np.full(0, np.nan)
+    key = np.concatenate(
+        [
+            np.packbits(mask > 0, axis=1),
+            np.ascontiguousarray(rho, dtype=float).view(np.uint8).reshape(m, 8),
+        ],
+        axis=1,
+    )
+    key = np.ascontiguousarray(key).view(np.dtype((np.void, key.shape[1]))).ravel()
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    factor, df = _ar1_window_terms(mask[first], rho[first])
+    return factor[inverse.ravel()], df[inverse.ravel()]
+
+
+def _ar1_window_terms(masks: np.ndarray, rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_ar1_mean_terms` for windows given as 0/1 rows of rated days (u × w)."""
+    m, w = masks.shape
     lag = np.abs(np.subtract.outer(np.arange(w), np.arange(w)))
     factor, df = np.full(m, np.nan), np.full(m, np.nan)
     step = max(1, 2_000_000 // (w * w))
     for a in range(0, m, step):  # chunks bound the memory of the m × w × w array
         sl = slice(a, a + step)
-        mask = obs[cells[sl]]
+        mask = masks[sl]
         R = (rho[sl, None] ** np.arange(w))[:, lag] * mask[:, :, None] * mask[:, None, :]
         rows = R.sum(axis=2)
         n = mask.sum(axis=1)
@@ -618,9 +640,10 @@ def rolling_connection(
         0.5    0.779 0.754 0.755  0.964 0.961 0.958  0.816 0.796 0.795  0.947 0.947 0.941
         0.7    0.603 0.579 0.589  0.967 0.961 0.949  0.672 0.641 0.637  0.956 0.950 0.945
 
-    Cost: a dense window × window matrix per row, O(rows·window²): about 0.9 s (window
-    7) and 3.7 s (window 28) CPU for 3,000 series of 180 days, against 0.4–0.5 s with
-    ``None``.
+    Cost: a dense window × window matrix per distinct pattern of rated days in a window
+    (complete windows of a series share one), O(patterns·window²): for 3,000 series of
+    180 days about 0.7 s (window 7) and 1.1 s (window 28) with every day rated, 0.6 s and
+    2.2 s with 20% of days missing, against 0.4–0.5 s with ``None``.
 
     Examples
     --------
