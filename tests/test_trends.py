@@ -1402,6 +1402,17 @@ def test_weekly_and_rolling_ar1_series_computed_together_equal_each_alone():
         assert width[together["couple_id"] == "c1"].iloc[-1] != width.iloc[-1]
 
 
+def test_weekly_and_rolling_ar1_on_a_table_without_ratings():
+    # no rated day (empty, or every rating NaN): the same empty table as the plain
+    # interval gives (the 'ar1' default raised "zip() argument 2 is longer" before)
+    nan = _series([np.nan, np.nan])
+    for d in (nan, nan.iloc[:0]):
+        for func in (weekly_connection, rolling_connection):
+            got = func(d)
+            assert got.empty
+            pd.testing.assert_frame_equal(got, func(d, autocorrelation=None))
+
+
 def test_weekly_and_rolling_ar1_are_the_plain_interval_when_rho_is_zero():
     # rho-hat 0: fewer than 5 days (not identified), or a negative estimate clipped to 0
     alternating = _series(np.tile([3.0, 7.0, 4.0, 8.0], 6))

@@ -158,7 +158,7 @@ def _day_grid(d: pd.DataFrame, pad: int, func: str) -> tuple[np.ndarray, np.ndar
             f"{r['couple_id']} / {r['partner']}: 2 rows on {pd.Timestamp(r['day']).date()}",
         )
     starts = np.flatnonzero(new)
-    ends = np.r_[starts[1:], len(key)].astype(int)
+    ends = np.r_[starts[1:], len(key)].astype(int)[: len(starts)]  # (none: no rows)
     rho = np.empty(len(starts))
     for i, (a, b) in enumerate(zip(starts, ends, strict=True)):  # one fit per series
         r = _ar1_bias_corrected(values[a:b], dayn[a:b].astype(float))
