@@ -12,6 +12,7 @@ import csv
 import gzip
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -315,6 +316,20 @@ def test_a_pasted_cp1252_note_in_a_one_line_json_or_cr_only_file_stays_a_note(tm
     ]
 
 
+def test_a_cut_character_at_a_fields_end_leaves_its_other_letters_utf8(tmp_path):
+    # A note cut by bytes mid-character ("é" -> 0xC3) with one other accented letter:
+    # one stray byte, one valid character, a tie that read the field as cp1252 whole
+    # ("ZoÃ« sagt Ã"); a stray run that ends the field and starts a UTF-8 character is a
+    # cut character: only it is read as cp1252. "„Spaß“" (stray 0x84 first) still ties.
+    rows = EVENTS.replace("hello there", "Zoë est là – déjà").encode()
+    rows += "007,2026-03-03T09:00:00Z,a,bid,,,,Zoë sagt é".encode()[:-1]
+    rows += b'\n007,2026-03-03T10:00:00Z,a,bid,,,,"Zo\xc3\xab \xe2\x80"\n'  # (cut "…")
+    rows += "007,2026-03-03T11:00:00Z,a,bid,,,,„Spaß“\n".encode("cp1252")
+    exp = load_export(export_dir(tmp_path, {"events.csv": rows}))
+    assert exp.events["note"].iloc[-3:].tolist() == ["Zoë sagt Ã", "Zoë â€", "„Spaß“"]
+    assert exp.notices["row"].tolist() == [5, 6, 7]
+
+
 def test_stray_bytes_in_jsonl_are_read_as_cp1252_alone(tmp_path):
     lines = [json.dumps(r, ensure_ascii=False).encode("utf-8") for r in _records()]
     lines[0] = lines[0].replace(b"hello there", "naïve".encode())
@@ -354,6 +369,14 @@ def test_stray_bytes_in_a_utf8_file_with_a_bom_are_read_as_cp1252(tmp_path, monk
     assert exp.events["actor"].iloc[1] == "é"
 
 
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 @settings(
     max_examples=200,
     deadline=None,
@@ -382,9 +405,16 @@ def test_stray_bytes_read_as_cp1252_byte_by_byte_across_blocks(monkeypatch, part
         # field by field (text between LF, CR, '"', ',;\t|'): one with at least as many stray
         # bytes as valid non-ASCII characters is read as cp1252 whole; in other units
         # each stray byte is read as cp1252 and each UTF-8 character as UTF-8
+        def cut(ln):  # some continuation bytes make the unit valid UTF-8: a cut character
+            raw = ln.encode("utf-8", "surrogateescape")
+            ends = [
+                bytes(c) for k in (1, 2, 3) for c in itertools.product(b"\x80\x90\xa0", repeat=k)
+            ]
+            return any(_is_utf8(raw + e) for e in ends)
+
         def line_ref(ln):
             n_stray = sum(0xDC80 <= ord(c) <= 0xDCFF for c in ln)
-            if n_stray and n_stray >= sum(ord(c) >= 0x80 for c in ln) - n_stray:
+            if n_stray and n_stray >= sum(ord(c) >= 0x80 for c in ln) - n_stray and not cut(ln):
                 raw = ln.encode("utf-8", "surrogateescape")
                 return "".join(pio._cp1252_char(b) if b >= 0x80 else chr(b) for b in raw)
             return "".join(pio._CP1252_OF_STRAY.get(ord(c), c) for c in ln)

@@ -865,7 +865,8 @@ def _fix_stray_lines(text: str, mark: bool) -> str:
     stray bytes as valid multi-byte characters came from a single-byte tool (a pasted
     cp1252 note), so *all* its non-ASCII bytes are read as cp1252, also a pair that
     happens to be valid UTF-8 ("„Spaß“": ß then “ is U+07D3); in a unit with more valid
-    characters (UTF-8 text with a broken byte) only the stray bytes are.
+    characters (UTF-8 text with a broken byte), or one that ends in a cut multi-byte
+    character (:func:`_cut_character`), only the stray bytes are.
     """
     strays_only = _MARK_OF_STRAY if mark else _CP1252_OF_STRAY
     whole_line = _MARK_OF_BYTE if mark else _CP1252_OF_BYTE
@@ -875,9 +876,10 @@ def _fix_stray_lines(text: str, mark: bool) -> str:
             continue  # (a later stray run in a unit already read)
         start, end = _stray_unit(text, m, end)
         line = text[start:end]
-        strays = sum(len(r) for r in _STRAY_RUN.findall(line))
+        runs = _STRAY_RUN.findall(line)
+        strays = sum(len(r) for r in runs)
         valid = len(line) - len(line.encode("ascii", "ignore")) - strays
-        if strays >= valid:
+        if strays >= valid and not _cut_character(line, runs):
             fixed = line.encode("utf-8", "surrogateescape").decode("latin-1").translate(whole_line)
         else:
             fixed = line.translate(strays_only)
@@ -885,6 +887,22 @@ def _fix_stray_lines(text: str, mark: bool) -> str:
         pos = end
     out.append(text[pos:])
     return "".join(out)
+
+
+def _cut_character(unit: str, runs: list[str]) -> bool:
+    """Whether a unit's only stray bytes end it and are the start of a UTF-8 character (a
+    multi-byte character cut off, as a tool that truncates by bytes leaves it). Such a
+    unit is UTF-8 with one broken character, also when it holds just one valid character
+    ("Zoë sagt \\xc3" read as cp1252 whole was "ZoÃ« sagt Ã"); the stray byte of a
+    pasted cp1252 unit that ties ("„Spaß“": „ is 0x84) does not end it.
+    """
+    if len(runs) != 1 or not unit.endswith(runs[0]):
+        return False
+    raw = runs[0].encode("utf-8", "surrogateescape")
+    try:  # (the standard decoder keeps a valid incomplete ending for the next chunk)
+        return codecs.getincrementaldecoder("utf-8")().decode(raw, final=False) == ""
+    except UnicodeDecodeError:
+        return False
 
 
 def _stray_counts(text: str, n_bytes: int) -> tuple[int, int]:
