@@ -819,8 +819,13 @@ def _read_strays(data: Any, mark: bool) -> tuple[bytes, bool] | None:
     strays = extra = failed = 0
     utf8 = False  # a valid block with non-ASCII bytes was seen
     start = 0
+    eol = b"\n"  # (a CR-only file, old Mac, has no LF: its blocks are cut after a CR, not
+    # one block of the whole file; once no LF is left, none is searched for again)
     while start < n:
-        end = n if start + _STRAY_BLOCK >= n else data.find(b"\n", start + _STRAY_BLOCK) + 1
+        end = n if start + _STRAY_BLOCK >= n else data.find(eol, start + _STRAY_BLOCK) + 1
+        if not end and eol == b"\n":
+            eol = b"\r"
+            end = data.find(eol, start + _STRAY_BLOCK) + 1
         end = end or n
         block = view[start:end]
         try:
