@@ -52,11 +52,12 @@ loaded, not quarantined, and reported in ``Export.notices`` (reasons ``dst_nonex
 does not reject them because the rule resolves them deterministically.
 
 Stray bytes that are not UTF-8 in an otherwise UTF-8 file (a line pasted from a cp1252
-tool) are read as cp1252: the whole line when it holds at least as many stray bytes as
-valid characters, else the stray bytes alone; the rest of the file stays UTF-8. Their rows
-load with a ``not_utf8`` notice (one per column) and are counted in ``rows_not_utf8``. A
-file whose non-ASCII bytes are mostly not UTF-8 is read whole as cp1252
-(``Export.sources``).
+tool) are read as cp1252: the whole field (the text between line ends, quotes and
+delimiters) when it holds at least as many stray bytes as valid characters, else (or when
+they are a character cut at the field's end) the stray bytes alone; the rest of the file
+stays UTF-8. Their rows load with a ``not_utf8`` notice (one per column) and are counted
+in ``rows_not_utf8``. A file whose non-ASCII bytes are mostly not UTF-8 is read whole as
+cp1252 (``Export.sources``).
 
 Quarantine reasons
 ------------------
