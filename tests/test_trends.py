@@ -73,6 +73,16 @@ def _ar1(rng, n, phi=0.5, sd=1.0):
     return e
 
 
+def _gappy_ar1(rng, n_series, *, days, phi, missing, burn=40):
+    """``n_series`` daily series of mean 5 with AR(1) noise (``phi``, sd 1; ``burn``
+    burn-in days dropped), each day missing with probability ``missing``."""
+    parts = []
+    for i in range(n_series):
+        s = _series(5 + _ar1(rng, days + burn, phi=phi)[burn:], couple=f"c{i:03d}")
+        parts.append(s[rng.random(days) >= missing])
+    return pd.concat(parts, ignore_index=True)
+
+
 def _satterthwaite_by_differences(nll, var, theta, h):
     """Satterthwaite df 2·var(θ)² / (∇var' I⁻¹ ∇var), with the REML information I (the
     Hessian of ``nll``) and the gradient of ``var`` by central differences of steps ``h``
@@ -1375,12 +1385,8 @@ def test_rolling_ar1_covers_with_many_missing_days():
     # Known truth: 300 AR(1) series (phi 0.7, mean 5), 126 days, 40% of days missing;
     # 28-day trailing windows. With rho from consecutive rated rows (too small across
     # gaps) coverage was 0.913; with the per-day rho 0.954 (the true phi gives 0.957).
-    rng = np.random.default_rng(74)
-    parts = []
-    for i in range(300):
-        s = _series(5 + _ar1(rng, 166, phi=0.7)[40:], couple=f"c{i:03d}")
-        parts.append(s[rng.random(126) >= 0.4])
-    out = rolling_connection(pd.concat(parts, ignore_index=True), window=28)
+    d = _gappy_ar1(np.random.default_rng(74), 300, days=126, phi=0.7, missing=0.4)
+    out = rolling_connection(d, window=28)
     out = out.dropna(subset=["ci_low"])
     cover = ((out["ci_low"] <= 5) & (5 <= out["ci_high"])).mean()
     assert cover >= 0.94, cover
@@ -1432,12 +1438,7 @@ def test_weekly_and_rolling_ar1_cover_the_true_mean():
     # (2,399 weeks); rolling 14 days 0.946 vs 0.724 (Notes' table at phi 0.5-0.7:
     # 0.94-0.97 vs 0.58-0.82). Band >= 0.92: windows of one series are dependent, but
     # 200 independent series keep the standard error of the share near 0.006-0.01.
-    rng = np.random.default_rng(31)
-    parts = []
-    for i in range(200):
-        s = _series(5 + _ar1(rng, 124, phi=0.6)[40:], couple=f"c{i:03d}")
-        parts.append(s[rng.random(84) >= 0.2])
-    d = pd.concat(parts, ignore_index=True)
+    d = _gappy_ar1(np.random.default_rng(31), 200, days=84, phi=0.6, missing=0.2)
     cover = {}
     for name, func, kw in (
         ("week", weekly_connection, {}),
