@@ -847,7 +847,7 @@ def _read_strays(data: Any, mark: bool) -> tuple[bytes, bool] | None:
         return None
     for i, part in enumerate(parts):
         if isinstance(part, str):
-            parts[i] = _fix_stray_lines(part, mark).encode("utf-8")
+            parts[i] = _fix_stray_units(part, mark).encode("utf-8")
     return b"".join(parts), mark
 
 
@@ -864,7 +864,7 @@ def _stray_unit(text: str, m: re.Match, after: int) -> tuple[int, int]:
     return max(start, after), len(text) if stop is None else stop.start()
 
 
-def _fix_stray_lines(text: str, mark: bool) -> str:
+def _fix_stray_units(text: str, mark: bool) -> str:
     """A failing block of a UTF-8 file with its stray bytes read as cp1252 (or marked).
 
     Unit by unit (:func:`_stray_unit`: a field of a line): a unit with at least as many
@@ -875,7 +875,7 @@ def _fix_stray_lines(text: str, mark: bool) -> str:
     character (:func:`_cut_character`), only the stray bytes are.
     """
     strays_only = _MARK_OF_STRAY if mark else _CP1252_OF_STRAY
-    whole_line = _MARK_OF_BYTE if mark else _CP1252_OF_BYTE
+    whole_unit = _MARK_OF_BYTE if mark else _CP1252_OF_BYTE
     out, pos, end = [], 0, 0
     for m in _STRAY_RUN.finditer(text):
         if m.start() < end:
@@ -886,7 +886,7 @@ def _fix_stray_lines(text: str, mark: bool) -> str:
         strays = sum(len(r) for r in runs)
         valid = len(line) - len(line.encode("ascii", "ignore")) - strays
         if strays >= valid and not _cut_character(line, runs):
-            fixed = line.encode("utf-8", "surrogateescape").decode("latin-1").translate(whole_line)
+            fixed = line.encode("utf-8", "surrogateescape").decode("latin-1").translate(whole_unit)
         else:
             fixed = line.translate(strays_only)
         out += [text[pos:start], fixed]
