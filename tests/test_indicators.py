@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from patterns import _fast, schema
+from patterns import schema
+from patterns._eventcodes import encode
 from patterns.indicators import INDICATORS, indicators
 from patterns.testing import check_contract
 from patterns.thresholds import load_thresholds
@@ -282,14 +283,16 @@ def test_moves_after_markers_equals_merge_asof(seed):
             "couple_id": rng.choice(["c1", "c2", "c10"], n),
             "ts": t0 + pd.to_timedelta(rng.integers(0, 2 * 24 * 60, n) // 7 * 7, unit="min"),
             "code": rng.choice(["bid", "toward", "criticize", "conflict", "away"], n),
+            "actor": rng.choice(["a", "b"], n),
         }
     )
     ev = ev.sort_values(["couple_id", "ts"]) if seed % 2 else ev
     pos = {"toward", "bid"} | ({"conflict"} if seed == 5 else set())  # a marker as a move
     neg = {"criticize"}
     window = pd.Timedelta("210min")  # (a multiple of the 7-minute grid: moves at its edge)
-    code, uniques = _fast.codes(ev["couple_id"])
-    k_pos, k_neg = ind._moves_after_markers(code, ev["ts"], ev["code"], pos, neg, window)
+    enc = encode(ev)
+    k_pos, k_neg = ind._moves_after_markers(enc, pos, neg, window)
+    uniques = enc.couple_names
     e = ev.sort_values("ts", kind="stable")
     markers = e[e["code"] == "conflict"].rename(columns={"ts": "marker_ts"})
     moves = e[e["code"].isin(pos | neg)]
@@ -325,6 +328,7 @@ def test_moves_after_markers_over_int64_spans():
                 utc=True,
             ),
             "code": ["conflict", "toward", "conflict", "criticize"],
+            "actor": "a",
         }
     )
     mixed = pd.DataFrame(
@@ -335,10 +339,10 @@ def test_moves_after_markers_over_int64_spans():
                 utc=True,
             ),
             "code": ["conflict", "toward", "toward", "criticize"],
+            "actor": "a",
         }
     )
     for ev, want_pos, want_neg in ((far, [0, 0], [0, 1]), (mixed, [0], [0])):
-        code, _ = _fast.codes(ev["couple_id"])
         pos, neg = {"toward"}, {"criticize"}
-        k_pos, k_neg = ind._moves_after_markers(code, ev["ts"], ev["code"], pos, neg, window)
+        k_pos, k_neg = ind._moves_after_markers(encode(ev), pos, neg, window)
         assert (k_pos.tolist(), k_neg.tolist()) == (want_pos, want_neg)
