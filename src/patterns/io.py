@@ -804,10 +804,10 @@ def _read_strays(data: Any, mark: bool) -> tuple[bytes, bool] | None:
     copy); only the blocks that fail are decoded (C's "surrogateescape" pass, then a
     regex over its stray runs: a Python error handler or a ``str.translate`` over a whole
     200 MB file took 9–20 s). A block that holds non-ASCII bytes and is valid UTF-8 makes
-    the file UTF-8 (cp1252 text almost never is). Else each valid multi-byte character on
-    a line of the failing blocks without a stray byte counts for UTF-8
-    (:func:`_stray_counts`): a cp1252 file forms one only by chance, and then mostly on a
-    line with other accented letters; so the file is UTF-8 unless its stray bytes are
+    the file UTF-8 (cp1252 text almost never is). Else each valid multi-byte character in
+    a field of the failing blocks without a stray byte counts for UTF-8
+    (:func:`_stray_counts`): a cp1252 file forms one only by chance, and then mostly in a
+    field with other accented letters; so the file is UTF-8 unless its stray bytes are
     over 20× that count (decided after 8 failing blocks at most, so a large cp1252 file
     is not decoded twice).
     """
@@ -881,14 +881,14 @@ def _fix_stray_units(text: str, mark: bool) -> str:
         if m.start() < end:
             continue  # (a later stray run in a unit already read)
         start, end = _stray_unit(text, m, end)
-        line = text[start:end]
-        runs = _STRAY_RUN.findall(line)
+        unit = text[start:end]
+        runs = _STRAY_RUN.findall(unit)
         strays = sum(len(r) for r in runs)
-        valid = len(line) - len(line.encode("ascii", "ignore")) - strays
-        if strays >= valid and not _cut_character(line, runs):
-            fixed = line.encode("utf-8", "surrogateescape").decode("latin-1").translate(whole_unit)
+        valid = len(unit) - len(unit.encode("ascii", "ignore")) - strays
+        if strays >= valid and not _cut_character(unit, runs):
+            fixed = unit.encode("utf-8", "surrogateescape").decode("latin-1").translate(whole_unit)
         else:
-            fixed = line.translate(strays_only)
+            fixed = unit.translate(strays_only)
         out += [text[pos:start], fixed]
         pos = end
     out.append(text[pos:])
@@ -927,8 +927,8 @@ def _stray_counts(text: str, n_bytes: int) -> tuple[int, int]:
         strays += m.end() - m.start()
         if extra and m.start() >= end:  # a stray unit not yet counted: its extra is not
             start, end = _stray_unit(text, m, end)
-            line = text[start:end]
-            extra -= len(line.encode("utf-8", "surrogateescape")) - len(line)
+            unit = text[start:end]
+            extra -= len(unit.encode("utf-8", "surrogateescape")) - len(unit)
     return strays, extra
 
 
@@ -2223,15 +2223,23 @@ def _apply_wide(raw: _Raw, cfg: dict) -> _Raw:
     return _Raw(raw.table, raw.source, long, rows, pre, notes)
 
 
-def _normalise_columns(df: pd.DataFrame, table: str, rename: dict) -> tuple[pd.DataFrame, list]:
-    """The columns under their contract names, and the source names of the columns dropped
+def _normalise_columns(
+    df: pd.DataFrame, table: str, rename: dict
+) -> tuple[pd.DataFrame, list, dict[str, str]]:
+    """The columns under their contract names; the source names of the columns dropped
     because an earlier column has the same name after renaming (``Note`` after ``note``:
-    the first is kept; the others are listed in ``Export.dropped_columns``, not lost)."""
+    the first is kept; the others are listed in ``Export.dropped_columns``, not lost); and
+    the source name each kept column is loaded from."""
     new = _contract_names(list(df.columns), table, rename)
     out = df.copy(deep=False)
     out.columns = new
     dup = pd.Index(new).duplicated()
-    return out.loc[:, ~dup], [str(c) for c, d in zip(df.columns, dup, strict=True) if d]
+    pairs = list(zip(df.columns, new, dup, strict=True))
+    return (
+        out.loc[:, ~dup],
+        [str(c) for c, _, d in pairs if d],
+        {name: str(c) for c, name, d in pairs if not d},
+    )
 
 
 def _contract_names(columns: list, table: str, rename: dict) -> list[str]:
@@ -2273,12 +2281,8 @@ def _coerce(raw: _Raw, ctx: _Context) -> tuple[pd.DataFrame, _Problems, dict]:
             ctx.dropped.setdefault(table, set()).update(str(c) for c in replaced)
     for col, value in constants.items():
         df = df.assign(**{col: value})
-    # the source column each contract column is loaded from (the first that maps to it)
-    loaded_from: dict[str, str] = {}
-    names = _contract_names(list(df.columns), table, rename)
-    for src, name in zip(df.columns, names, strict=True):
-        loaded_from.setdefault(name, str(src))
-    df, doubles = _normalise_columns(df, table, rename)
+    # contract names, and the source column each is loaded from (the first that maps to it)
+    df, doubles, loaded_from = _normalise_columns(df, table, rename)
     if doubles:
         ctx.dropped.setdefault(table, set()).update(doubles)
     required = [c.name for c in schema.columns_of(table) if c.required]
@@ -3381,19 +3385,18 @@ def _confirm_duplicates(
 
 class _Pairs:
     """(couple, partner) pairs of the rows of both tables, numbered in order of first
-    appearance: ``group`` per row with both codes (``valid``; -1 elsewhere), ``first`` row
-    and ``counts`` per pair. One ``pd.factorize`` of an int64 key over 3.4 M rows, shared by
-    the manifest's partner check and :func:`_two_partners` (each had its own: ~0.04 s)."""
+    appearance: ``valid`` rows (both codes present), their pair numbers ``gv``, each pair's
+    ``first`` row and ``counts``, and :meth:`of_rows` for any rows. One ``pd.factorize``
+    of an int64 key over 3.4 M rows, shared by the manifest's partner check and
+    :func:`_two_partners` (each had its own: ~0.04 s)."""
 
     def __init__(self, couple_codes: np.ndarray, pid_codes: np.ndarray, n_pids: int):
         n = len(couple_codes)
         self.valid = (couple_codes >= 0) & (pid_codes >= 0)
         self.all_valid = bool(self.valid.all())  # the usual case: no gather, no scatter
         self.vpos = np.arange(n) if self.all_valid else np.flatnonzero(self.valid)
-        if self.all_valid:
-            key = couple_codes.astype(np.int64) * (n_pids + 1) + pid_codes
-        else:
-            key = couple_codes[self.vpos].astype(np.int64) * (n_pids + 1) + pid_codes[self.vpos]
+        rows = slice(None) if self.all_valid else self.vpos
+        key = couple_codes[rows].astype(np.int64) * (n_pids + 1) + pid_codes[rows]
         gv, _ = pd.factorize(key)
         self.gv = np.asarray(gv, dtype=np.int64)
         self.counts = np.bincount(self.gv) if len(self.gv) else np.zeros(0, np.int64)
