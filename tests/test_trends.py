@@ -83,6 +83,16 @@ def _gappy_ar1(rng, n_series, *, days, phi, missing, burn=40):
     return pd.concat(parts, ignore_index=True)
 
 
+def _reml_rho(profiled):
+    """The ρ in (−0.99, 0.99) minimising ``profiled(ρ)[0]`` (a dense REML objective),
+    by scipy's bounded scalar search (test oracle)."""
+    from scipy import optimize
+
+    return optimize.minimize_scalar(
+        lambda r: profiled(r)[0], bounds=(-0.99, 0.99), method="bounded", options={"xatol": 1e-10}
+    ).x
+
+
 def _satterthwaite_by_differences(nll, var, theta, h):
     """Satterthwaite df 2·var(θ)² / (∇var' I⁻¹ ∇var), with the REML information I (the
     Hessian of ``nll``) and the gradient of ``var`` by central differences of steps ``h``
@@ -686,7 +696,7 @@ def test_intervention_effect_segmented_regression_equals_statsmodels():
 def _dense_reml(y, X, t):
     # independent: the textbook REML for GLS with corr rho^|t_i - t_j| on dense matrices
     # (Harville 1977), maximised with scipy; then statsmodels GLS at that rho
-    from scipy import linalg, optimize
+    from scipy import linalg
 
     def nll(theta):
         s2, rho = theta
@@ -701,12 +711,7 @@ def _dense_reml(y, X, t):
         fit = sm.GLS(y, X, sigma=R).fit()
         return nll((fit.scale, rho)), fit
 
-    rho = optimize.minimize_scalar(
-        lambda r: profiled(r)[0],
-        bounds=(-0.99, 0.99),
-        method="bounded",
-        options={"xatol": 1e-10},
-    ).x
+    rho = _reml_rho(profiled)
     fit = profiled(rho)[1]
     # Satterthwaite df for the level change from the dense information (steps 1e-3)
     theta = np.array([fit.scale, rho])
@@ -1194,7 +1199,7 @@ def _dense_difference_interval(y, t, post, confidence=0.95):
     # rho^|t_i - t_j| (statsmodels GLS at each rho, scipy's bounded search), then
     # Var(mean_a - mean_b) = s2·c'Rc on the dense R, Satterthwaite df from the dense
     # REML information by central differences (steps 1e-3)
-    from scipy import linalg, optimize
+    from scipy import linalg
 
     X = np.column_stack([1 - post, post])
     lag = np.abs(t[:, None] - t[None, :])
@@ -1210,12 +1215,7 @@ def _dense_difference_interval(y, t, post, confidence=0.95):
         fit = sm.GLS(y, X, sigma=rho**lag).fit()
         return nll(fit.scale, rho), fit.scale
 
-    rho = optimize.minimize_scalar(
-        lambda r: profiled(r)[0],
-        bounds=(-0.99, 0.99),
-        method="bounded",
-        options={"xatol": 1e-10},
-    ).x
+    rho = _reml_rho(profiled)
     s2 = profiled(rho)[1]
     c = np.where(post > 0, 1 / post.sum(), -1 / (len(y) - post.sum()))
 
